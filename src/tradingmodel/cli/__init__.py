@@ -1,0 +1,36 @@
+"""Command-line interface: ``tradingmodel <command>``. Thin layer over the library functions.
+
+Each area registers its commands from its own module so the CLI mirrors the pipeline.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="tradingmodel",
+    help="Intraday trading with an LSTM price model: simulate, import, train, evaluate, backtest.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Modules that define commands; each exposes ``register(app)``. Missing ones are skipped so that
+# an area under construction never breaks the others.
+_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo")
+
+for _name in _COMMAND_MODULES:
+    try:
+        _mod = importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _e:  # pragma: no cover - only while an area is absent
+        if _e.name != f"{__name__}.{_name}":
+            raise
+        continue
+    _mod.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

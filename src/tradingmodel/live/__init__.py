@@ -1,0 +1,1 @@
+"""live stage (under construction)."""
