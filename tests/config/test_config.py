@@ -52,3 +52,16 @@ def test_toml_round_trip(tmp_path: Path) -> None:
     f.write_text(config_to_toml(cfg))
     assert load_config(f) == cfg
     assert isinstance(cfg, AppConfig)
+
+
+def test_generated_config_docs_are_current() -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("gen", root / "scripts" / "gen_config_docs.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    stale = "stale: run `.venv/bin/python scripts/gen_config_docs.py`"
+    assert (root / "docs" / "configuration.md").read_text() == gen.config_docs(), stale
+    assert (root / "config.example.toml").read_text() == gen.example_toml(), stale
+    assert load_config(root / "config.example.toml") == AppConfig()
