@@ -1,0 +1,102 @@
+"""Bar files: read and write CSV or Parquet (by suffix), always validated, written atomically."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from tradingmodel.data.validation import BAR_COLUMNS, OPTIONAL_COLUMNS, BarValidationError, validate_bars
+
+CSV_SUFFIXES = (".csv", ".csv.gz")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+_NUMERIC = ("open", "high", "low", "close", "volume", *OPTIONAL_COLUMNS)
+_NA = ["", "NaN", "nan", "NA", "N/A", "null", "None"]
+
+
+def file_format(path: str | Path) -> str:
+    """``"csv"`` or ``"parquet"`` from the file name; ValueError for anything else."""
+    name = Path(path).name.lower()
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    raise ValueError(f"{path}: unknown bar file type; use .csv, .csv.gz, .parquet or .pq")
+
+
+def read_bars(path: str | Path, *, sort: bool = True) -> pd.DataFrame:
+    """Read and validate a bars file (CSV or Parquet by suffix). See :func:`validate_bars`.
+
+    Raises FileNotFoundError, or :class:`BarValidationError` naming the file, row and reason.
+    """
+    p = Path(path)
+    fmt = file_format(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"bars file not found: {p}")
+    source = str(p)
+    try:
+        if fmt == "csv":
+            df = pd.read_csv(p, dtype={"symbol": str, "timestamp": str}, keep_default_na=False, encoding="utf-8-sig",
+                             na_values={c: _NA for c in _NUMERIC})
+        else:
+            df = pd.read_parquet(p)
+    except pd.errors.EmptyDataError:
+        raise BarValidationError(source, None, "file is empty (no header row)") from None
+    except pd.errors.ParserError as e:
+        raise BarValidationError(source, None, f"not a well-formed CSV file: {e}") from None
+    except (OSError, ValueError) as e:
+        if fmt == "parquet":
+            raise BarValidationError(source, None, f"not a readable Parquet file: {e}") from None
+        raise BarValidationError(source, None, f"cannot read file: {e}") from None
+    return validate_bars(df, source, sort=sort)
+
+
+def _iso_utc(ts: pd.Series) -> np.ndarray:
+    """ISO 8601 strings with an explicit ``+00:00`` offset, at the coarsest exact precision."""
+    v = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    us = v.view("int64")
+    unit = "s" if not (us % 1_000_000).any() else ("ms" if not (us % 1000).any() else "us")
+    return np.char.add(np.datetime_as_string(v, unit=unit).astype(str), "+00:00")
+
+
+def write_frame(df: pd.DataFrame, path: str | Path) -> None:
+    """Write any frame as CSV or Parquet atomically: temp file in the same folder, then rename.
+
+    A ``timestamp`` column is written as ISO 8601 with offset in CSV and as UTC timestamp in Parquet.
+    Floats are written in shortest round-trip form, so CSV → read gives back the same float64 values.
+    """
+    p = Path(path)
+    fmt = file_format(p)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        if fmt == "csv":
+            out = df
+            if "timestamp" in df.columns and isinstance(df["timestamp"].dtype, pd.DatetimeTZDtype):
+                out = df.assign(timestamp=_iso_utc(df["timestamp"]))
+            table = pa.Table.from_pandas(out, preserve_index=False)
+            options = pacsv.WriteOptions(quoting_style="needed")
+            if p.name.lower().endswith(".gz"):
+                with pa.CompressedOutputStream(str(tmp), "gzip") as stream:
+                    pacsv.write_csv(table, stream, options)
+            else:
+                pacsv.write_csv(table, str(tmp), options)
+        else:
+            df.to_parquet(tmp, index=False, engine="pyarrow")
+        os.replace(tmp, p)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_bars(df: pd.DataFrame, path: str | Path) -> None:
+    """Validate ``df`` (sorting it if needed) and write it atomically; nothing is written on error."""
+    clean = validate_bars(df, f"bars for {path}")
+    write_frame(clean, path)
+
+
+__all__ = ["BAR_COLUMNS", "file_format", "read_bars", "write_bars", "write_frame"]
