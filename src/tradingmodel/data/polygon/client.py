@@ -15,6 +15,7 @@ What it lacks, and what this module adds without forking it:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from massive import RESTClient
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 #: Polygon's free (Basic) plan: 5 REST requests per minute.
@@ -69,10 +71,13 @@ class FetchPolicy:
     max_total_wait: float = 300.0  # give up a request when its retry waits would exceed this
     page_limit: int = 50_000  # Polygon's maximum ``limit``
     commit_every: int = 10_000  # bars per stored (and resumable) checkpoint
+    settle_seconds: float = 900.0  # bars newer than this (and the window holding that instant) may still
+    # change (delayed plans lag 15 min), so they are stored but their range is not marked as fetched
     connect_timeout: float = 10.0
     read_timeout: float = 30.0
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    now: Callable[[], float] = field(default=time.time, repr=False)  # wall clock, Unix seconds
 
 
 def free_plan(**overrides: Any) -> FetchPolicy:
@@ -133,7 +138,8 @@ class _PolicyRetry(Retry):
         p = self.policy
         wait = None
         if response is not None and self.respect_retry_after_header:
-            wait = self.get_retry_after(response)
+            with contextlib.suppress(InvalidHeader):  # a malformed Retry-After falls back to backoff
+                wait = self.get_retry_after(response)
         if wait is None:
             wait = p.backoff_base * 2 ** (len(self.history) - 2) if self.history else 0.0
         wait = min(max(0.0, wait), p.backoff_max)

@@ -266,3 +266,33 @@ def _handler_for(fake: FakePolygon) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tradingmodel.data.polygon.fake``: serve simulated bars locally, to try ``fetch``/``stream``."""
+    import argparse
+    import contextlib
+    import time
+
+    from tradingmodel.data import simulate
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--symbols", default="AAPL,MSFT")
+    ap.add_argument("--days", type=int, default=5)
+    ap.add_argument("--start", default="2024-01-02")
+    ap.add_argument("--key", default="demo-key")
+    ap.add_argument("--tick", type=float, default=1.0, help="seconds between published bars (live feed)")
+    args = ap.parse_args(argv)
+    bars = simulate([s.strip().upper() for s in args.symbols.split(",")], args.days, start=args.start)
+    with FakePolygon(bars, api_key=args.key, live=True) as fake:
+        fake.feed.publish(len(fake.times) // 2)  # first half is history, the rest streams live
+        print(f"export POLYGON_API_KEY={args.key} POLYGON_BASE_URL={fake.base_url} POLYGON_WS_URL={fake.ws_url}",
+              flush=True)
+        fake.feed.play(args.tick)
+        with contextlib.suppress(KeyboardInterrupt):  # serve until Ctrl-C
+            while True:
+                time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    main()

@@ -39,6 +39,7 @@ from tradingmodel.data.polygon.wire import (
     records_to_frame,
     timeframe_name,
     to_ms,
+    window_start,
 )
 
 #: ``progress(symbol, done_ms, total_ms, bars_stored)``, called after each checkpoint.
@@ -160,6 +161,12 @@ def fetch_symbol(engine: Any, rest: PolygonREST, symbol: str, start: date, end: 
     if progress:
         progress(symbol, 0, rep.missing_ms, 0)
     first_request = rest.requests
+    # windows that may still change are stored but not marked fetched, so a later run refreshes them
+    final = window_start(int((policy.now() - policy.settle_seconds) * 1000), multiplier, timespan)
+
+    def settled(ms: int) -> int:
+        return min(ms, final)
+
     for a, b in todo:
         cp = _Checkpointer(engine, symbol, tf, a)
         what = f"{tf} bars from {ms_to_timestamp(a):%Y-%m-%d %H:%M} to {ms_to_timestamp(b):%Y-%m-%d %H:%M} UTC"
@@ -170,19 +177,19 @@ def fetch_symbol(engine: Any, rest: PolygonREST, symbol: str, start: date, end: 
             for agg in it:
                 t = int(agg.timestamp)
                 if a <= t < b and cp.add(agg) and len(cp.buf) >= policy.commit_every:
-                    cp.flush(t + 1)
+                    cp.flush(settled(t + 1))
                     if progress:
                         progress(symbol, done_ms + cp.covered - a, rep.missing_ms, rep.bars + cp.stored)
-            cp.flush(b)
+            cp.flush(settled(b))
         except RepeatedNextUrlError as e:
             rep.warnings.append(f"{symbol}: stopped paging, Polygon repeated a next_url ({e}); "
                                 "the rest of the range is left for a later run")
-            cp.flush(cp.last_t + 1 if cp.last_t is not None else a)
+            cp.flush(settled(cp.last_t + 1 if cp.last_t is not None else a))
         except KeyboardInterrupt:
-            cp.flush(cp.last_t + 1 if cp.last_t is not None else a)  # keep what arrived; rerun resumes
+            cp.flush(settled(cp.last_t + 1 if cp.last_t is not None else a))  # keep what arrived; rerun resumes
             raise
         except (BadResponse, MaxRetryError, PolygonError) as e:
-            cp.flush(cp.last_t + 1 if cp.last_t is not None else a)
+            cp.flush(settled(cp.last_t + 1 if cp.last_t is not None else a))
             raise explain(e, rest.pool.last_status, symbol, what) from None
         finally:
             rest.pool.seen = None

@@ -21,6 +21,7 @@ import asyncio
 import json
 import random
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,8 +89,9 @@ class StreamStats:
     live: int = 0
     backfilled: int = 0
     duplicates: int = 0
-    gaps: list[tuple[str, int, int]] = field(default_factory=list)  # (symbol, from ms, to ms) left open
-    statuses: list[str] = field(default_factory=list)
+    # (symbol, from ms, to ms) left open after the gap check; the newest 1,000
+    gaps: deque[tuple[str, int, int]] = field(default_factory=lambda: deque(maxlen=1000))
+    statuses: deque[str] = field(default_factory=lambda: deque(maxlen=200))  # newest server/reconnect notes
 
 
 @dataclass
@@ -115,6 +117,8 @@ class BarStream:
     ``since`` (UTC ms, datetime or Timestamp): also deliver bars from this start time on, via REST,
     before the live ones (warm-up). Use ``async for bar in stream`` and ``await stream.aclose()``.
     """
+
+    STABLE_AFTER = 30.0  # seconds up after which a connection counts as healthy
 
     def __init__(self, symbols: Sequence[str], *, api_key: str, ws_url: str, rest_base_url: str,
                  aggregates: str = "minute", since: Any = None, backoff: Backoff | None = None,
@@ -166,18 +170,24 @@ class BarStream:
                 continue
             self._ws = ws
             try:
-                pending = await self._handshake(ws)
+                pending = await asyncio.wait_for(self._handshake(ws), self.open_timeout)
                 self.stats.connects += 1
                 if self.stats.connects > 1:
                     self.stats.reconnects += 1
-                failures = 0
+                up_since = time.monotonic()
                 for bar in await self._backfill():
                     yield bar
                 for frame in pending:
                     for bar in await self._live(frame):
                         yield bar
                 async for raw in ws:
-                    for bar in await self._live(json.loads(raw)):
+                    # a connection that carried data or stayed up a while was no failure: reset the count
+                    if failures and time.monotonic() - up_since > self.STABLE_AFTER:
+                        failures = 0
+                    bars = await self._live(json.loads(raw))
+                    if bars:
+                        failures = 0
+                    for bar in bars:
                         yield bar
                 if self._closed:
                     return
@@ -188,6 +198,10 @@ class BarStream:
                 reason = f"connection lost ({e})"
             except (PolygonUnavailableError, RepeatedNextUrlError) as e:
                 reason = f"back-fill failed ({e})"
+            except TimeoutError:
+                reason = f"no connected/auth/subscription reply within {self.open_timeout} s"
+            except (ValueError, KeyError) as e:  # a frame that is not Polygon JSON: reconnect, back-fill
+                reason = f"malformed message from the server ({type(e).__name__}: {e})"
             finally:
                 self._ws = None
                 await ws.close()
@@ -209,10 +223,12 @@ class BarStream:
         topics = {f"{self.event}.{s}" for s in self.symbols}
         await ws.send(json.dumps({"action": "subscribe", "params": ",".join(sorted(topics))}))
         pending: list[list[dict[str, Any]]] = []
-        while topics:
+        acks, n_topics = 0, len(topics)  # one "success" per topic; matched by text in Polygon's wording
+        while topics and acks < n_topics:
             msgs = json.loads(await ws.recv())
             for m in msgs:
                 if m.get("ev") == "status" and m.get("status") == "success":
+                    acks += 1
                     topics.discard(str(m.get("message", "")).removeprefix("subscribed to: ").strip())
             self._check(msgs)
             data = [m for m in msgs if m.get("ev") != "status"]

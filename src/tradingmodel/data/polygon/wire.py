@@ -101,3 +101,13 @@ def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
     df = df.drop_duplicates(["symbol", "timestamp"], keep="last")
     return df.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
+
+
+def window_start(ms: int, multiplier: int, timespan: str) -> int:
+    """Start (UTC ms) of the ``multiplier x timespan`` window holding ``ms``; days start at New York
+    midnight (multi-day windows are taken to start ``multiplier - 1`` days earlier, conservatively)."""
+    if timespan == "day":
+        d = datetime.fromtimestamp(ms / 1000, NEW_YORK).date()
+        return session_start_ms(d - timedelta(days=multiplier - 1))
+    width = multiplier * TIMESPAN_MS[timespan]
+    return ms // width * width
