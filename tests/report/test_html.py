@@ -1,0 +1,155 @@
+"""report.html: figures equal metrics.json, self-contained, charts drawn from the right data."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from plotly.offline import get_plotlyjs
+
+from tradingmodel.report import charts, save_run
+from tradingmodel.report.tables import fmt, unit_of
+
+CELL = re.compile(r'data-key="([^"]+)" data-value="([^"]*)">([^<]*)<')
+
+
+def _leaves(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, dict):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_leaves(v, f"{prefix}.{k}" if prefix else k))
+        return out
+    return {prefix: d}
+
+
+def _number(text: str) -> float:
+    return float(re.sub(r"[^0-9.eE+-]", "", text.replace("−", "-")))
+
+
+@pytest.mark.parametrize("run", ["saved_run", pytest.param("pipeline_run", marks=pytest.mark.slow)])
+def test_figures_in_the_report_equal_metrics_json(run: str, request: pytest.FixtureRequest) -> None:
+    saved_run: Path = request.getfixturevalue(run)
+    page = (saved_run / "report.html").read_text()
+    shown = {k: (json.loads(html.unescape(v)), html.unescape(text)) for k, v, text in CELL.findall(page)}
+    stored = _leaves(json.loads((saved_run / "metrics.json").read_text()))
+    assert len(stored) > 40
+    for key, value in stored.items():
+        assert key in shown, f"{key} is in metrics.json but not in the report"
+        got, text = shown[key]
+        assert got == value or (isinstance(value, float) and math.isnan(value) and math.isnan(got)), key
+        if isinstance(value, list) and not (value and all(isinstance(v, float) for v in value)):
+            continue  # lists of text (notes, periods) are shown as they are
+        values = value if isinstance(value, list) else [value]
+        texts = text.strip("[]").split(", ") if isinstance(value, list) else [text]
+        for v, t in zip(values, texts, strict=True):
+            if isinstance(v, float) and math.isfinite(v):
+                decimals = 2 if unit_of(key.split(".")[-1]) in ("pct", "usd") else None
+                tol = 0.005 + 1e-9 if decimals else abs(v) * 1e-4  # text rounds to 5-6 digits
+                assert abs(_number(t) - v) <= tol, (key, v, t)
+    assert set(shown) == set(stored)  # nothing shown that is not stored
+
+
+def test_report_is_self_contained(saved_run: Path) -> None:
+    page = (saved_run / "report.html").read_text()
+    assert page.count(get_plotlyjs()) == 1  # plotly.js inlined exactly once
+    assert not re.search(r"<script[^>]+src=", page)
+    assert "<link" not in page and "<iframe" not in page
+    outside_js = page.replace(get_plotlyjs(), "")
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", outside_js)
+    assert "@import" not in outside_js
+
+
+def test_every_chart_is_there(saved_run: Path, inputs: dict[str, Any]) -> None:
+    page = (saved_run / "report.html").read_text()
+    ids = re.findall(r'<div id="(chart-[^"]+)" class="plotly-graph-div"', page)
+    assert ids == ["chart-price-AAPL", "chart-price-MSFT", "chart-equity", "chart-loss", "chart-returns",
+                   "chart-calibration"]
+    for i in ids:
+        assert page.count(f'Plotly.newPlot(                        "{i}"') == 1
+    for text in ("Model metrics beside the baselines", "persistence baseline", "AR baseline", "Trading metrics",
+                 "Parameters", "sequence_length", "Data provenance", "sha256:test", inputs["provenance"]["start"]):
+        assert html.escape(text) in page, text
+
+
+def test_price_chart_draws_predictions_at_the_bar_they_predict(inputs: dict[str, Any]) -> None:
+    bars, preds = inputs["bars"], inputs["predictions"]
+    out = charts.outcomes(preds, bars)
+    a = bars[bars["symbol"] == "AAPL"].reset_index(drop=True)
+    o = out[out["symbol"] == "AAPL"].reset_index(drop=True)
+    assert (o["target_time"] == a["timestamp"].iloc[1:len(o) + 1].to_numpy()).all()
+    np.testing.assert_allclose(o["actual_ret"], (a["close"].shift(-1) / a["close"] - 1).iloc[:len(o)] * 100)
+    figs = dict(charts.price_figures(bars, out, inputs["trades"]))
+    fig = figs["AAPL"]
+    close, pred = fig.data[0], fig.data[1]
+    assert close.name == "close" and np.max(close.y) == a["close"].max() and np.min(close.y) == a["close"].min()
+    first = pd.Timestamp(pred.x[0], tz="UTC")
+    assert first == a["timestamp"].iloc[1] and pred.y[0] == o["predicted_close"].iloc[0]
+    names = [t.name for t in fig.data]
+    assert "exit" in names and {"long entry", "short entry"} & set(names)
+    n_trades = (inputs["trades"]["symbol"] == "AAPL").sum()
+    assert sum(len(t.x) for t in fig.data if t.name.endswith("entry")) == n_trades
+
+
+def test_calibration_bins_match_a_direct_count(inputs: dict[str, Any]) -> None:
+    out = charts.outcomes(inputs["predictions"], inputs["bars"])
+    table = charts.calibration_table(out, bins=4)
+    test = out[(out["split"] == "test") & (out["actual_ret"] != 0)]
+    assert table["n"].sum() == len(test)
+    hits = (np.sign(test["pred_ret"]) == np.sign(test["actual_ret"])).sum()
+    assert (table["hit_rate"] * table["n"] / 100).sum() == pytest.approx(hits)
+    assert (table["low"] <= table["hit_rate"]).all() and (table["hit_rate"] <= table["high"]).all()
+    assert table["confidence"].is_monotonic_increasing
+
+
+def test_equity_chart_drawdown(inputs: dict[str, Any]) -> None:
+    fig = charts.equity_figure(inputs["equity"])
+    eq = inputs["equity"]["equity"].to_numpy()
+    dd = (eq / np.maximum.accumulate(eq) - 1) * 100
+    assert [t.name for t in fig.data] == ["strategy equity", "buy and hold", "drawdown"]
+    assert np.min(fig.data[2].y) == pytest.approx(dd.min()) and np.max(fig.data[2].y) == 0
+
+
+@pytest.mark.parametrize(("value", "key", "text"), [
+    (52.3149, "direction_accuracy", "52.31 %"), (-1234.5, "total_profit", "-$1,234.50"),
+    (1024, "total_trades", "1,024"), (0.0123456789, "mse", "0.0123457"), (6.5e-7, "mse_return", "6.5000e-07"),
+    (math.inf, "profit_factor", "∞"), (math.nan, "sharpe_ratio", "n/a"), (None, "x", "—"),
+    ([49.0, 53.456], "direction_accuracy_ci", "[49.00 %, 53.46 %]"), (12.0, "exposure_pct", "12.00 %"),
+])
+def test_formatting_by_unit(value: Any, key: str, text: str) -> None:
+    assert fmt(value, unit_of(key)) == text
+
+
+@pytest.mark.slow
+def test_a_year_of_minute_bars_stays_small_and_quick(tmp_path: Path, year_inputs: dict[str, Any]) -> None:
+    """252 sessions x 390 bars, one symbol, with predictions, trades and equity: file < 20 MB."""
+    bars, trades = year_inputs["bars"], year_inputs["trades"]
+    t0 = time.perf_counter()
+    d = save_run("backtest", root=tmp_path, config=None, provenance={"source": "simulator"}, **year_inputs)
+    seconds = time.perf_counter() - t0
+    size = (d / "report.html").stat().st_size
+    print(f"\nyear of minute bars: {len(bars):,} bars, {len(trades):,} trades, report {size / 1e6:.1f} MB, "
+          f"save_run {seconds:.1f} s")
+    assert size < 20e6
+    assert seconds < 60
+
+
+def test_many_trades_are_thinned_evenly_and_said_so(inputs: dict[str, Any]) -> None:
+    import plotly.graph_objects as go
+
+    t = inputs["trades"][inputs["trades"]["symbol"] == "AAPL"].reset_index(drop=True)
+    fig = go.Figure()
+    shown, total = charts._add_trade_markers(fig, t, 10)
+    assert (shown, total) == (10, len(t)) and total > 10
+    entries = sorted(x for tr in fig.data if tr.name.endswith("entry") for x in tr.x)
+    assert len(entries) == 10
+    assert entries[0] == str(t["entry_time"].iloc[0].tz_localize(None).isoformat())
+    assert entries[-1] == str(t["entry_time"].iloc[-1].tz_localize(None).isoformat())
+    assert charts._add_trade_markers(go.Figure(), t, 10_000) == (len(t), len(t))
