@@ -17,7 +17,7 @@ console = Console(stderr=True)
 out = Console()
 
 ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file ([model] and [trading] tables).")
+    Path | None, typer.Option("--config", "-c", help="TOML config file (\\[model] and \\[trading] tables).")
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -1,0 +1,137 @@
+"""Model commands: ``train``, ``evaluate``, ``predict``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from tradingmodel.cli.common import ConfigOption, friendly_errors, get_config, out, split_symbols
+
+DataOption = Annotated[Path, typer.Option("--data", help="Bar file (.csv/.parquet).")]
+ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
+
+# (key, label, format) of the figures shown side by side
+ROWS = (
+    ("direction_accuracy", "direction accuracy %", "{:.2f}"),
+    ("direction_accuracy_ci", "  95% interval (Wilson)", "[{:.2f}, {:.2f}]"),
+    ("magnitude_correlation", "return correlation", "{:.4f}"),
+    ("timing_accuracy", "reversals called %", "{:.2f}"),
+    ("mae", "MAE price", "{:.5f}"),
+    ("mse", "MSE price", "{:.3e}"),
+    ("mae_return", "MAE return", "{:.3e}"),
+    ("mse_return", "MSE return", "{:.3e}"),
+)
+
+
+def _fmt(fmt: str, v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, list):
+        return "n/a" if any(x is None for x in v) else fmt.format(*v)
+    return fmt.format(v)
+
+
+def metrics_table(m: dict, title: str) -> Table:
+    """The model's figures beside the persistence and AR baselines."""
+    t = Table(title=title)
+    for col in ("metric", "LSTM", "persistence", "AR(20)"):
+        t.add_column(col, justify="left" if col == "metric" else "right")
+    for key, label, fmt in ROWS:
+        t.add_row(label, _fmt(fmt, m.get(key)), _fmt(fmt, m["baseline"].get(key)),
+                  _fmt(fmt, m["ar_baseline"].get(key)))
+    return t
+
+
+def print_metrics(m: dict) -> None:
+    """Human-readable evaluation: overall table, per-symbol accuracy, counts and notes."""
+    out.print(metrics_table(m, f"split: {m['split']}  ·  {m['bars_scored']:,} bars scored, "
+                               f"{m['direction_bars']:,} with a non-zero move"))
+    if len(m["per_symbol"]) > 1:
+        for sym, s in m["per_symbol"].items():
+            out.print(f"  {sym}: {s['split']}, {s['bars_scored']:,} bars, direction "
+                      f"{_fmt('{:.2f}', s['direction_accuracy'])}% "
+                      f"{_fmt('[{:.2f}, {:.2f}]', s['direction_accuracy_ci'])} "
+                      f"(persistence {_fmt('{:.2f}', s['baseline']['direction_accuracy'])}%)")
+    if m.get("confidence_mean") is not None:
+        out.print(f"confidence: mean {m['confidence_mean']:.3f}, Brier {m['confidence_brier']:.4f}")
+    for note in m.get("notes", []):
+        out.print(f"[yellow]note:[/] {note}")
+
+
+def _train(
+    data: DataOption,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output model directory.")],
+    symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated symbols.")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs (overrides model.num_epochs).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed (overrides model.seed).")] = None,
+    pooled: Annotated[bool, typer.Option("--pooled", help="One model over all symbols.")] = False,
+    config: ConfigOption = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", min=1, help="torch CPU threads (default: torch's choice). On a busy machine 1 can be "
+                                 "many times faster than 2.")] = None,
+) -> None:
+    """Train the LSTM (one model per symbol, or --pooled) and write checkpoints to --out."""
+    import torch
+
+    from tradingmodel.data import read_bars
+    from tradingmodel.model import train
+
+    if threads:
+        torch.set_num_threads(threads)
+
+    cfg = get_config(config, model={"num_epochs": epochs, "seed": seed}).model
+    bars = read_bars(data)
+    res = train(bars, cfg, out_dir, symbols=split_symbols(symbols), pooled=pooled, progress=not no_progress)
+    for sym, path in res.model_dirs.items():
+        hist = res.history[sym]
+        best = res.best_epoch[sym]
+        val = next((h["val_loss"] for h in hist if h["epoch"] == best), float("nan"))
+        out.print(f"{sym}: best epoch {best} of {len(hist)} (val loss {val:.4f}) -> {path}")
+    if res.interrupted:
+        out.print("[yellow]interrupted:[/] kept the best checkpoint so far; remaining symbols not trained")
+
+
+def _evaluate(
+    model: ModelOption,
+    data: DataOption,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    split: Annotated[str, typer.Option("--split", help="auto | test | whole (auto: the checkpoint's test "
+                                                       "part when the data is the training data).")] = "auto",
+) -> None:
+    """Score the model beside the persistence and AR baselines on the same bars."""
+    from tradingmodel.data import read_bars
+    from tradingmodel.model import evaluate
+
+    m = evaluate(model, read_bars(data), split=split)
+    if as_json:
+        typer.echo(json.dumps(m, indent=1))
+    else:
+        print_metrics(m)
+
+
+def _predict(
+    model: ModelOption,
+    data: DataOption,
+    out_path: Annotated[Path, typer.Option("--out", "-o", help="Predictions file (.csv/.parquet).")],
+) -> None:
+    """Write symbol, timestamp, predicted_close, confidence for every bar with a full window."""
+    from tradingmodel.data import read_bars
+    from tradingmodel.data.bars import write_frame
+    from tradingmodel.model import predict
+
+    preds = predict(model, read_bars(data))
+    write_frame(preds, out_path)
+    out.print(f"wrote {len(preds):,} predictions ({preds['symbol'].nunique()} symbols) to {out_path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the model commands to the main app."""
+    app.command("train")(friendly_errors(_train))
+    app.command("evaluate")(friendly_errors(_evaluate))
+    app.command("predict")(friendly_errors(_predict))

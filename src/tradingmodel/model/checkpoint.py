@@ -1,0 +1,197 @@
+"""Checkpoint directories: weights, scaling statistics, config, feature list, data range and data hash.
+
+Layout of ``train --out DIR``::
+
+    DIR/manifest.json          {"format": 1, "pooled": false, "symbols": {"AAPL": "AAPL", ...}}
+    DIR/<SYMBOL>/ or DIR/pooled/
+        model.pt               state_dict of the network
+        meta.json              everything needed to rebuild inputs and to refuse a mismatch
+        config.toml            the model config, human-readable
+
+Every file is written to a temporary name and renamed into place, so an interrupted save never leaves a
+half-written checkpoint that would load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import ValidationError
+
+from tradingmodel.config import AppConfig, ModelConfig, config_to_toml
+from tradingmodel.model.network import LSTMRegressor, build_network
+from tradingmodel.model.windows import N_FEATURES, Scaler, feature_names
+
+FORMAT_VERSION = 1
+# Keys that change the network or its inputs; a checkpoint is refused when these differ from what is expected.
+ARCH_KEYS = ("sequence_length", "hidden_size", "num_layers")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or does not match the current features / config."""
+
+
+@dataclass
+class SymbolMeta:
+    """What a checkpoint knows about one of its symbols."""
+
+    scaler: Scaler
+    data_hash: str
+    split_ts: dict[str, list[str]]  # part -> [first bar ts, last bar ts] (ISO, UTC)
+    bars: int
+    ar_coef: list[float]  # AR baseline on returns: [intercept, b_1..b_p], b_1 on the latest return
+    calibration: list[float]  # [a, b]: confidence = sigmoid(a + b * |standardised prediction|)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scaler": self.scaler.to_json(), "data_hash": self.data_hash, "split_ts": self.split_ts,
+                "bars": self.bars, "ar_coef": self.ar_coef, "calibration": self.calibration}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SymbolMeta:
+        return cls(Scaler.from_json(d["scaler"]), d["data_hash"], d["split_ts"], int(d["bars"]),
+                   [float(v) for v in d["ar_coef"]], [float(v) for v in d["calibration"]])
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the network (eval mode, CPU) and its metadata."""
+
+    path: Path
+    config: ModelConfig
+    net: LSTMRegressor
+    symbols: dict[str, SymbolMeta]
+    pooled: bool
+    info: dict[str, Any]  # best_epoch, history, interrupted, data_range, versions
+
+
+def data_hash(bars_of_symbol: pd.DataFrame) -> str:
+    """SHA-256 of one symbol's timestamps and OHLCV values (the data a checkpoint was trained on)."""
+    h = hashlib.sha256()
+    ts = pd.DatetimeIndex(pd.to_datetime(bars_of_symbol["timestamp"], utc=True))
+    h.update(np.ascontiguousarray(ts.as_unit("ns").asi8).tobytes())  # unit-independent
+    for col in ("open", "high", "low", "close", "volume"):
+        if col in bars_of_symbol.columns:
+            h.update(col.encode())
+            h.update(np.ascontiguousarray(bars_of_symbol[col].to_numpy(dtype=np.float64)).tobytes())
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, net: torch.nn.Module, cfg: ModelConfig, symbols: dict[str, SymbolMeta],
+                    pooled: bool, info: dict[str, Any]) -> Path:
+    """Write a checkpoint directory atomically (built in a temp dir, then renamed over ``path``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.tmp"))
+    try:
+        tmp.chmod(0o755)
+        state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+        torch.save(state, tmp / "model.pt")
+        meta = {"format": FORMAT_VERSION, "feature_names": list(feature_names()), "config": cfg.model_dump(),
+                "pooled": pooled, "symbols": {s: m.to_json() for s, m in symbols.items()},
+                "torch": torch.__version__, **info}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
+        (tmp / "config.toml").write_text(config_to_toml(AppConfig(model=cfg)))
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}.old{os.getpid()}")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def write_manifest(out_dir: Path, pooled: bool, dirs: dict[str, Path]) -> None:
+    """The top-level index of a training output directory (written last)."""
+    rel = {s: os.path.relpath(p, out_dir) for s, p in dirs.items()}
+    _write_atomic(Path(out_dir) / "manifest.json",
+                  json.dumps({"format": FORMAT_VERSION, "pooled": pooled, "symbols": rel}, indent=1).encode())
+
+
+def resolve_model_dir(model_dir: str | Path) -> dict[str, Path]:
+    """Symbol -> checkpoint directory, for a ``train --out`` directory or a single checkpoint directory."""
+    d = Path(model_dir)
+    if (d / "manifest.json").is_file():
+        try:
+            man = json.loads((d / "manifest.json").read_text())
+            return {s: d / p for s, p in man["symbols"].items()}
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{d / 'manifest.json'}: corrupt manifest ({e})") from None
+    if (d / "meta.json").is_file():
+        try:
+            syms = json.loads((d / "meta.json").read_text())["symbols"]
+        except (json.JSONDecodeError, KeyError) as e:
+            raise CheckpointError(f"{d / 'meta.json'}: corrupt metadata ({e})") from None
+        return {s: d for s in syms}
+    if not d.exists():
+        raise CheckpointError(f"model directory not found: {d}")
+    raise CheckpointError(f"{d}: not a model directory (no manifest.json or meta.json)")
+
+
+def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Checkpoint:
+    """Load one checkpoint directory; refuse a mismatched feature list, config or weights with a clear error.
+
+    ``expect``: when given, the checkpoint's architecture keys (:data:`ARCH_KEYS`) must equal it.
+    """
+    p = Path(path)
+    try:
+        meta = json.loads((p / "meta.json").read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: no meta.json (not a checkpoint directory)") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{p / 'meta.json'}: not valid JSON ({e})") from None
+    if meta.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{p}: checkpoint format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+    names = tuple(meta.get("feature_names", ()))
+    if names != feature_names():
+        raise CheckpointError(f"{p}: feature list {list(names)} does not match this version's "
+                              f"{list(feature_names())}; retrain the model")
+    try:
+        cfg = ModelConfig.model_validate(meta["config"])
+    except (ValidationError, KeyError) as e:
+        raise CheckpointError(f"{p}: stored config is not valid: {e}") from None
+    if expect is not None:
+        diff = [f"{k}: checkpoint {getattr(cfg, k)} != expected {getattr(expect, k)}"
+                for k in ARCH_KEYS if getattr(cfg, k) != getattr(expect, k)]
+        if diff:
+            raise CheckpointError(f"{p}: config mismatch: " + "; ".join(diff))
+    net = build_network(cfg, N_FEATURES)
+    try:
+        state = torch.load(p / "model.pt", map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+    except FileNotFoundError:
+        raise CheckpointError(f"{p}: no model.pt") from None
+    except (RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{p}: weights do not match the stored config ({str(e).splitlines()[0]})") from None
+    net.eval()
+    try:
+        symbols = {s: SymbolMeta.from_json(m) for s, m in meta["symbols"].items()}
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{p}: corrupt symbol metadata ({e})") from None
+    info = {k: v for k, v in meta.items() if k not in ("symbols", "config", "feature_names", "format")}
+    return Checkpoint(p, cfg, net, symbols, bool(meta.get("pooled", False)), info)

@@ -1,0 +1,205 @@
+"""Training, checkpoints and evaluation with real (tiny) networks on simulated bars."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from tradingmodel.data import simulate
+from tradingmodel.model import CheckpointError, evaluate, load_checkpoint, predict, train
+from tradingmodel.model.windows import WindowSet, default_feature_fn
+
+
+def _weights(model_dir: Path, sub: str = "AAA") -> dict[str, torch.Tensor]:
+    return torch.load(model_dir / sub / "model.pt", weights_only=True)
+
+
+def _meta(model_dir: Path, sub: str = "AAA") -> dict:
+    return json.loads((model_dir / sub / "meta.json").read_text())
+
+
+def test_learns_planted_signal_beyond_persistence(signal_bars: pd.DataFrame, trained: Path) -> None:
+    m = evaluate(trained, signal_bars)
+    assert m["split"] == "test"  # same data as training -> only the unseen test part is scored
+    assert m["bars_scored"] > 2000
+    lo, hi = m["direction_accuracy_ci"]
+    assert lo > 50.0, m["direction_accuracy_ci"]
+    assert m["direction_accuracy"] >= m["baseline"]["direction_accuracy"]
+    assert m["magnitude_correlation"] > 0.05
+    assert {"baseline", "ar_baseline", "per_symbol", "timing_accuracy", "mse", "mae", "mse_return",
+            "mae_return"} <= set(m)
+    # confidence is a probability, calibrated on validation: its mean tracks the test hit rate
+    assert abs(100 * m["confidence_mean"] - m["direction_accuracy"]) < 6.0
+
+
+def test_null_mode_accuracy_interval_contains_50(tmp_path: Path, tiny_cfg) -> None:
+    # A 95% interval misses the truth in ~1 of 20 random walks: over simulator seeds 1..12 this exact setup
+    # contained 50% in 11 (seed 7 gave [50.08, 53.85]). Seed 5 sits mid-interval, so float differences
+    # between machines cannot flip the outcome; the signal test above passes on all 12 seeds.
+    bars = simulate(["AAA"], 20, seed=5, null=True)
+    train(bars, tiny_cfg(), tmp_path, progress=False)
+    m = evaluate(tmp_path, bars)
+    lo, hi = m["direction_accuracy_ci"]
+    assert lo <= 50.0 <= hi, m["direction_accuracy_ci"]
+
+
+def test_test_part_is_never_seen_by_training_scaling_or_calibration(signal_bars, trained, tmp_path,
+                                                                    tiny_cfg) -> None:
+    meta = _meta(trained)
+    test_start = pd.Timestamp(meta["symbols"]["AAA"]["split_ts"]["test"][0])
+    changed = signal_bars.copy()
+    later = changed["timestamp"] >= test_start
+    changed.loc[later, ["open", "high", "low", "close"]] *= 1.7
+    changed.loc[later, "volume"] *= 50
+    train(changed, tiny_cfg(), tmp_path, progress=False)
+    a, b = _weights(trained), _weights(tmp_path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ma, mb = meta["symbols"]["AAA"], _meta(tmp_path)["symbols"]["AAA"]
+    for key in ("scaler", "calibration", "ar_coef"):
+        assert ma[key] == mb[key], key
+    assert ma["data_hash"] != mb["data_hash"]
+
+
+def test_same_seed_same_weights_other_seed_differs(signal_bars, trained, tmp_path, tiny_cfg) -> None:
+    train(signal_bars, tiny_cfg(), tmp_path / "same", progress=False)
+    train(signal_bars, tiny_cfg(seed=4, num_epochs=1), tmp_path / "other", progress=False)
+    a, b, c = _weights(trained), _weights(tmp_path / "same"), _weights(tmp_path / "other")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_checkpoint_round_trip_is_bit_identical(signal_bars, trained, tmp_path) -> None:
+    p1 = predict(trained, signal_bars)
+    copy = tmp_path / "copy"
+    shutil.copytree(trained, copy)
+    p2 = predict(copy, signal_bars)
+    pd.testing.assert_frame_equal(p1, p2, check_exact=True)
+    assert list(p1.columns) == ["symbol", "timestamp", "predicted_close", "confidence"]
+    # every bar with a full window, including the last one (whose next close is unknown)
+    assert p1["timestamp"].iloc[-1] == signal_bars["timestamp"].iloc[-1]
+    assert p1["confidence"].between(0, 1).all() and np.isfinite(p1["predicted_close"]).all()
+
+
+def _lookahead_diffs(model_dir: Path, bars: pd.DataFrame, feature_fn) -> list[float]:
+    full = predict(model_dir, bars, feature_fn=feature_fn).set_index("timestamp")["predicted_close"]
+    rng = np.random.default_rng(0)
+    cuts = sorted(rng.choice(np.arange(200, len(bars) - 2), size=6, replace=False))
+    diffs = []
+    for cut in cuts:
+        part = predict(model_dir, bars.iloc[:cut + 1], feature_fn=feature_fn)
+        ts = bars["timestamp"].iloc[cut]
+        last = part.set_index("timestamp")["predicted_close"]
+        diffs.append(abs(float(last[ts]) - float(full[ts])))
+        assert np.allclose(last.to_numpy()[:50], full.to_numpy()[:50], rtol=0, atol=0)
+    return diffs
+
+
+def test_no_lookahead_and_a_leaking_feature_is_caught(signal_bars, trained) -> None:
+    assert max(_lookahead_diffs(trained, signal_bars, None)) == 0.0
+
+    def leaky(close: np.ndarray, volume: np.ndarray) -> np.ndarray:
+        f = default_feature_fn(close, volume)
+        f[:-1, 3] = close[1:]  # "ema20" replaced by the NEXT close: look-ahead
+        return f
+
+    assert max(_lookahead_diffs(trained, signal_bars, leaky)) > 1e-6
+
+
+def test_mismatched_checkpoint_is_refused(trained, tmp_path, tiny_cfg, signal_bars) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(trained, bad)
+    meta_path = bad / "AAA" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "feature_names": ["close", "volume", "sma20", "ema20", "macd"]}))
+    with pytest.raises(CheckpointError, match="feature list"):
+        predict(bad, signal_bars)
+    meta_path.write_text(json.dumps({**meta, "config": {**meta["config"], "hidden_size": 32}}))
+    with pytest.raises(CheckpointError, match="weights do not match"):
+        load_checkpoint(bad / "AAA")
+    meta_path.write_text(json.dumps({**meta, "config": {**meta["config"], "sequence_length": -3}}))
+    with pytest.raises(CheckpointError, match="sequence_length"):
+        load_checkpoint(bad / "AAA")
+    with pytest.raises(CheckpointError, match="sequence_length: checkpoint 20 != expected 60"):
+        load_checkpoint(trained / "AAA", expect=tiny_cfg(sequence_length=60))
+    other = simulate(["ZZZ"], 2, seed=1)
+    with pytest.raises(CheckpointError, match="no model for symbol"):
+        predict(trained, other)
+    with pytest.raises(CheckpointError, match="not a model directory|not found"):
+        predict(tmp_path / "nothing", signal_bars)
+
+
+def test_other_data_is_scored_whole_and_split_is_reported(trained, signal_bars) -> None:
+    other = simulate(["AAA"], 3, seed=11, signal=1.0)
+    m, frame = evaluate(trained, other, return_frame=True)
+    assert m["split"] == "whole" and m["per_symbol"]["AAA"]["split"] == "whole"
+    first = int(np.flatnonzero(other["timestamp"] == frame["timestamp"].min())[0])
+    assert m["bars_scored"] == len(other) - 1 - first  # every bar with a full window and a next bar
+    assert {"symbol", "timestamp", "close", "next_close", "predicted_close", "confidence", "split"} <= set(frame)
+    m2 = evaluate(trained, signal_bars, split="whole")
+    assert m2["bars_scored"] > 3 * m["bars_scored"] and any("training" in n for n in m2["notes"])
+
+
+def test_pooled_model_and_ctrl_c_keeps_best(tmp_path, tiny_cfg, monkeypatch) -> None:
+    bars = simulate(["AAA", "BBB"], 6, seed=5, signal=1.0)
+    res = train(bars, tiny_cfg(num_epochs=2, train_fraction=0.7), tmp_path / "pooled", pooled=True,
+                progress=False)
+    assert res.model_dirs["AAA"] == res.model_dirs["BBB"] == tmp_path / "pooled" / "pooled"
+    preds = predict(tmp_path / "pooled", bars)
+    assert set(preds["symbol"]) == {"AAA", "BBB"}
+
+    calls = {"n": 0}
+    real_batch = WindowSet.batch
+
+    def interrupting(self, g, sym):  # Ctrl-C arrives during the second epoch of the first symbol
+        calls["n"] += 1
+        if calls["n"] == 60:
+            raise KeyboardInterrupt
+        return real_batch(self, g, sym)
+
+    monkeypatch.setattr(WindowSet, "batch", interrupting)
+    res = train(bars, tiny_cfg(num_epochs=5, train_fraction=0.7), tmp_path / "int", progress=False)
+    assert res.interrupted and list(res.model_dirs) == ["AAA"]
+    hist = res.history["AAA"]
+    meta = _meta(tmp_path / "int")
+    assert 1 <= len(hist) < 5 and meta["interrupted"] is True
+    assert meta["best_epoch"] == min(hist, key=lambda h: h["val_loss"])["epoch"]
+    monkeypatch.undo()
+    assert len(predict(tmp_path / "int", bars[bars["symbol"] == "AAA"])) > 0
+
+
+def test_too_few_bars_is_a_clear_error(tmp_path, tiny_cfg) -> None:
+    bars = simulate(["AAA"], 1, seed=1).iloc[:150]
+    with pytest.raises(ValueError, match="AAA: 150 bars are too few for sequence_length 20"):
+        train(bars, tiny_cfg(), tmp_path, progress=False)
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_calibration_comes_from_validation_and_scaling_from_training(signal_bars, trained, tmp_path,
+                                                                     tiny_cfg) -> None:
+    split_ts = _meta(trained)["symbols"]["AAA"]["split_ts"]
+    ts = signal_bars["timestamp"]
+    in_val = (ts >= pd.Timestamp(split_ts["val"][0])) & (ts <= pd.Timestamp(split_ts["val"][1]))
+    changed = signal_bars.copy()
+    rng = np.random.default_rng(1)
+    changed.loc[in_val, "close"] *= 1 + rng.normal(0, 0.002, int(in_val.sum()))  # scramble validation moves
+    train(changed, tiny_cfg(num_epochs=1), tmp_path, progress=False)
+    train(signal_bars, tiny_cfg(num_epochs=1), tmp_path / "orig", progress=False)
+    a, b = _meta(tmp_path / "orig")["symbols"]["AAA"], _meta(tmp_path)["symbols"]["AAA"]
+    assert a["scaler"] == b["scaler"] and a["ar_coef"] == b["ar_coef"]  # training part only
+    assert a["calibration"] != b["calibration"]  # fitted on the validation part
+
+
+def test_split_options(trained, signal_bars) -> None:
+    with pytest.raises(ValueError, match="split must be one of"):
+        evaluate(trained, signal_bars, split="train")
+    other = signal_bars.copy()
+    other["volume"] = other["volume"] + 1.0  # not the training data any more: auto scores it whole
+    assert evaluate(trained, other)["split"] == "whole"
+    m = evaluate(trained, other, split="test")  # ...unless asked for the stored test period
+    assert m["split"] == "test" and m["bars_scored"] == evaluate(trained, signal_bars)["bars_scored"]
