@@ -1,0 +1,113 @@
+"""Turn the compiled loop's logs into DataFrames, the buy-and-hold reference and the metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradingmodel.backtest.prepare import Prepared
+from tradingmodel.config import TradingConfig
+from tradingmodel.metrics.trading import trading_metrics
+from tradingmodel.strategy import layout as L
+from tradingmodel.strategy.state import StrategyState
+
+TRADE_COLUMNS = ("symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity", "pnl",
+                 "return_pct", "commission", "exit_reason")
+
+
+@dataclass
+class BacktestResult:
+    """Everything a backtest produced. Money in the account currency; ``metrics`` is JSON-ready."""
+
+    trades: pd.DataFrame
+    equity: pd.DataFrame
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+    rejections: pd.DataFrame
+    metrics: dict[str, Any]
+    config: TradingConfig
+    bars_per_year: float = field(default=0.0)
+
+
+def _names(codes: np.ndarray, table: dict[int, str]) -> np.ndarray:
+    return np.array([table[int(c)] for c in codes], dtype=object)
+
+
+def _sym(symbols: list[str], codes: np.ndarray) -> np.ndarray:
+    return np.asarray(symbols, dtype=object)[codes.astype(np.int64)] if len(codes) else np.array([], object)
+
+
+def _time(times: pd.DatetimeIndex, rows: np.ndarray) -> pd.DatetimeIndex:
+    return times[rows.astype(np.int64)]
+
+
+def buy_and_hold(prep: Prepared, deposit: float) -> np.ndarray:
+    """Equal dollar weight per symbol bought at its first bar's open, no costs, marked at each close.
+
+    Before a symbol's first bar its share of the deposit is held as cash.
+    """
+    n = len(prep.symbols)
+    close = pd.DataFrame(prep.mkt[:, :, L.K_CLOSE]).ffill().to_numpy()
+    opens = prep.mkt[:, :, L.K_OPEN]
+    first = np.argmax(~np.isnan(opens), axis=0)
+    shares = (deposit / n) / opens[first, np.arange(n)]
+    value = np.where(np.isnan(close), deposit / n, shares[None, :] * close)
+    return value.sum(axis=1)
+
+
+def build_result(prep: Prepared, state: StrategyState, curve: np.ndarray, trading: TradingConfig) -> BacktestResult:
+    """Decode the logs of a finished run into a :class:`BacktestResult`."""
+    fills, trades, orders, rej = state.used()
+    syms, times = prep.symbols, prep.times
+    trades_df = pd.DataFrame({
+        "symbol": _sym(syms, trades[:, L.TR_SYM]),
+        "side": np.where(trades[:, L.TR_SIDE] > 0, "long", "short").astype(object),
+        "entry_time": _time(times, trades[:, L.TR_ENTRY_T]),
+        "entry_price": trades[:, L.TR_ENTRY_PRICE],
+        "exit_time": _time(times, trades[:, L.TR_EXIT_T]),
+        "exit_price": trades[:, L.TR_EXIT_PRICE],
+        "quantity": trades[:, L.TR_QTY],
+        "pnl": trades[:, L.TR_PNL],
+        "return_pct": trades[:, L.TR_RET_PCT],
+        "commission": trades[:, L.TR_COMM],
+        "exit_reason": _names(trades[:, L.TR_REASON], L.PURPOSES),
+    })
+    fills_df = pd.DataFrame({
+        "timestamp": _time(times, fills[:, L.FL_T]),
+        "symbol": _sym(syms, fills[:, L.FL_SYM]),
+        "side": np.where(fills[:, L.FL_SIDE] > 0, "buy", "sell").astype(object),
+        "quantity": fills[:, L.FL_QTY],
+        "price": fills[:, L.FL_PRICE],
+        "reference_price": fills[:, L.FL_REF],
+        "commission": fills[:, L.FL_COMM],
+        "slippage_cost": fills[:, L.FL_SLIP],
+        "purpose": _names(fills[:, L.FL_PURPOSE], L.PURPOSES),
+    })
+    orders_df = pd.DataFrame({
+        "timestamp": _time(times, orders[:, L.OR_T]),
+        "symbol": _sym(syms, orders[:, L.OR_SYM]),
+        "side": np.where(orders[:, L.OR_SIDE] > 0, "buy", "sell").astype(object),
+        "quantity": orders[:, L.OR_QTY],
+        "type": _names(orders[:, L.OR_TYPE], L.ORDER_TYPES),
+        "purpose": _names(orders[:, L.OR_PURPOSE], L.PURPOSES),
+    })
+    rej_df = pd.DataFrame({
+        "timestamp": _time(times, rej[:, L.RJ_T]),
+        "symbol": _sym(syms, rej[:, L.RJ_SYM]),
+        "reason": _names(rej[:, L.RJ_REASON], L.REJECTION_REASONS),
+    })
+    equity_df = pd.DataFrame({
+        "timestamp": times,
+        "equity": curve[:, 0],
+        "cash": curve[:, 1],
+        "gross_exposure": curve[:, 2],
+        "buy_and_hold": buy_and_hold(prep, trading.deposit),
+    })
+    metrics = trading_metrics(equity_df, trades_df, trading.deposit, prep.bars_per_year, fills=fills_df)
+    metrics["rejections"] = {str(k): int(v) for k, v in rej_df["reason"].value_counts().items()}
+    metrics["symbols"] = list(syms)
+    return BacktestResult(trades=trades_df, equity=equity_df, orders=orders_df, fills=fills_df,
+                          rejections=rej_df, metrics=metrics, config=trading, bars_per_year=prep.bars_per_year)

@@ -1,0 +1,127 @@
+"""``tradingmodel backtest``: bars + (model | predictions file) -> trades, equity, metrics."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+import typer
+
+from tradingmodel.cli.common import ConfigOption, UserError, friendly_errors, get_config, out
+
+_Unit = Literal["percent", "sigma"]
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    """Read a predictions file (CSV or Parquet by suffix) with ``symbol, timestamp, predicted_close``."""
+    from tradingmodel.data.bars import file_format
+
+    if not path.is_file():
+        raise FileNotFoundError(f"predictions file not found: {path}")
+    try:
+        if file_format(path) == "csv":
+            df = pd.read_csv(path, dtype={"symbol": str, "timestamp": str})
+        else:
+            df = pd.read_parquet(path)
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise UserError(f"{path}: cannot read predictions: {e}") from None
+    return df
+
+
+def _summary(m: dict[str, Any]) -> list[tuple[str, str]]:
+    def money(x: float) -> str:
+        return f"${x:,.2f}"
+
+    def num(x: float | None, fmt: str = "{:.2f}") -> str:
+        return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else fmt.format(x)
+
+    return [
+        ("deposit", money(m["deposit"])),
+        ("final equity", money(m["final_equity"])),
+        ("total profit", f"{money(m['total_profit'])} ({m['total_profit_pct']:+.2f}%)"),
+        ("buy and hold", f"{money(m.get('buy_and_hold_profit', 0.0))} "
+                         f"({m.get('buy_and_hold_return_pct', 0.0):+.2f}%)"),
+        ("trades", f"{m['total_trades']} ({m['long_trades']} long, {m['short_trades']} short)"),
+        ("win rate", f"{m['win_rate']:.1f}%"),
+        ("average per trade", f"{money(m['average_profit_per_trade'])} "
+                              f"({m['average_profit_per_trade_pct']:+.3f}%)"),
+        ("profit factor", num(m["profit_factor"])),
+        ("max drawdown", f"{money(m['maximum_drawdown'])} ({m['maximum_drawdown_pct']:.2f}%)"),
+        ("sharpe / sortino / calmar", f"{num(m['sharpe_ratio'])} / {num(m['sortino_ratio'])} / "
+                                      f"{num(m['calmar_ratio'])}"),
+        ("exposure", f"{m['exposure_pct']:.1f}% of bars"),
+        ("costs paid", f"{money(m['costs_paid'])} ({m['costs_paid_pct']:.2f}% of deposit)"),
+        ("exit reasons", ", ".join(f"{k} {v}" for k, v in m["exit_reasons"].items()) or "-"),
+        ("rejections", ", ".join(f"{k} {v}" for k, v in m["rejections"].items()) or "-"),
+    ]
+
+
+def _backtest(
+    data: Annotated[Path, typer.Option("--data", help="Bar file (.csv/.parquet).")],
+    model: Annotated[Path | None, typer.Option("--model", help="Model folder: predictions are made here.")] = None,
+    predictions: Annotated[Path | None, typer.Option(
+        "--predictions", help="File with symbol, timestamp, predicted_close (row = bar t, for t+1).")] = None,
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+    trades_out: Annotated[Path | None, typer.Option("--trades-out", help="Write trades (.csv/.parquet).")] = None,
+    buy_threshold: Annotated[float | None, typer.Option(help="Long entry threshold (percent or sigmas).")] = None,
+    sell_threshold: Annotated[float | None, typer.Option(help="Short entry threshold (percent or sigmas).")] = None,
+    threshold_unit: Annotated[_Unit | None, typer.Option(help="'percent' of price or 'sigma'.")] = None,
+    stop_loss_threshold: Annotated[float | None, typer.Option("--stop-loss", help="Stop, fraction.")] = None,
+    take_profit_threshold: Annotated[float | None, typer.Option("--take-profit", help="Target, fraction.")] = None,
+    max_holding_bars: Annotated[int | None, typer.Option(help="Exit after this many bars.")] = None,
+    flatten_at_close: Annotated[bool | None, typer.Option(
+        "--flatten-at-close/--hold-overnight", help="Close positions at each session's last bar.")] = None,
+    allow_short: Annotated[bool | None, typer.Option("--short/--no-short", help="Take short entries.")] = None,
+    commission_per_share: Annotated[float | None, typer.Option(help="Commission, $ per share.")] = None,
+    slippage_bps: Annotated[float | None, typer.Option(help="Slippage per fill, basis points.")] = None,
+    deposit: Annotated[float | None, typer.Option(help="Starting cash, $.")] = None,
+) -> None:
+    """Backtest predictions on bars: fills at the next open, stops/targets intrabar, costs, risk limits."""
+    from tradingmodel.backtest import run_backtest
+    from tradingmodel.data import read_bars
+    from tradingmodel.data.bars import write_frame
+
+    if (model is None) == (predictions is None):
+        raise UserError("give exactly one of --model DIR or --predictions FILE")
+    cfg = get_config(config, trading={
+        "buy_threshold": buy_threshold, "sell_threshold": sell_threshold, "threshold_unit": threshold_unit,
+        "stop_loss_threshold": stop_loss_threshold, "take_profit_threshold": take_profit_threshold,
+        "max_holding_bars": max_holding_bars, "flatten_at_close": flatten_at_close,
+        "allow_short": allow_short, "commission_per_share": commission_per_share,
+        "slippage_bps": slippage_bps, "deposit": deposit,
+    })
+    bars = read_bars(data)
+    if predictions is not None:
+        preds = read_predictions(predictions)
+        source = str(predictions)
+    else:
+        from tradingmodel.model import predict
+
+        preds = predict(model, bars)
+        preds = preds[preds["predicted_close"].notna()]
+        source = f"model {model}"
+    try:
+        result = run_backtest(bars, preds, cfg.trading, source=source)
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    if trades_out is not None:
+        write_frame(result.trades, trades_out)
+    if as_json:
+        out.print_json(json.dumps(result.metrics))
+        return
+    width = max(len(k) for k, _ in _summary(result.metrics))
+    out.print(f"backtest of {len(bars):,} bars ({', '.join(result.metrics['symbols'])}), predictions from "
+              f"{source}, thresholds in {cfg.trading.threshold_unit}")
+    for key, value in _summary(result.metrics):
+        out.print(f"  {key:<{width}}  {value}", highlight=False)
+    if trades_out is not None:
+        out.print(f"wrote {len(result.trades)} trades to {trades_out}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``backtest`` to the main app."""
+    app.command("backtest")(friendly_errors(_backtest))

@@ -1,0 +1,73 @@
+"""trading_metrics on small hand-computed equity curves and trade lists."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tradingmodel.metrics.trading import trading_metrics
+
+DEPOSIT = 10_000.0
+
+
+def frames(equity: list[float], pnl: list[float], gross: list[float] | None = None,
+           bh: list[float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    eq = pd.DataFrame({"equity": equity})
+    if gross is not None:
+        eq["gross_exposure"] = gross
+    if bh is not None:
+        eq["buy_and_hold"] = bh
+    tr = pd.DataFrame({"pnl": pnl, "return_pct": [p / 10.0 for p in pnl], "commission": [1.0] * len(pnl),
+                       "side": ["long"] * len(pnl), "exit_reason": ["stop"] * len(pnl)})
+    return eq, tr
+
+
+def test_profit_drawdown_win_rate_profit_factor():
+    eq, tr = frames([11_000, 9_900, 10_890], [1_000, -1_100, 990], gross=[0, 5, 0], bh=[10_000, 10_500, 10_200])
+    m = trading_metrics(eq, tr, DEPOSIT, bars_per_year=252)
+    assert m["total_trades"] == 3
+    assert m["total_profit"] == pytest.approx(890.0)
+    assert m["total_return_pct"] == pytest.approx(8.9)
+    assert m["win_rate"] == pytest.approx(200 / 3)
+    assert m["average_profit_per_trade"] == pytest.approx(890 / 3)
+    assert m["profit_factor"] == pytest.approx(1990 / 1100)
+    assert m["maximum_drawdown"] == pytest.approx(1_100.0)  # 11,000 -> 9,900
+    assert m["maximum_drawdown_pct"] == pytest.approx(10.0)
+    assert m["exposure_pct"] == pytest.approx(100 / 3)
+    assert m["commission_paid"] == pytest.approx(3.0)
+    assert m["buy_and_hold_return_pct"] == pytest.approx(2.0)
+    assert m["buy_and_hold_maximum_drawdown"] == pytest.approx(300.0)
+    json.dumps(m)  # JSON-ready
+
+
+def test_ratios_follow_their_definitions():
+    eq_values = [10_100, 10_050, 10_200, 10_150, 10_300]
+    eq, tr = frames(eq_values, [300.0])
+    m = trading_metrics(eq, tr, DEPOSIT, bars_per_year=98_280)
+    r = np.diff(np.array([DEPOSIT, *eq_values])) / np.array([DEPOSIT, *eq_values[:-1]])
+    assert m["sharpe_ratio"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(98_280))
+    downside = math.sqrt(np.mean(np.minimum(r, 0) ** 2))
+    assert m["sortino_ratio"] == pytest.approx(r.mean() / downside * math.sqrt(98_280))
+    assert m["annualised_return_pct"] == pytest.approx(((10_300 / DEPOSIT) ** (98_280 / 5) - 1) * 100)
+    eq2, _ = frames([20_000.0], [])
+    assert trading_metrics(eq2, tr, DEPOSIT, 98_280)["annualised_return_pct"] is None  # past float range
+    m = trading_metrics(eq, tr, DEPOSIT, bars_per_year=5)  # one "year" of 5 bars: annual = total
+    assert m["annualised_return_pct"] == pytest.approx(3.0)
+    assert m["calmar_ratio"] == pytest.approx(0.03 / (50 / 10_100))
+
+
+def test_degenerate_inputs_stay_json_valid():
+    eq, tr = frames([DEPOSIT] * 4, [])
+    m = trading_metrics(eq, tr.iloc[:0], DEPOSIT, bars_per_year=252)
+    assert m["total_trades"] == 0 and m["win_rate"] == 0.0 and m["profit_factor"] is None
+    assert m["sharpe_ratio"] == 0.0 and m["calmar_ratio"] is None and m["maximum_drawdown"] == 0.0
+    json.dumps(m)
+    eq, tr = frames([10_100, 10_200], [200.0])  # never lost: no downside, no drawdown, no losing trade
+    m = trading_metrics(eq, tr, DEPOSIT, bars_per_year=252)
+    assert m["profit_factor"] is None and m["sortino_ratio"] is None and m["calmar_ratio"] is None
+    with pytest.raises(ValueError, match="deposit must be positive"):
+        trading_metrics(eq, tr, 0.0, bars_per_year=252)
