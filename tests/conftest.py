@@ -30,3 +30,10 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     except ImportError:  # pragma: no cover
         pass
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test in an empty working directory, so default paths (``./reports``, the SQLite file
+    under ``./data``, ``.env``) never touch the checkout or leak between tests."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))

@@ -101,9 +101,19 @@ def test_model_option_equals_its_predictions_file(files, tmp_path):
     preds[["symbol", "timestamp", "predicted_close"]].to_parquet(tmp_path / "preds.parquet")
     common = ("--data", str(bars_path), "--threshold-unit", "sigma", "--buy-threshold", "0.2",
               "--sell-threshold", "0.2", "--json")
-    by_model = invoke(*common, "--model", str(tmp_path / "model"))
+    by_model = invoke(*common, "--model", str(tmp_path / "model"), "--split", "whole")
     by_file = invoke(*common, "--predictions", str(tmp_path / "preds.parquet"))
     assert by_model.exit_code == 0, by_model.output
     assert by_file.exit_code == 0, by_file.output
     assert json.loads(by_model.stdout) == json.loads(by_file.stdout)
     assert json.loads(by_model.stdout)["total_trades"] > 0
+    # by default (the model's own training data) only the unseen test part is traded
+    auto = invoke(*common, "--model", str(tmp_path / "model"), "--trades-out", str(tmp_path / "t.csv"))
+    assert auto.exit_code == 0, auto.output
+    from tradingmodel.model import evaluate
+
+    _, frame = evaluate(tmp_path / "model", bars, return_frame=True)
+    test_start = frame.loc[frame["split"] == "test", "timestamp"].min()
+    trades = pd.read_csv(tmp_path / "t.csv", parse_dates=["entry_time"])
+    assert json.loads(auto.stdout)["total_trades"] == len(trades)
+    assert (pd.to_datetime(trades["entry_time"], utc=True) > test_start).all()

@@ -82,8 +82,13 @@ def test_demo_pipeline_function_and_command(tmp_path: Path) -> None:
     r = run_demo(tmp_path / "fn", cfg=cfg, symbols=("AAA", "BBB"), days=3, progress=False)
     assert set(r.bars["symbol"]) == {"AAA", "BBB"} and (r.model_dir / "manifest.json").is_file()
     assert set(r.predictions["symbol"]) == {"AAA", "BBB"} and r.metrics["split"] == "test"
-    assert {"simulate_s", "train_s", "evaluate_predict_s"} <= set(r.timings)
+    assert {"simulate_s", "train_s", "evaluate_backtest_s", "report_s"} <= set(r.timings)
+    # the backtest trades the unseen test part only, and the run folder holds the report
+    test_start = r.predictions.loc[r.predictions["split"] == "test", "timestamp"].min()
+    assert len(r.backtest.equity) and r.backtest.equity["timestamp"].min() >= test_start
+    assert (r.run_dir / "report.html").is_file() and (r.run_dir / "metrics.json").is_file()
 
     res = runner.invoke(app, ["demo", "--days", "3", "--out", str(tmp_path / "cmd")])
     assert res.exit_code == 0, res.output
-    assert "seq 60" in res.output and "persistence" in res.output and "predictions" in res.output
+    assert "seq 60" in res.output and "persistence" in res.output and "Backtest" in res.output
+    assert "total profit" in res.output and "report: " in res.output

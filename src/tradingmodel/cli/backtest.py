@@ -10,7 +10,17 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 import typer
 
-from tradingmodel.cli.common import ConfigOption, UserError, friendly_errors, get_config, out
+from tradingmodel.cli.common import (
+    ConfigOption,
+    NoReportOption,
+    ReportsOption,
+    UserError,
+    friendly_errors,
+    get_config,
+    out,
+)
+
+REPORT_PREDICTION_COLUMNS = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "split"]
 
 _Unit = Literal["percent", "sigma"]
 
@@ -79,6 +89,11 @@ def _backtest(
     commission_per_share: Annotated[float | None, typer.Option(help="Commission, $ per share.")] = None,
     slippage_bps: Annotated[float | None, typer.Option(help="Slippage per fill, basis points.")] = None,
     deposit: Annotated[float | None, typer.Option(help="Starting cash, $.")] = None,
+    split: Annotated[str, typer.Option("--split", help="With --model: auto | test | whole (auto: the model's "
+                                                       "unseen test part when the data is its training data).")]
+    = "auto",
+    reports: ReportsOption = Path("reports"),
+    no_report: NoReportOption = False,
 ) -> None:
     """Backtest predictions on bars: fills at the next open, stops/targets intrabar, costs, risk limits."""
     from tradingmodel.backtest import run_backtest
@@ -95,31 +110,49 @@ def _backtest(
         "slippage_bps": slippage_bps, "deposit": deposit,
     })
     bars = read_bars(data)
-    if predictions is not None:
-        preds = read_predictions(predictions)
-        source = str(predictions)
-    else:
-        from tradingmodel.model import predict
-
-        preds = predict(model, bars)
-        preds = preds[preds["predicted_close"].notna()]
-        source = f"model {model}"
+    model_metrics, frame = None, None
     try:
-        result = run_backtest(bars, preds, cfg.trading, source=source)
+        if predictions is not None:
+            preds = read_predictions(predictions)
+            source = str(predictions)
+            result = run_backtest(bars, preds, cfg.trading, source=source)
+        else:
+            from tradingmodel.pipeline import backtest_model
+
+            mb = backtest_model(model, bars, cfg.trading, split=split)
+            model_metrics, frame, result, bars = mb.model_metrics, mb.frame, mb.result, mb.bars
+            source = f"model {model} ({model_metrics['split']} part)"
     except ValueError as e:
         raise UserError(str(e)) from None
     if trades_out is not None:
         write_frame(result.trades, trades_out)
+    run_dir = None
+    if not no_report:
+        from tradingmodel.report import provenance, save_run
+
+        run_dir = save_run(
+            "backtest", root=reports, config=cfg, provenance=provenance(bars, source=str(data), predictions=source),
+            model_metrics=model_metrics, trading_metrics=result.metrics, trades=result.trades,
+            equity=result.equity, bars=bars,
+            predictions=None if frame is None else frame.loc[frame["scored"], REPORT_PREDICTION_COLUMNS])
     if as_json:
         out.print_json(json.dumps(result.metrics))
         return
-    width = max(len(k) for k, _ in _summary(result.metrics))
     out.print(f"backtest of {len(bars):,} bars ({', '.join(result.metrics['symbols'])}), predictions from "
               f"{source}, thresholds in {cfg.trading.threshold_unit}")
-    for key, value in _summary(result.metrics):
-        out.print(f"  {key:<{width}}  {value}", highlight=False)
+    print_summary(result.metrics)
     if trades_out is not None:
         out.print(f"wrote {len(result.trades)} trades to {trades_out}")
+    if run_dir is not None:
+        out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+
+
+def print_summary(metrics: dict[str, Any]) -> None:
+    """The trading figures, in $ and %, one per line."""
+    rows = _summary(metrics)
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        out.print(f"  {key:<{width}}  {value}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,6 +20,9 @@ ConfigOption = Annotated[
     Path | None, typer.Option("--config", "-c", help="TOML config file (\\[model] and \\[trading] tables).")
 ]
 
+ReportsOption = Annotated[Path, typer.Option("--reports", help="Folder for run folders (metrics, report.html).")]
+NoReportOption = Annotated[bool, typer.Option("--no-report", help="Write no run folder.")]
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
