@@ -48,8 +48,14 @@ def test_train_evaluate_predict_commands(tmp_path: Path) -> None:
     assert set(m["baseline"]) >= {"direction_accuracy", "direction_accuracy_ci", "magnitude_correlation"}
     assert "ar_baseline" in m and "AAA" in m["per_symbol"]
 
-    r = runner.invoke(app, ["evaluate", "--model", str(model), "--data", str(one)])
+    r = runner.invoke(app, ["evaluate", "--model", str(model), "--data", str(one), "--reports", str(tmp_path / "r")])
     assert r.exit_code == 0 and "persistence" in r.output and "direction accuracy" in r.output
+    # train and evaluate each wrote a run folder (train into ./reports, evaluate into --reports)
+    train_runs = list(Path("reports").glob("*-train-*"))
+    eval_runs = list((tmp_path / "r").glob("*-evaluate-*"))
+    assert len(train_runs) == 1 and (train_runs[0] / "history.json").is_file()
+    assert len(eval_runs) == 1 and json.loads((eval_runs[0] / "metrics.json").read_text())["model"]["split"] == "test"
+    assert f"report: {eval_runs[0] / 'report.html'}" in r.output.replace("\n", "")
 
     preds = tmp_path / "preds.csv"
     r = runner.invoke(app, ["predict", "--model", str(model), "--data", str(one), "--out", str(preds)])

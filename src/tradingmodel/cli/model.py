@@ -10,7 +10,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tradingmodel.cli.common import ConfigOption, friendly_errors, get_config, out, split_symbols
+from tradingmodel.cli.common import (
+    ConfigOption,
+    NoReportOption,
+    ReportsOption,
+    friendly_errors,
+    get_config,
+    out,
+    split_symbols,
+)
 
 DataOption = Annotated[Path, typer.Option("--data", help="Bar file (.csv/.parquet).")]
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
@@ -75,6 +83,8 @@ def _train(
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="torch CPU threads (default: torch's choice). On a busy machine 1 can be "
                                  "many times faster than 2.")] = None,
+    reports: ReportsOption = Path("reports"),
+    no_report: NoReportOption = False,
 ) -> None:
     """Train the LSTM (one model per symbol, or --pooled) and write checkpoints to --out."""
     import torch
@@ -85,7 +95,8 @@ def _train(
     if threads:
         torch.set_num_threads(threads)
 
-    cfg = get_config(config, model={"num_epochs": epochs, "seed": seed}).model
+    app_cfg = get_config(config, model={"num_epochs": epochs, "seed": seed})
+    cfg = app_cfg.model
     bars = read_bars(data)
     res = train(bars, cfg, out_dir, symbols=split_symbols(symbols), pooled=pooled, progress=not no_progress)
     for sym, path in res.model_dirs.items():
@@ -95,6 +106,12 @@ def _train(
         out.print(f"{sym}: best epoch {best} of {len(hist)} (val loss {val:.4f}) -> {path}")
     if res.interrupted:
         out.print("[yellow]interrupted:[/] kept the best checkpoint so far; remaining symbols not trained")
+    if not no_report:
+        from tradingmodel.report import provenance, save_run
+
+        run_dir = save_run("train", root=reports, config=app_cfg, history=res.history,
+                           provenance=provenance(bars, source=str(data), model_dir=str(out_dir), pooled=pooled))
+        out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
 
 
 def _evaluate(
@@ -103,16 +120,29 @@ def _evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     split: Annotated[str, typer.Option("--split", help="auto | test | whole (auto: the checkpoint's test "
                                                        "part when the data is the training data).")] = "auto",
+    reports: ReportsOption = Path("reports"),
+    no_report: NoReportOption = False,
 ) -> None:
     """Score the model beside the persistence and AR baselines on the same bars."""
     from tradingmodel.data import read_bars
     from tradingmodel.model import evaluate
 
-    m = evaluate(model, read_bars(data), split=split)
+    bars = read_bars(data)
+    m, frame = evaluate(model, bars, split=split, return_frame=True)
+    run_dir = None
+    if not no_report:
+        from tradingmodel.report import provenance, save_run
+
+        cols = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "split"]
+        run_dir = save_run("evaluate", root=reports, config=None, model_metrics=m, bars=bars,
+                           predictions=frame.loc[frame["scored"], cols],
+                           provenance=provenance(bars, source=str(data), model_dir=str(model), split=split))
     if as_json:
         typer.echo(json.dumps(m, indent=1))
     else:
         print_metrics(m)
+        if run_dir is not None:
+            out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
 
 
 def _predict(
