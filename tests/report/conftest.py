@@ -156,27 +156,18 @@ def year_inputs() -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small demo run through the real pipeline: simulator -> train -> evaluate -> backtest -> save_run.
+    """The run folder of ``run_demo`` (what ``tradingmodel demo`` runs) with a tiny network.
 
-    Tiny network and low entry thresholds so that it trains in seconds and trades; everything in the
-    run folder comes from the project's own components.
+    Low entry thresholds so that the test part trades; everything in the run folder comes from the
+    project's own components: simulator -> train -> evaluate -> backtest -> save_run.
     """
-    from tradingmodel.backtest import run_backtest
+    from tradingmodel.cli.demo import run_demo
     from tradingmodel.config import ModelConfig, TradingConfig
-    from tradingmodel.model import evaluate, train
-    from tradingmodel.report import provenance, save_run
 
     cfg = AppConfig(model=ModelConfig(sequence_length=20, hidden_size=8, num_layers=1, num_epochs=2, patience=1,
                                       batch_size=128),
                     trading=TradingConfig(buy_threshold=0.02, sell_threshold=0.02))
-    bars = make_bars(["AAA", "BBB"], 3, seed=7)
-    model_dir = tmp_path_factory.mktemp("model")
-    result = train(bars, cfg.model, model_dir, progress=False)
-    metrics, frame = evaluate(model_dir, bars, return_frame=True)
-    preds = frame[["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "split"]]
-    bt = run_backtest(bars, preds[["symbol", "timestamp", "predicted_close", "confidence"]], cfg.trading)
-    assert len(bt.trades) > 0, "the pipeline run should trade, or its report has no trade markers to check"
-    return save_run("demo", root=tmp_path_factory.mktemp("reports"), config=cfg,
-                    provenance=provenance(bars, source="simulator", days=3, seed=7),
-                    model_metrics=metrics, trading_metrics=bt.metrics, trades=bt.trades, equity=bt.equity,
-                    bars=bars, predictions=preds, history=result.history)
+    r = run_demo(tmp_path_factory.mktemp("reports"), cfg=cfg, symbols=("AAA", "BBB"), days=4, seed=7,
+                 progress=False)
+    assert len(r.backtest.trades) > 0, "the demo run should trade, or its report has no trade markers to check"
+    return r.run_dir
