@@ -1,1 +1,39 @@
-"""store stage (under construction)."""
+"""Storage: SQLAlchemy 2 models, Alembic migrations, idempotent bulk ingestion of bars, repositories.
+
+One schema for SQLite (default, ``./data/tradingmodel.db``) and PostgreSQL (``DATABASE_URL=
+postgresql+psycopg://…``). See ``docs/storage.md``.
+"""
+
+from tradingmodel.store.bars import bar_coverage, iter_bars, list_symbols, load_bars_for_cli, read_bars
+from tradingmodel.store.engine import current_revision, dispose_engines, downgrade, get_engine, upgrade
+from tradingmodel.store.fetch import fetched_ranges, mark_fetched
+from tradingmodel.store.ingest import IngestStats, ingest_bars, write_transaction
+from tradingmodel.store.repos import (
+    finish_run,
+    list_fills,
+    list_models,
+    list_orders,
+    list_positions,
+    list_predictions,
+    list_runs,
+    list_training_jobs,
+    save_fill,
+    save_model,
+    save_order,
+    save_position,
+    save_predictions,
+    save_run,
+    save_training_job,
+    update_order,
+    update_training_job,
+)
+from tradingmodel.store.types import StoreError, parse_timeframe
+
+__all__ = [
+    "IngestStats", "StoreError", "bar_coverage", "current_revision", "dispose_engines", "downgrade",
+    "fetched_ranges", "finish_run", "get_engine", "ingest_bars", "iter_bars", "list_fills", "list_models",
+    "list_orders", "list_positions", "list_predictions", "list_runs", "list_symbols", "list_training_jobs",
+    "load_bars_for_cli", "mark_fetched", "parse_timeframe", "read_bars", "save_fill", "save_model",
+    "save_order", "save_position", "save_predictions", "save_run", "save_training_job", "update_order",
+    "update_training_job", "upgrade", "write_transaction",
+]

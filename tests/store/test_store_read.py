@@ -1,0 +1,96 @@
+"""Reading bars back: filters, ranges, chunked streaming, coverage, and the CLI loader's errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from tradingmodel.data import simulate
+from tradingmodel.store import (
+    StoreError,
+    bar_coverage,
+    ingest_bars,
+    iter_bars,
+    list_symbols,
+    load_bars_for_cli,
+    read_bars,
+)
+
+
+@pytest.fixture
+def stored(engine: Engine) -> pd.DataFrame:
+    bars = simulate(["MSFT", "AAPL", "IBM"], 3)  # 2024-01-02 .. 2024-01-04, 1,170 bars each
+    ingest_bars(engine, bars)
+    return bars
+
+
+def test_filters_by_symbol_and_half_open_range(engine: Engine, stored: pd.DataFrame) -> None:
+    got = read_bars(engine, ["IBM", "AAPL"], "2024-01-03 14:30", datetime(2024, 1, 3, 15, 0, tzinfo=UTC))
+    assert got["symbol"].tolist() == ["AAPL"] * 30 + ["IBM"] * 30  # sorted by (symbol, timestamp)
+    assert got["timestamp"].iloc[0] == pd.Timestamp("2024-01-03 14:30", tz="UTC")  # start included
+    assert got["timestamp"].iloc[29] == pd.Timestamp("2024-01-03 14:59", tz="UTC")  # end excluded
+    want = stored[(stored.symbol == "AAPL") & (stored.timestamp >= "2024-01-03 14:30Z")].iloc[:30]
+    pd.testing.assert_frame_equal(got.iloc[:30], want.reset_index(drop=True))
+
+
+def test_single_symbol_string_and_empty_result(engine: Engine, stored: pd.DataFrame) -> None:
+    assert len(read_bars(engine, "MSFT")) == 1170
+    assert len(read_bars(engine, [" msft"])) == 1170  # stored symbols are upper case
+    empty = read_bars(engine, "MSFT", "2030-01-01")
+    assert empty.empty and list(empty.columns)[:7] == ["symbol", "timestamp", "open", "high", "low", "close",
+                                                       "volume"]
+    assert str(empty["timestamp"].dtype) == "datetime64[us, UTC]"
+
+
+def test_iter_bars_streams_bounded_chunks(engine: Engine, stored: pd.DataFrame) -> None:
+    chunks = list(iter_bars(engine, None, chunk_rows=1000))
+    assert [len(c) for c in chunks] == [1000, 1000, 1000, 510]
+    whole = pd.concat(chunks, ignore_index=True)
+    pd.testing.assert_frame_equal(whole, read_bars(engine, None))
+    pd.testing.assert_frame_equal(whole[stored.columns], stored.sort_values(["symbol", "timestamp"],
+                                                                            ignore_index=True))
+
+
+def test_symbols_and_coverage(engine: Engine, stored: pd.DataFrame) -> None:
+    assert list_symbols(engine) == ["AAPL", "IBM", "MSFT"]
+    assert list_symbols(engine, "5m") == []
+    first, last, n = bar_coverage(engine, "IBM", "1m")
+    assert (first, last, n) == (datetime(2024, 1, 2, 14, 30, tzinfo=UTC), datetime(2024, 1, 4, 20, 59, tzinfo=UTC),
+                                1170)
+    assert bar_coverage(engine, "NOPE", "1m") is None
+
+
+def test_cli_loader(db_url: str, engine: Engine, stored: pd.DataFrame) -> None:
+    day = load_bars_for_cli(["AAPL"], "2024-01-03", "2024-01-03", url=db_url)  # --to date: whole day
+    assert len(day) == 390 and day["timestamp"].dt.date.unique().tolist() == [date(2024, 1, 3)]
+    assert len(load_bars_for_cli(["AAPL", "IBM"], None, None, url=db_url)) == 2340
+    assert len(load_bars_for_cli(None, "2024-01-04", None, url=db_url)) == 3 * 390
+
+
+def test_cli_loader_errors(db_url: str, engine: Engine, stored: pd.DataFrame) -> None:
+    with pytest.raises(StoreError, match=r"unknown symbol\(s\) TSLA: no 1m bars stored \(stored: AAPL, IBM, MSFT\)"):
+        load_bars_for_cli(["AAPL", "TSLA"], None, None, url=db_url)
+    with pytest.raises(StoreError, match="no 1m bars for IBM between 2025-01-01.*stored: IBM: 2024-01-02T14:30"):
+        load_bars_for_cli(["IBM"], "2025-01-01", "2025-02-01", url=db_url)
+    with pytest.raises(StoreError, match="is not after --from"):
+        load_bars_for_cli(["IBM"], "2024-01-04", "2024-01-02", url=db_url)
+    with pytest.raises(StoreError, match="cannot parse 'yesterday'"):
+        load_bars_for_cli(["IBM"], "yesterday", None, url=db_url)
+    with pytest.raises(StoreError, match="no 5m bars"):
+        load_bars_for_cli(["IBM"], None, None, timeframe="5m", url=db_url)
+
+
+def test_stopping_a_stream_early_leaves_the_connection_usable(engine: Engine, stored: pd.DataFrame) -> None:
+    stream = iter_bars(engine, None, chunk_rows=500)
+    assert len(next(stream)) == 500
+    stream.close()
+    assert len(read_bars(engine, None)) == len(stored)
+    with engine.connect() as conn:
+        stream = iter_bars(conn, ["IBM"], chunk_rows=100)
+        first = next(stream)
+        stream.close()
+        assert first["symbol"].unique().tolist() == ["IBM"]
+        assert len(read_bars(conn, "IBM", "2024-01-03", "2024-01-04")) == 390
