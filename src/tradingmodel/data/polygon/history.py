@@ -129,11 +129,11 @@ class _Checkpointer:
 
     def flush(self, upto: int) -> None:
         """Store the buffer and mark ``[covered, upto)`` fetched, in one transaction."""
-        from tradingmodel.store import ingest_bars, mark_fetched
+        from tradingmodel.store import ingest_bars, mark_fetched, write_transaction
 
         if upto <= self.covered and not self.buf:
             return
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:  # SQLite: take the write lock at BEGIN
             if self.buf:
                 ingest_bars(conn, records_to_frame(self.buf), timeframe=self.timeframe)
             if upto > self.covered:
