@@ -12,11 +12,17 @@ import typer
 
 from tradingmodel.cli.common import (
     ConfigOption,
+    DataOption,
+    FromOption,
     NoReportOption,
     ReportsOption,
+    SymbolsOption,
+    TimeframeOption,
+    ToOption,
     UserError,
     friendly_errors,
     get_config,
+    load_bars,
     out,
 )
 
@@ -70,7 +76,11 @@ def _summary(m: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def _backtest(
-    data: Annotated[Path, typer.Option("--data", help="Bar file (.csv/.parquet).")],
+    data: DataOption = None,
+    symbols: SymbolsOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    timeframe: TimeframeOption = "1m",
     model: Annotated[Path | None, typer.Option("--model", help="Model folder: predictions are made here.")] = None,
     predictions: Annotated[Path | None, typer.Option(
         "--predictions", help="File with symbol, timestamp, predicted_close (row = bar t, for t+1).")] = None,
@@ -97,7 +107,6 @@ def _backtest(
 ) -> None:
     """Backtest predictions on bars: fills at the next open, stops/targets intrabar, costs, risk limits."""
     from tradingmodel.backtest import run_backtest
-    from tradingmodel.data import read_bars
     from tradingmodel.data.bars import write_frame
 
     if (model is None) == (predictions is None):
@@ -109,7 +118,7 @@ def _backtest(
         "allow_short": allow_short, "commission_per_share": commission_per_share,
         "slippage_bps": slippage_bps, "deposit": deposit,
     })
-    bars = read_bars(data)
+    bars, bars_source = load_bars(data, symbols, start, end, timeframe)
     model_metrics, frame = None, None
     try:
         if predictions is not None:
@@ -131,7 +140,7 @@ def _backtest(
         from tradingmodel.report import provenance, save_run
 
         run_dir = save_run(
-            "backtest", root=reports, config=cfg, provenance=provenance(bars, source=str(data), predictions=source),
+            "backtest", root=reports, config=cfg, provenance=provenance(bars, source=bars_source, predictions=source),
             model_metrics=model_metrics, trading_metrics=result.metrics, trades=result.trades,
             equity=result.equity, bars=bars,
             predictions=None if frame is None else frame.loc[frame["scored"], REPORT_PREDICTION_COLUMNS])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import pandas as pd
 import typer
 from rich.console import Console
 
@@ -22,6 +23,14 @@ ConfigOption = Annotated[
 
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Folder for run folders (metrics, report.html).")]
 NoReportOption = Annotated[bool, typer.Option("--no-report", help="Write no run folder.")]
+
+DataOption = Annotated[Path | None, typer.Option(
+    "--data", help="Bar file (.csv/.parquet). Without it, bars come from the database (DATABASE_URL), "
+                   "selected by --symbols, --from and --to.")]
+SymbolsOption = Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated symbols (default: all).")]
+FromOption = Annotated[str | None, typer.Option("--from", help="Database only: first bar time (UTC ISO or date).")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Database only: last bar time; a date includes that day.")]
+TimeframeOption = Annotated[str, typer.Option("--timeframe", help="Database only: bar size, e.g. 1m, 5m, 1h, 1d.")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +60,35 @@ def get_config(path: Path | None, model: dict[str, Any] | None = None,
                trading: dict[str, Any] | None = None) -> AppConfig:
     """Load ``--config`` and apply per-option overrides (``None`` values are ignored)."""
     return load_config(path, {"model": model or {}, "trading": trading or {}})
+
+
+def load_bars(data: Path | None, symbols: str | None = None, start: str | None = None, end: str | None = None,
+              timeframe: str = "1m") -> tuple[pd.DataFrame, str]:
+    """Bars from ``--data FILE`` or, without it, from the database; returns ``(bars, source)``.
+
+    With a file, ``--symbols`` keeps those symbols (an unknown one is an error); ``--from``/``--to``
+    belong to the database and are refused with a file rather than silently ignored.
+    """
+    wanted = split_symbols(symbols)
+    if data is None:
+        from tradingmodel.config import Settings
+        from tradingmodel.store import load_bars_for_cli
+
+        bars = load_bars_for_cli(wanted, start, end, timeframe=timeframe)
+        url = Settings().database_url
+        return bars, f"database {url.split('@')[-1]} ({timeframe}, {start or 'first'} to {end or 'last'})"
+    if start is not None or end is not None:
+        raise UserError("--from/--to select bars in the database; give them without --data, or cut the file")
+    from tradingmodel.data import read_bars
+
+    bars = read_bars(data)
+    if wanted:
+        unknown = sorted(set(wanted) - set(bars["symbol"]))
+        if unknown:
+            raise UserError(f"{data}: no bars for symbol(s) {', '.join(unknown)} "
+                            f"(the file has {', '.join(sorted(bars['symbol'].unique()))})")
+        bars = bars[bars["symbol"].isin(wanted)].reset_index(drop=True)
+    return bars, str(data)
 
 
 def split_symbols(symbols: str | None) -> list[str] | None:

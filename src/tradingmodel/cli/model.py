@@ -12,15 +12,19 @@ from rich.table import Table
 
 from tradingmodel.cli.common import (
     ConfigOption,
+    DataOption,
+    FromOption,
     NoReportOption,
     ReportsOption,
+    SymbolsOption,
+    TimeframeOption,
+    ToOption,
     friendly_errors,
     get_config,
+    load_bars,
     out,
-    split_symbols,
 )
 
-DataOption = Annotated[Path, typer.Option("--data", help="Bar file (.csv/.parquet).")]
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
 
 # (key, label, format) of the figures shown side by side
@@ -72,9 +76,12 @@ def print_metrics(m: dict) -> None:
 
 
 def _train(
-    data: DataOption,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output model directory.")],
-    symbols: Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated symbols.")] = None,
+    data: DataOption = None,
+    symbols: SymbolsOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    timeframe: TimeframeOption = "1m",
     epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs (overrides model.num_epochs).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (overrides model.seed).")] = None,
     pooled: Annotated[bool, typer.Option("--pooled", help="One model over all symbols.")] = False,
@@ -89,7 +96,6 @@ def _train(
     """Train the LSTM (one model per symbol, or --pooled) and write checkpoints to --out."""
     import torch
 
-    from tradingmodel.data import read_bars
     from tradingmodel.model import train
 
     if threads:
@@ -97,8 +103,8 @@ def _train(
 
     app_cfg = get_config(config, model={"num_epochs": epochs, "seed": seed})
     cfg = app_cfg.model
-    bars = read_bars(data)
-    res = train(bars, cfg, out_dir, symbols=split_symbols(symbols), pooled=pooled, progress=not no_progress)
+    bars, source = load_bars(data, symbols, start, end, timeframe)
+    res = train(bars, cfg, out_dir, pooled=pooled, progress=not no_progress)
     for sym, path in res.model_dirs.items():
         hist = res.history[sym]
         best = res.best_epoch[sym]
@@ -110,13 +116,17 @@ def _train(
         from tradingmodel.report import provenance, save_run
 
         run_dir = save_run("train", root=reports, config=app_cfg, history=res.history,
-                           provenance=provenance(bars, source=str(data), model_dir=str(out_dir), pooled=pooled))
+                           provenance=provenance(bars, source=source, model_dir=str(out_dir), pooled=pooled))
         out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
 
 
 def _evaluate(
     model: ModelOption,
-    data: DataOption,
+    data: DataOption = None,
+    symbols: SymbolsOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    timeframe: TimeframeOption = "1m",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     split: Annotated[str, typer.Option("--split", help="auto | test | whole (auto: the checkpoint's test "
                                                        "part when the data is the training data).")] = "auto",
@@ -124,10 +134,9 @@ def _evaluate(
     no_report: NoReportOption = False,
 ) -> None:
     """Score the model beside the persistence and AR baselines on the same bars."""
-    from tradingmodel.data import read_bars
     from tradingmodel.model import evaluate
 
-    bars = read_bars(data)
+    bars, source = load_bars(data, symbols, start, end, timeframe)
     m, frame = evaluate(model, bars, split=split, return_frame=True)
     run_dir = None
     if not no_report:
@@ -136,7 +145,7 @@ def _evaluate(
         cols = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "split"]
         run_dir = save_run("evaluate", root=reports, config=None, model_metrics=m, bars=bars,
                            predictions=frame.loc[frame["scored"], cols],
-                           provenance=provenance(bars, source=str(data), model_dir=str(model), split=split))
+                           provenance=provenance(bars, source=source, model_dir=str(model), split=split))
     if as_json:
         typer.echo(json.dumps(m, indent=1))
     else:
@@ -147,15 +156,18 @@ def _evaluate(
 
 def _predict(
     model: ModelOption,
-    data: DataOption,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Predictions file (.csv/.parquet).")],
+    data: DataOption = None,
+    symbols: SymbolsOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    timeframe: TimeframeOption = "1m",
 ) -> None:
     """Write symbol, timestamp, predicted_close, confidence for every bar with a full window."""
-    from tradingmodel.data import read_bars
     from tradingmodel.data.bars import write_frame
     from tradingmodel.model import predict
 
-    preds = predict(model, read_bars(data))
+    preds = predict(model, load_bars(data, symbols, start, end, timeframe)[0])
     write_frame(preds, out_path)
     out.print(f"wrote {len(preds):,} predictions ({preds['symbol'].nunique()} symbols) to {out_path}")
 
