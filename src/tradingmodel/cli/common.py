@@ -67,7 +67,8 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
     """Bars from ``--data FILE`` or, without it, from the database; returns ``(bars, source)``.
 
     With a file, ``--symbols`` keeps those symbols (an unknown one is an error); ``--from``/``--to``
-    belong to the database and are refused with a file rather than silently ignored.
+    belong to the database and are refused with a file rather than silently ignored. Intraday bars
+    outside US regular hours are left out, with a note: the strategy trades the regular session.
     """
     wanted = split_symbols(symbols)
     if data is None:
@@ -76,7 +77,8 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
 
         bars = load_bars_for_cli(wanted, start, end, timeframe=timeframe)
         url = Settings().database_url
-        return bars, f"database {url.split('@')[-1]} ({timeframe}, {start or 'first'} to {end or 'last'})"
+        source = f"database {url.split('@')[-1]} ({timeframe}, {start or 'first'} to {end or 'last'})"
+        return _regular_hours(bars, source), source
     if start is not None or end is not None:
         raise UserError("--from/--to select bars in the database; give them without --data, or cut the file")
     from tradingmodel.data import read_bars
@@ -88,7 +90,24 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
             raise UserError(f"{data}: no bars for symbol(s) {', '.join(unknown)} "
                             f"(the file has {', '.join(sorted(bars['symbol'].unique()))})")
         bars = bars[bars["symbol"].isin(wanted)].reset_index(drop=True)
-    return bars, str(data)
+    return _regular_hours(bars, str(data)), str(data)
+
+
+def _regular_hours(bars: pd.DataFrame, source: str) -> pd.DataFrame:
+    """Intraday bars restricted to US regular hours (Polygon also serves pre- and after-market bars);
+    daily or coarser bars (median spacing of a day or more) are left alone."""
+    step = bars.groupby("symbol")["timestamp"].diff().median()
+    if pd.isna(step) or step >= pd.Timedelta(days=1):
+        return bars
+    from tradingmodel.data import regular_hours
+
+    kept = regular_hours(bars)
+    if len(kept) == 0:
+        raise UserError(f"{source}: no bar inside US regular hours (09:30-16:00 New York, weekdays)")
+    if len(kept) < len(bars):
+        console.print(f"[yellow]note:[/] {source}: left out {len(bars) - len(kept):,} bars outside regular hours "
+                      "(09:30-16:00 New York, weekdays)", highlight=False)
+    return kept
 
 
 def split_symbols(symbols: str | None) -> list[str] | None:

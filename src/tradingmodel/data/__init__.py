@@ -4,7 +4,13 @@ See ``docs/data.md``. ``tradingmodel.data.polygon`` (Polygon/Massive client) liv
 """
 
 from tradingmodel.data.bars import read_bars, write_bars
-from tradingmodel.data.sessions import BARS_PER_SESSION, TIMESTAMP_DTYPE, last_bar_of_session
+from tradingmodel.data.sessions import (
+    BARS_PER_SESSION,
+    TIMESTAMP_DTYPE,
+    last_bar_of_session,
+    regular_hours,
+    regular_hours_mask,
+)
 from tradingmodel.data.simulator import simulate
 from tradingmodel.data.validation import BAR_COLUMNS, BarsSortedWarning, BarValidationError, validate_bars
 
@@ -16,6 +22,8 @@ __all__ = [
     "BarsSortedWarning",
     "last_bar_of_session",
     "read_bars",
+    "regular_hours",
+    "regular_hours_mask",
     "simulate",
     "validate_bars",
     "write_bars",

@@ -51,3 +51,27 @@ def last_bar_of_session(timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     if d.shape[0] > 1:
         out[:-1] = d[1:] != d[:-1]
     return out
+
+
+def regular_hours_mask(timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """True for bars that start inside US regular hours: weekdays, 09:30 <= New York time < 16:00.
+
+    Polygon's minute aggregates include pre- and after-market bars (04:00–20:00 New York); the model,
+    the strategy and the session-close rule are defined on regular hours only.
+    """
+    idx = pd.DatetimeIndex(timestamps)
+    if idx.tz is None:
+        idx = idx.tz_localize("UTC")
+    local = idx.tz_convert(NEW_YORK)
+    minutes = local.hour * 60 + local.minute
+    open_m = int(SESSION_OPEN[:2]) * 60 + int(SESSION_OPEN[3:])
+    close_m = int(SESSION_CLOSE[:2]) * 60 + int(SESSION_CLOSE[3:])
+    return np.asarray((local.dayofweek < 5) & (minutes >= open_m) & (minutes < close_m))
+
+
+def regular_hours(bars: pd.DataFrame) -> pd.DataFrame:
+    """Only the bars inside US regular hours (see :func:`regular_hours_mask`), index reset."""
+    keep = regular_hours_mask(bars["timestamp"])
+    if keep.all():
+        return bars
+    return bars.loc[keep].reset_index(drop=True)
