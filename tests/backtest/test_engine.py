@@ -66,6 +66,23 @@ def test_no_look_ahead(sim):
         assert got.pnl == trade.pnl
 
 
+def test_flatten_at_each_symbols_last_bar_of_the_new_york_day(sim):
+    """Session ends come from the bars (New York dates, per symbol): no position is held overnight,
+    also for a symbol whose last bars of a day are missing."""
+    bars, preds = sim
+    ny = bars["timestamp"].dt.tz_convert("America/New_York")
+    drop = (bars["symbol"] == "BBB") & (ny.dt.hour == 15) & (ny.dt.minute >= 30)  # BBB ends at 15:29
+    r = run_backtest(bars[~drop], preds[~drop.to_numpy()], ACTIVE)
+    trades = r.trades
+    day = {c: trades[c].dt.tz_convert("America/New_York").dt.date for c in ("entry_time", "exit_time")}
+    assert (day["entry_time"] == day["exit_time"]).all()
+    closes = r.fills[r.fills["purpose"] == "session_close"]
+    assert set(closes["symbol"]) >= {"AAA", "BBB"}
+    last = bars[~drop].groupby(["symbol", ny[~drop].dt.date])["timestamp"].max()
+    for f in closes.itertuples():
+        assert last[(f.symbol, f.timestamp.tz_convert("America/New_York").date())] == f.timestamp
+
+
 def test_bar_by_bar_step_matches_the_compiled_loop(sim):
     """The live path (Python calls strategy.step per time slice) equals the backtest loop exactly."""
     bars, preds = sim

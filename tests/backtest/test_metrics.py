@@ -44,6 +44,22 @@ def test_profit_drawdown_win_rate_profit_factor():
     json.dumps(m)  # JSON-ready
 
 
+def test_break_even_trade_is_neither_win_nor_loss():
+    eq, tr = frames([10_100, 10_100, 10_050], [100.0, 0.0, -50.0])
+    m = trading_metrics(eq, tr, DEPOSIT, bars_per_year=252)
+    assert m["win_rate"] == pytest.approx(100 / 3)
+    assert m["profit_factor"] == pytest.approx(2.0)
+
+
+def test_drawdown_pct_is_the_deepest_fall_in_percent():
+    # 10,000 -> 5,000 is -50 %; the later 100,000 -> 90,000 is the larger fall in dollars but -10 %
+    eq, tr = frames([5_000, 10_000, 100_000, 90_000], [])
+    m = trading_metrics(eq, tr.iloc[:0], DEPOSIT, bars_per_year=4)
+    assert m["maximum_drawdown"] == pytest.approx(10_000.0)
+    assert m["maximum_drawdown_pct"] == pytest.approx(50.0)
+    assert m["calmar_ratio"] == pytest.approx(8.0 / 0.5)  # annual = total return (4 bars a year)
+
+
 def test_ratios_follow_their_definitions():
     eq_values = [10_100, 10_050, 10_200, 10_150, 10_300]
     eq, tr = frames(eq_values, [300.0])

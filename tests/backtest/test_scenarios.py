@@ -108,6 +108,27 @@ def test_stop_on_the_entry_bar():
     assert trade_tuples(r) == [("long", ts(1), 100.0, ts(1), 99.5, 10.0, -5.0, "stop")]
 
 
+def test_stop_is_set_from_the_entry_fill_price():
+    # 10 bps slippage: filled at 100.1, stop 0.5% below the fill = 99.5995; the low 99.55 touches it
+    # (a stop taken from the 100.0 open, 99.5, would not be touched)
+    r = run_scenario([flat(100.0, 1)[0], (100.0, 100.1, 99.55, 99.8), *flat(99.8, 2)], {0: 102.0},
+                     trading={"slippage_bps": 10.0})
+    entry = 100.0 * 1.001
+    exit_price = entry * 0.995 * 0.999
+    assert trade_tuples(r) == [("long", ts(1), round(entry, 6), ts(1), round(exit_price, 6), 10.0,
+                                round((exit_price - entry) * 10, 6), "stop")]
+
+
+def test_buy_and_hold_from_each_symbols_first_open():
+    # AAA bought at 100 (its first open, not its close 101); BBB's first bar is t1, bought at its open 50
+    bars = {"AAA": [(100.0, 101.0, 100.0, 101.0), *flat(110.0, 2)], "BBB": [*flat(40.0, 1), *flat(50.0, 1),
+                                                                           (50.0, 60.0, 50.0, 60.0)]}
+    r = run_scenario(bars, {}, overrides={("BBB", 0, k): math.nan for k in (L.K_OPEN, L.K_CLOSE)})
+    # t0: AAA 50 shares x 101 + BBB's $5,000 still cash; t2: 50 x 110 + 100 x 60
+    assert list(r.equity["buy_and_hold"]) == pytest.approx([10_050.0, 10_500.0, 11_500.0])
+    assert r.metrics["buy_and_hold_return_pct"] == pytest.approx(15.0)
+
+
 def test_session_close_exit_and_no_entry_on_the_last_bar():
     bars = [*ENTRY, (100.1, 100.3, 99.9, 100.2), (100.2, 100.4, 100.1, 100.3), *flat(100.5, 3)]
     r = run_scenario(bars, {0: 102.0, 3: 102.0, 6: 103.0}, trading={"flatten_at_close": True},
@@ -143,6 +164,19 @@ def test_drawdown_limit_halts_for_good():
     assert trade_tuples(r) == [("long", ts(1), 100.0, ts(3), 97.0, 100.0, -300.0, "halt")]
     assert list(r.rejections["reason"]) == ["halted", "halted"]
     assert list(r.rejections["timestamp"]) == [ts(3), ts(4)]
+
+
+def test_halt_cancels_an_entry_waiting_for_a_missing_bar():
+    """BBB's entry (decided at t1) waits for its next bar; BBB has no bar at t2, where the daily
+    loss halts trading: the entry is cancelled, not filled at t3 while halted."""
+    aaa = [*flat(100.0, 2), (100.0, 100.0, 89.9, 90.0), *flat(90.0, 3)]
+    r = run_scenario({"AAA": aaa, "BBB": flat(50.0, 6)}, {"AAA": {0: 102.0}, "BBB": {1: 51.0}},
+                     trading={"daily_loss_limit": 0.005, "stop_loss_threshold": 0.5},
+                     overrides={("BBB", 2, L.K_OPEN): math.nan, ("BBB", 2, L.K_CLOSE): math.nan})
+    assert trade_tuples(r) == [("long", ts(1), 100.0, ts(3), 90.0, 10.0, -100.0, "halt")]
+    assert list(zip(r.rejections["timestamp"], r.rejections["symbol"], r.rejections["reason"], strict=True)) == [
+        (ts(2), "BBB", "halted")]
+    assert r.equity["equity"].iloc[-1] == pytest.approx(9_900.0)
 
 
 @pytest.mark.parametrize(

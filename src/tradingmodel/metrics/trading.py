@@ -4,10 +4,12 @@ Definitions (see ``docs/strategy.md``):
 
 * per-bar returns ``r_t = equity_t / equity_{t-1} - 1``, the first against the deposit;
 * ``sharpe_ratio = mean(r) / std(r, ddof=1) * sqrt(bars_per_year)`` (0 when std is 0), no risk-free rate;
-* ``sortino_ratio = mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(bars_per_year)`` (None when no bar lost);
+* ``sortino_ratio = mean(r) / sqrt(mean(min(r, 0)^2)) * sqrt(bars_per_year)`` (no bar lost: None, or 0
+  when mean(r) <= 0);
 * ``annualised_return_pct = ((final / deposit) ** (bars_per_year / bars) - 1) * 100``;
 * ``maximum_drawdown`` = largest fall of equity from a previous peak (the deposit counts as a peak),
-  in dollars, and ``maximum_drawdown_pct`` relative to that peak;
+  in dollars; ``maximum_drawdown_pct`` = largest fall relative to its peak, in percent (it can be
+  another episode than the dollar maximum: 100 -> 50 is 50 %, a later 1,000 -> 900 is $100 but 10 %);
 * ``calmar_ratio = annualised return / maximum drawdown fraction`` (None without a drawdown);
 * ``profit_factor = sum of winning trades' pnl / |sum of losing trades' pnl|`` (None without a loss);
 * ``exposure_pct`` = share of bars ending with an open position;
@@ -48,11 +50,13 @@ def curve_stats(values: np.ndarray, start: float, bars_per_year: float) -> dict[
     sharpe = mean / sd * ann if sd > 0 else 0.0
     downside = math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) if n else 0.0
     sortino: float | None = mean / downside * ann if downside > 0 else (0.0 if mean <= 0 else None)
-    peak = np.maximum.accumulate(np.concatenate(([start], values)))
-    dd = peak - np.concatenate(([start], values))
-    i = int(np.argmax(dd))
-    max_dd = float(dd[i])
-    max_dd_frac = max_dd / float(peak[i]) if peak[i] > 0 else 0.0
+    level = np.concatenate(([start], values))
+    peak = np.maximum.accumulate(level)
+    dd = peak - level
+    max_dd = float(dd.max())
+    # the deepest fall in percent can be a different episode than the largest fall in dollars
+    frac = np.divide(dd, peak, out=np.zeros_like(dd), where=peak > 0)
+    max_dd_frac = float(frac.max())
     growth = final / start
     try:
         annual = (growth ** (bars_per_year / n) - 1.0) if (n and growth > 0) else -1.0

@@ -14,7 +14,8 @@ For each row ``t`` of ``mkt``, in order:
 2. **Mark to market**: equity = cash + sum(signed qty x last close); peak equity is updated.
 3. **Risk state**: equity at or below peak x (1 - max_drawdown_limit) halts for good; at or below
    the day's starting equity x (1 - daily_loss_limit) halts for the rest of the day. Halting
-   sends an exit for every open position (filled at each symbol's next open).
+   sends an exit for every open position (filled at each symbol's next open) and cancels entries
+   still waiting for a symbol's next bar (rejection ``halted``).
 4. **Close of each bar** (decisions): with ``flatten_at_close`` a position is closed at the close
    of the session's last bar (market-on-close) and no entry is taken there; a position held
    ``max_holding_bars`` bars gets an exit for the next open; a flat symbol whose bar and
@@ -252,6 +253,11 @@ def step(mkt, days, t_start, t_stop, stamp_offset, sf, si, acct, p, fills, trade
         elif acct[L.A_HALTED] == 0.0 and equity <= acct[L.A_DAY_START] * (1.0 - daily_loss):
             acct[L.A_HALTED] = 1.0
         halted = acct[L.A_HALTED]
+        if halted > 0:  # no entry may fill while halted: cancel those waiting for a symbol's next bar
+            for s in range(n):
+                if si[s, L.I_PENDING] == 1 or si[s, L.I_PENDING] == -1:
+                    si[s, L.I_PENDING] = 0
+                    _log_rejection(rej, counts, stamp, s, L.RJ_HALTED)
         # 4. closes: decisions
         closed_on_close = False
         for s in range(n):
