@@ -66,7 +66,7 @@ def regular_hours_mask(timestamps: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     minutes = local.hour * 60 + local.minute
     open_m = int(SESSION_OPEN[:2]) * 60 + int(SESSION_OPEN[3:])
     close_m = int(SESSION_CLOSE[:2]) * 60 + int(SESSION_CLOSE[3:])
-    return np.asarray((local.dayofweek < 5) & (minutes >= open_m) & (minutes < close_m))
+    return np.asarray((local.day_of_week < 5) & (minutes >= open_m) & (minutes < close_m))
 
 
 def regular_hours(bars: pd.DataFrame) -> pd.DataFrame:
