@@ -157,3 +157,15 @@ def test_bars_per_year_from_spacing():
     assert infer_bars_per_year(five) == pytest.approx(78 * 252)
     daily = pd.bdate_range("2024-01-02", periods=50, tz="UTC")
     assert infer_bars_per_year(daily) == pytest.approx(252)
+
+
+def test_inconsistent_ohlc_is_refused(sim):
+    bars, preds = sim
+    bad = bars.copy()
+    bad.loc[11, "high"] = bad.loc[11, "low"] - 0.01
+    with pytest.raises(ValueError, match=r"bars: row 11 .*OHLC inconsistent"):
+        run_backtest(bad, preds, ACTIVE)
+    bad = bars.copy()
+    bad.loc[12, "close"] = bad.loc[12, "high"] + 0.01
+    with pytest.raises(ValueError, match=r"bars: row 12 .*OHLC inconsistent"):
+        run_backtest(bad, preds, ACTIVE)

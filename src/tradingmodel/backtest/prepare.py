@@ -100,6 +100,12 @@ def _check(bars: pd.DataFrame) -> _Checked:
             i = int(np.argmax(bad))
             raise ValueError(f"bars: row {i} ({out['symbol'].iat[i]} {out['timestamp'].iat[i]}): "
                              f"{col} = {float(v[i])} is not a valid {'volume' if col == 'volume' else 'price'}")
+    o, h, lo, c = (out[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
+    bad = (h < lo) | (o > h) | (o < lo) | (c > h) | (c < lo)
+    if bad.any():  # a stop or target would fill at a price the bar never traded
+        i = int(np.argmax(bad))
+        raise ValueError(f"bars: row {i} ({out['symbol'].iat[i]} {out['timestamp'].iat[i]}): OHLC inconsistent "
+                         f"(open {o[i]}, high {h[i]}, low {lo[i]}, close {c[i]}): need low <= open, close <= high")
     codes, uniques = pd.factorize(out["symbol"], sort=True)
     codes = codes.astype(np.int64)
     ts = _ns(out["timestamp"])
