@@ -31,6 +31,10 @@ def test_direction_excludes_zero_moves_and_counts_no_call_as_wrong() -> None:
     assert m["direction_accuracy"] == pytest.approx(100 * 2 / 3, abs=1e-3)
     lo, hi = m["direction_accuracy_ci"]
     assert lo < m["direction_accuracy"] < hi
+    # confidence figures over the same bars as the direction (the flat one excluded)
+    c = score(close, nxt, pred, prev_close=np.array([9.0, 9.0, 11.0, 9.0]), confidence=np.array([0.9, 0.1, 0.8, 0.6]))
+    assert c["confidence_mean"] == pytest.approx((0.9 + 0.8 + 0.6) / 3)
+    assert c["confidence_brier"] == pytest.approx((0.1**2 + 0.2**2 + 0.6**2) / 3)
 
 
 def test_correlation_is_on_returns_not_price_levels() -> None:

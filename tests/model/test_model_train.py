@@ -63,6 +63,10 @@ def test_test_part_is_never_seen_by_training_scaling_or_calibration(signal_bars,
     ma, mb = meta["symbols"]["AAA"], _meta(tmp_path)["symbols"]["AAA"]
     for key in ("scaler", "calibration", "ar_coef"):
         assert ma[key] == mb[key], key
+    # the early-stopping losses too: identical weights alone would not catch a test-part early-stopping
+    # criterion that happens to pick the same epoch
+    losses = [[(h["train_loss"], h["val_loss"]) for h in m["history"]] for m in (meta, _meta(tmp_path))]
+    assert losses[0] == losses[1]
     assert ma["data_hash"] != mb["data_hash"]
 
 
@@ -203,3 +207,58 @@ def test_split_options(trained, signal_bars) -> None:
     assert evaluate(trained, other)["split"] == "whole"
     m = evaluate(trained, other, split="test")  # ...unless asked for the stored test period
     assert m["split"] == "test" and m["bars_scored"] == evaluate(trained, signal_bars)["bars_scored"]
+
+
+def test_split_test_scores_bars_after_the_training_data_too(trained, signal_bars) -> None:
+    # New bars appended after the training data are unseen: `split="test"` scores from the stored test start
+    # on, so they must be scored (they used to be labelled "gap" and silently left out).
+    k = 390
+    later = signal_bars.iloc[-k:].copy()
+    later["timestamp"] = later["timestamp"] + pd.Timedelta(days=7)
+    extended = pd.concat([signal_bars, later], ignore_index=True)
+    own = evaluate(trained, signal_bars)
+    m, frame = evaluate(trained, extended, split="test", return_frame=True)
+    assert m["split"] == "test" and m["bars_scored"] == own["bars_scored"] + k
+    new = frame[frame["timestamp"] > signal_bars["timestamp"].iloc[-1]]
+    assert len(new) == k - 1 and new["scored"].all() and new["split"].eq("test").all()
+    assert m["period"][0] == own["period"][0]  # nothing before the stored test start is scored
+
+
+def test_stored_parts_follow_the_split_with_purge_gaps(trained, signal_bars, tiny_cfg) -> None:
+    # train [0, a), validation [a + L, b), test [b + L, n): the purge gaps of sequence_length bars are really
+    # dropped between the parts the model was trained, stopped/calibrated and scored on
+    cfg, n = tiny_cfg(), len(signal_bars)
+    pos = {t: i for i, t in enumerate(signal_bars["timestamp"])}
+    sp = {p: [pos[pd.Timestamp(v)] for v in lohi] for p, lohi in _meta(trained)["symbols"]["AAA"]["split_ts"].items()}
+    a, b, L = int(n * cfg.train_fraction), int(n * (cfg.train_fraction + cfg.val_fraction)), cfg.sequence_length
+    assert sp == {"train": [0, a - 1], "val": [a + L, b - 1], "test": [b + L, n - 1]}
+    # evaluate scores exactly the test samples: windows from b + L on, targets up to the last bar
+    m = evaluate(trained, signal_bars)
+    assert m["bars_scored"] == (n - 2) - (b + 2 * L - 1) + 1
+    assert pd.Timestamp(m["period"][0]) == signal_bars["timestamp"].iloc[b + 2 * L - 1]
+
+
+def test_persistence_baseline_is_the_last_nonzero_move_on_the_scored_bars(trained, signal_bars) -> None:
+    ticks = signal_bars.copy()
+    ticks["close"] = ticks["close"].round(2)  # cent prices: ~6% of the moves are exactly zero
+    m, frame = evaluate(trained, ticks, split="test", return_frame=True)
+    assert m["zero_move_bars"] > 50
+    close = ticks["close"].to_numpy()
+    move = pd.Series(np.r_[0.0, np.sign(np.diff(close))]).replace(0.0, np.nan).ffill().fillna(0.0).to_numpy()
+    t = np.flatnonzero(ticks["timestamp"].isin(frame.loc[frame["scored"], "timestamp"]))
+    actual = np.sign(close[t + 1] - close[t])
+    moved = actual != 0
+    assert m["baseline"]["direction_bars"] == m["direction_bars"] == int(moved.sum())
+    want = 100 * np.mean(move[t][moved] == actual[moved])
+    assert m["baseline"]["direction_accuracy"] == pytest.approx(want, abs=1e-3)
+
+
+def test_period_spans_every_scored_symbol(tmp_path, tiny_cfg) -> None:
+    # symbols with different date ranges: the overall period is the earliest to the latest scored bar
+    bars = pd.concat([simulate(["AAA"], 6, seed=2), simulate(["BBB"], 3, seed=2)], ignore_index=True)
+    train(bars, tiny_cfg(num_epochs=1, hidden_size=8, train_fraction=0.7), tmp_path, progress=False)
+    m, frame = evaluate(tmp_path, bars, return_frame=True)
+    scored = frame.loc[frame["scored"], "timestamp"]
+    assert m["period"] == [scored.min().isoformat(), scored.max().isoformat()]
+    assert m["period"][0] == m["per_symbol"]["BBB"]["period"][0]
+    assert m["period"][1] == m["per_symbol"]["AAA"]["period"][1]

@@ -76,7 +76,9 @@ def _symbol_frame(ck: Checkpoint, sym: str, bars: pd.DataFrame, need_target: boo
         start, nxt = ts[t - L + 1], ts[t + 1]
         label = np.full(len(t), "gap", dtype=object)
         for part, (lo, hi) in m.split_ts.items():
-            inside = (start >= pd.Timestamp(lo)) & (nxt <= pd.Timestamp(hi))
+            inside = start >= pd.Timestamp(lo)
+            if part != "test":  # the test part runs on: bars after the training data are unseen as well
+                inside &= nxt <= pd.Timestamp(hi)
             label[np.asarray(inside)] = part
         frame["split"] = label
     return frame
@@ -104,7 +106,7 @@ def _scores(f: pd.DataFrame) -> dict:
     res["ar_baseline"] = score(cols["close"], cols["next_close"], f["ar_predicted_close"].to_numpy(),
                                cols["prev_close"])
     if len(f):
-        res["period"] = [f["timestamp"].iloc[0].isoformat(), f["timestamp"].iloc[-1].isoformat()]
+        res["period"] = [f["timestamp"].min().isoformat(), f["timestamp"].max().isoformat()]
     return res
 
 
