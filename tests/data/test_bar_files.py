@@ -70,6 +70,9 @@ def test_good_file_reads_into_canonical_form(tmp_path: Path) -> None:
         (_replace(3, "AAA,2024-01-02T14:31:00+00:00,10.4,10.4,10.0,10.1,90"), HEADER, 3,
          "duplicate timestamp 2024-01-02T14:31:00+00:00 for AAA (same as row 2)"),
         (_replace(2, "AAA,2024-01-02T14:31:00,10.2,10.6,10.1,10.4,120"), HEADER, 2, "has no UTC offset"),
+        # A date alone has no offset either (its "-02" day must not pass for a UTC offset).
+        (_replace(2, "AAA,2024-01-03,10.2,10.6,10.1,10.4,120"), HEADER, 2, "has no UTC offset"),
+        (_replace(2, "AAA,2024-01,10.2,10.6,10.1,10.4,120"), HEADER, 2, "has no UTC offset"),
         (_replace(2, "AAA,2024-13-45T14:31:00+00:00,10.2,10.6,10.1,10.4,120"), HEADER, 2, "not a valid ISO 8601"),
         (_replace(2, "AAA,1704205860,10.2,10.6,10.1,10.4,120"), HEADER, 2, "looks like epoch seconds"),
         (_replace(2, "AAA,1704205860000000000,10.2,10.6,10.1,10.4,120"), HEADER, 2, "is after 2100"),
@@ -91,6 +94,16 @@ def test_each_validation_error_names_file_row_and_reason(
     assert str(p) in str(e) and reason in str(e)
     if row is not None:
         assert f"row {row}:" in str(e)
+
+
+def test_header_case_does_not_change_how_values_are_read(tmp_path: Path) -> None:
+    # Column names match case-insensitively; a capitalised header must still read symbols as text
+    # (not "0700" -> 700) and blank prices as missing.
+    rows = ["0700,2024-01-02T14:30:00+00:00,10.0,10.5,9.5,10.2,100", "0700,2024-01-02T14:31:00+00:00,NaN,1,1,1,1"]
+    header = "Symbol,TimeStamp, Open,High,Low,Close,Volume"
+    assert read_bars(_csv(tmp_path, rows[:1], header))["symbol"].tolist() == ["0700"]
+    with pytest.raises(BarValidationError, match="row 2: open is missing"):
+        read_bars(_csv(tmp_path, rows, header))
 
 
 def test_error_counts_further_bad_rows(tmp_path: Path) -> None:

@@ -77,6 +77,38 @@ def test_nulls_and_symbols_of_different_lengths(engine: Engine) -> None:
     assert got["vwap"].isna().sum() == b["vwap"].isna().sum() > 0
 
 
+def test_symbols_with_odd_characters_on_every_write_path(engine: Engine) -> None:
+    # Binary COPY (fresh), staging table + merge, and the text COPY of the indicators path must not mangle
+    # characters that CSV/text COPY would escape: quotes, backslash, comma, tab, pipe, non-ASCII.
+    syms = ["BRK.B", "BRK/B", "A'B", 'A"B', "A\\B", "A\\NB", "A,B", "A\tB", "A|B", "ÄBC", "€UR"]
+    ts = pd.date_range("2024-01-02 14:30", periods=3, freq="1min", tz="UTC")
+    b = pd.DataFrame({"symbol": np.repeat(syms, 3), "timestamp": np.tile(ts, len(syms)), "open": 10.0,
+                      "high": 11.0, "low": 9.0, "close": np.tile([10.0, 10.1, 10.2], len(syms)), "volume": 5.0})
+    b = b.sort_values(["symbol", "timestamp"], ignore_index=True)
+    assert ingest_bars(engine, b).inserted == len(b)  # fresh path
+    assert ingest_bars(engine, b).unchanged == len(b)
+    b["close"] += 0.5
+    assert ingest_bars(engine, b).updated == len(b)  # merge path
+    b["indicators"] = [{"k": i} for i in range(len(b))]
+    assert ingest_bars(engine, b).updated == len(b)  # indicators: text COPY on PostgreSQL
+    got = read_bars(engine, None, indicators=True)
+    assert sorted(got["symbol"].unique()) == sorted(syms)
+    pd.testing.assert_frame_equal(got[b.columns.drop("indicators")], b.drop(columns="indicators"))
+    assert got["indicators"].tolist() == b["indicators"].tolist()
+    for s in syms:
+        assert len(read_bars(engine, s)) == 3, s
+
+
+def test_fractional_volume_is_rounded_to_whole_shares(engine: Engine, bars: pd.DataFrame) -> None:
+    b = bars.iloc[:6].copy()
+    b["volume"] = [0.4, 1.5, 2.5, 3.5, 100.49, 7.0]
+    assert ingest_bars(engine, b).inserted == 6
+    assert _stored(engine)["volume"].tolist() == [0.0, 2.0, 2.0, 4.0, 100.0, 7.0]  # ties to even
+    assert ingest_bars(engine, b).unchanged == 6  # the same fractional input again changes nothing
+    with pytest.raises(StoreError, match="row 2: volume 9.3e\\+18 cannot be stored as a non-negative BIGINT"):
+        ingest_bars(engine, b.assign(volume=[1.0, 9.3e18, 1.0, 1.0, 1.0, 1.0]))
+
+
 def test_optional_columns_may_be_absent(engine: Engine, bars: pd.DataFrame) -> None:
     plain = bars.drop(columns=["vwap", "transactions"])
     ingest_bars(engine, plain)

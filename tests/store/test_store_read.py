@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from tradingmodel.data import simulate
 from tradingmodel.store import (
@@ -68,6 +68,29 @@ def test_cli_loader(db_url: str, engine: Engine, stored: pd.DataFrame) -> None:
     assert len(day) == 390 and day["timestamp"].dt.date.unique().tolist() == [date(2024, 1, 3)]
     assert len(load_bars_for_cli(["AAPL", "IBM"], None, None, url=db_url)) == 2340
     assert len(load_bars_for_cli(None, "2024-01-04", None, url=db_url)) == 3 * 390
+    # A date in any spelling includes that day; a time (even midnight) is an exclusive bound.
+    for to in ("2024-1-3", "20240103", "Jan 3 2024", date(2024, 1, 3)):
+        assert len(load_bars_for_cli(["AAPL"], "2024-01-03", to, url=db_url)) == 390, to
+    assert len(load_bars_for_cli(["AAPL"], "2024-01-03", "2024-01-03T14:35", url=db_url)) == 5
+    with pytest.raises(StoreError, match="is not after --from"):
+        load_bars_for_cli(["AAPL"], "2024-01-03", "2024-01-03T00:00", url=db_url)
+
+
+def test_cli_loader_dates_are_utc_days(db_url: str, engine: Engine) -> None:
+    # docs/storage.md: a --from/--to date is a UTC day, which holds the whole regular session of the same
+    # New York date (winter and summer); only winter after-market 19:00-20:00 New York moves to the next day.
+    ny = ["2024-01-04 19:30", "2024-01-05 04:00", "2024-01-05 09:30", "2024-01-05 15:59", "2024-01-05 19:30",
+          "2024-07-05 09:30", "2024-07-05 15:59", "2024-07-05 19:59"]
+    ts = pd.DatetimeIndex(ny).tz_localize("America/New_York").tz_convert("UTC")
+    ingest_bars(engine, pd.DataFrame({"symbol": "AAA", "timestamp": ts, "open": 1.0, "high": 1.0, "low": 1.0,
+                                      "close": 1.0, "volume": 1.0}))
+
+    def local(day: str) -> list[str]:
+        got = load_bars_for_cli(["AAA"], day, day, url=db_url)["timestamp"].dt.tz_convert("America/New_York")
+        return got.dt.strftime("%Y-%m-%d %H:%M").tolist()
+
+    assert local("2024-01-05") == ["2024-01-04 19:30", "2024-01-05 04:00", "2024-01-05 09:30", "2024-01-05 15:59"]
+    assert local("2024-07-05") == ["2024-07-05 09:30", "2024-07-05 15:59", "2024-07-05 19:59"]
 
 
 def test_cli_loader_errors(db_url: str, engine: Engine, stored: pd.DataFrame) -> None:
@@ -81,6 +104,33 @@ def test_cli_loader_errors(db_url: str, engine: Engine, stored: pd.DataFrame) ->
         load_bars_for_cli(["IBM"], "yesterday", None, url=db_url)
     with pytest.raises(StoreError, match="no 5m bars"):
         load_bars_for_cli(["IBM"], None, None, timeframe="5m", url=db_url)
+
+
+def test_symbols_sort_by_code_point_whatever_the_server_collation(engine: Engine) -> None:
+    # On a PostgreSQL server whose collation is e.g. en-US, ORDER BY symbol puts "ÄBC" before "B"; the bars
+    # convention (validate_bars, SQLite, Python) sorts by code point, and the order must not depend on
+    # whether symbols or indicators were asked for.
+    ts = pd.date_range("2024-01-02 14:30", periods=2, freq="1min", tz="UTC")
+    bars = pd.DataFrame({"symbol": ["B", "B", "ÄBC", "ÄBC"], "timestamp": [*ts, *ts], "open": 1.0, "high": 1.0,
+                         "low": 1.0, "close": 1.0, "volume": 1.0})
+    icu = engine.dialect.name == "postgresql"
+    if icu:
+        with engine.begin() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_collation WHERE collname = 'en-US-x-icu'")).first():
+                pytest.skip("PostgreSQL without ICU collations")
+            conn.exec_driver_sql('ALTER TABLE market_data ALTER COLUMN symbol TYPE varchar(32) COLLATE "en-US-x-icu"')
+    try:
+        ingest_bars(engine, bars)
+        assert list_symbols(engine) == ["B", "ÄBC"]
+        for symbols in (None, ["ÄBC", "B"]):
+            for indicators in (False, True):
+                got = read_bars(engine, symbols, indicators=indicators)
+                assert got["symbol"].tolist() == bars["symbol"].tolist(), (symbols, indicators)
+    finally:
+        if icu:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("TRUNCATE market_data")
+                conn.exec_driver_sql('ALTER TABLE market_data ALTER COLUMN symbol TYPE varchar(32) COLLATE "default"')
 
 
 def test_stopping_a_stream_early_leaves_the_connection_usable(engine: Engine, stored: pd.DataFrame) -> None:

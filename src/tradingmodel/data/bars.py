@@ -41,8 +41,13 @@ def read_bars(path: str | Path, *, sort: bool = True) -> pd.DataFrame:
     source = str(p)
     try:
         if fmt == "csv":
-            df = pd.read_csv(p, dtype={"symbol": str, "timestamp": str}, keep_default_na=False, encoding="utf-8-sig",
-                             na_values={c: _NA for c in _NUMERIC})
+            # Map by the header's own spelling ("Symbol", " Close"): validation matches names case-insensitively,
+            # and a symbol read as a number would lose its leading zeros ("0700" -> 700).
+            header = pd.read_csv(p, nrows=0, encoding="utf-8-sig").columns
+            key = {c: str(c).strip().lower() for c in header}
+            df = pd.read_csv(p, dtype={c: str for c, k in key.items() if k in ("symbol", "timestamp")},
+                             keep_default_na=False, encoding="utf-8-sig",
+                             na_values={c: _NA for c, k in key.items() if k in _NUMERIC})
         else:
             df = pd.read_parquet(p)
     except pd.errors.EmptyDataError:

@@ -21,7 +21,9 @@ BAR_COLUMNS: tuple[str, ...] = ("symbol", "timestamp", "open", "high", "low", "c
 OPTIONAL_COLUMNS: tuple[str, ...] = ("vwap", "transactions")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 
-_OFFSET = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+# A time (digit, "T" or space, digit) and then an offset at the end. Without the time part, the day of a
+# date-only string ("2024-01-02" ends in "-02") would pass as an offset and the date be taken as UTC midnight.
+_OFFSET = re.compile(r"\d[T ]\d.*(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
 _INTEGER = re.compile(r"^-?\d+$")
 _BLANK = ("", "nan", "na", "n/a", "null", "none")
 _MIN_EPOCH_MS = 100_000_000_000  # 1973-03-03 in ms; smaller values are almost surely seconds

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta
@@ -30,6 +31,11 @@ def _symbols(symbols: str | Iterable[str] | None) -> list[str] | None:
     return list(dict.fromkeys(out))
 
 
+# Symbols sort by code point everywhere (Python's order, SQLite's BINARY, validate_bars), not by the
+# PostgreSQL server's collation (en-US ICU puts "ÄBC" before "B").
+_CODEPOINT = {"postgresql": ' COLLATE "C"'}
+
+
 def _query(dialect: str, symbols: list[str] | None, start: datetime | None, end: datetime | None,
            indicators: bool) -> Any:
     ts = "CAST(EXTRACT(EPOCH FROM timestamp) * 1000000 AS BIGINT)" if dialect == "postgresql" else "timestamp"
@@ -42,7 +48,7 @@ def _query(dialect: str, symbols: list[str] | None, start: datetime | None, end:
     if end is not None:
         where.append("timestamp < :end")
     sql = text(f"SELECT {cols}{', indicators' if indicators else ''} FROM market_data "
-               f"WHERE {' AND '.join(where)} ORDER BY symbol, timestamp")
+               f"WHERE {' AND '.join(where)} ORDER BY symbol{_CODEPOINT.get(dialect, '')}, timestamp")
     params = [bindparam(name, type_=MarketData.timestamp.type)
               for name, value in (("start", start), ("end", end)) if value is not None]
     if symbols is not None:
@@ -214,10 +220,10 @@ def read_bars(
 
 
 def list_symbols(engine: Engine | Connection, timeframe: str = "1m") -> list[str]:
-    """Symbols with at least one stored bar of ``timeframe``, sorted."""
+    """Symbols with at least one stored bar of ``timeframe``, sorted (by code point, whatever the collation)."""
     tf, _ = parse_timeframe(timeframe)
-    stmt = select(MarketData.symbol).where(MarketData.timeframe == tf).distinct().order_by(MarketData.symbol)
-    return list(_scalars(engine, stmt))
+    stmt = select(MarketData.symbol).where(MarketData.timeframe == tf).distinct()
+    return sorted(_scalars(engine, stmt))
 
 
 def bar_coverage(engine: Engine | Connection, symbol: str,
@@ -241,13 +247,18 @@ def _scalars(engine: Engine | Connection, stmt: Any) -> list[Any]:
     return [r[0] for r in _rows(engine, stmt)]
 
 
+_TIME_IN_TEXT = re.compile(r"\d[Tt]\d|:")
+
+
 def _end_bound(end: TimeLike) -> datetime:
-    """An end given as a date (``2024-01-05``) includes that whole day; a time is an exclusive bound."""
-    if isinstance(end, str) and len(end.strip()) == 10:
-        return to_utc(end, name="--to") + timedelta(days=1)
-    if isinstance(end, date) and not isinstance(end, datetime):
-        return to_utc(end, name="--to") + timedelta(days=1)
-    return to_utc(end, name="--to")
+    """An end given as a date (``2024-01-05``, ``2024-1-5``, ``20240105``) includes that whole day; a time
+    (``2024-01-05T16:00``) is an exclusive bound."""
+    hi = to_utc(end, name="--to")
+    if isinstance(end, str):
+        is_date = _TIME_IN_TEXT.search(end) is None
+    else:
+        is_date = isinstance(end, date) and not isinstance(end, datetime)
+    return hi + timedelta(days=1) if is_date else hi
 
 
 def load_bars_for_cli(
