@@ -95,9 +95,10 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
 
 def _regular_hours(bars: pd.DataFrame, source: str) -> pd.DataFrame:
     """Intraday bars restricted to US regular hours (Polygon also serves pre- and after-market bars);
-    daily or coarser bars (median spacing of a day or more) are left alone."""
+    bars of an hour or more (median spacing) are left alone: an hourly bar starting at 09:00 already
+    covers the open, so a start-time rule would drop real session data."""
     step = bars.groupby("symbol")["timestamp"].diff().median()
-    if pd.isna(step) or step >= pd.Timedelta(days=1):
+    if pd.isna(step) or step >= pd.Timedelta(hours=1):
         return bars
     from tradingmodel.data import regular_hours
 
