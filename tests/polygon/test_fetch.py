@@ -161,6 +161,28 @@ def test_retries_exhausted_then_rerun_resumes(fake, bars, engine) -> None:
     assert resumed_from == int(stored["timestamp"].iloc[-1].value // 10**6) + 1
 
 
+
+def test_non_json_page_is_not_taken_for_the_end_of_the_range(fake, bars, engine) -> None:
+    # a 200 whose body is not JSON (a proxy's HTML page) ends massive's listing quietly: the rest of
+    # the range must not be marked fetched without its bars
+    fake.page_size = 300
+    pol = policy(max_retries=0, commit_every=300)
+
+    def progress(symbol, done, total, stored):
+        if stored and not fake._failures:
+            fake.fail_next(200, body="<html><body>Bad gateway</body></html>")
+
+    with pytest.raises(PolygonUnavailableError, match="not JSON"):
+        fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=pol,
+                      progress=progress)
+    stored = read_bars(engine, ["AAPL"], timeframe="1m")
+    assert 0 < len(stored) < 1170
+    ranges = fetched_ranges(engine, "AAPL", "1m")
+    assert len(ranges) == 1 and ranges[0][1] == stored["timestamp"].iloc[-1] + pd.Timedelta(milliseconds=1)
+    reps = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())
+    assert reps[0].bars == 1170 - len(stored)
+    assert_same_bars(engine, bars, ("AAPL",))
+
 def test_interrupted_fetch_resumes_without_duplicates_or_gaps(fake, bars, engine) -> None:
     fake.page_size = 200
 

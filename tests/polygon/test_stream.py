@@ -14,6 +14,7 @@ import websockets
 from tradingmodel.data.polygon import (
     Backoff,
     BarStream,
+    FetchPolicy,
     StreamAuthError,
     StreamError,
     StreamEvictedError,
@@ -260,3 +261,40 @@ def test_a_server_that_drops_every_connection_is_not_retried_forever(day_bars) -
         with pytest.raises(StreamError, match="gave up after 3 failed reconnects.*connection lost"):
             asyncio.run(asyncio.wait_for(run(), 10))
         assert fake.feed.stats["connections"] == 4
+
+
+def test_a_failed_gap_fill_loses_no_bar_of_its_frame(day_bars) -> None:
+    """A frame [AAPL t6, MSFT t6] whose MSFT gap fill hits a REST error: AAPL t6 must not count as
+    delivered, or the reconnect's back-fill (from the last delivered bar on) would skip it."""
+    first10 = sorted(day_bars["timestamp"].unique())[:10]
+    bars = day_bars[day_bars["timestamp"].isin(first10)]
+    bars = bars[~((bars["symbol"] == "MSFT") & (bars["timestamp"] == first10[5]))]  # no MSFT trade at t5
+
+    async def scenario(fake: FakePolygon, stream: BarStream) -> list:
+        got: list = []
+
+        async def consume() -> None:
+            async for bar in stream:
+                got.append(bar)
+
+        async def until(n: int) -> None:
+            while len(got) < n:
+                await asyncio.sleep(0.002)
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(until(2 * 5), 10)  # back-filled t0..t4
+        fake.feed.publish(1)  # t5: AAPL only, no gap
+        await asyncio.wait_for(until(11), 10)
+        fake.fail_next(500, 1)  # the MSFT gap check (t4 -> t6) asks REST, which fails once
+        fake.feed.publish(len(first10) - 6)
+        await asyncio.wait_for(until(len(bars)), 10)
+        await stream.aclose()
+        await task
+        return got
+
+    with FakePolygon(bars, api_key=API_KEY, live=True) as fake:
+        fake.feed.publish(5)
+        stream = make_stream(fake, bars, rest_policy=FetchPolicy(max_retries=0))
+        got = asyncio.run(scenario(fake, stream))
+    check_exactly_once(got, bars)
+    assert stream.stats.reconnects == 1 and any("back-fill failed" in s for s in stream.stats.statuses)

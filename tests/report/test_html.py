@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import math
@@ -117,6 +118,24 @@ def test_equity_chart_drawdown(inputs: dict[str, Any]) -> None:
     assert np.min(fig.data[2].y) == pytest.approx(dd.min()) and np.max(fig.data[2].y) == 0
 
 
+
+def test_equity_chart_drawdown_counts_the_deposit_as_a_peak(tmp_path: Path) -> None:
+    # equity never regains the deposit: the deposit is the peak, as in maximum_drawdown_pct
+    from tradingmodel.metrics.trading import trading_metrics
+
+    ts = pd.date_range("2024-01-02 14:30", periods=5, freq="1min", tz="UTC")
+    equity = pd.DataFrame({"timestamp": ts, "equity": [9_900.0, 9_800.0, 9_850.0, 9_950.0, 9_990.0]})
+    tm = trading_metrics(equity, pd.DataFrame(), 10_000.0, 98_280)
+    assert tm["maximum_drawdown_pct"] == pytest.approx(2.0)
+    fig = charts.equity_figure(equity, deposit=10_000.0)
+    assert np.min(fig.data[-1].y) == pytest.approx(-tm["maximum_drawdown_pct"])
+    run = save_run("backtest", root=tmp_path, config=None, provenance={}, trading_metrics=tm, equity=equity)
+    page = (run / "report.html").read_text()
+    drawn = re.search(r'"name":"drawdown".*?"y":\{"dtype":"f8","bdata":"([^"]+)"', page)
+    assert drawn is not None  # the page's drawdown trace, as plotly encodes it
+    y = np.frombuffer(base64.b64decode(json.loads(f'"{drawn.group(1)}"')), dtype="<f8")
+    assert y.min() == pytest.approx(-tm["maximum_drawdown_pct"])
+
 @pytest.mark.parametrize(("value", "key", "text"), [
     (52.3149, "direction_accuracy", "52.31 %"), (-1234.5, "total_profit", "-$1,234.50"),
     (1024, "total_trades", "1,024"), (0.0123456789, "mse", "0.0123457"), (6.5e-7, "mse_return", "6.5000e-07"),
@@ -153,3 +172,17 @@ def test_many_trades_are_thinned_evenly_and_said_so(inputs: dict[str, Any]) -> N
     assert entries[0] == str(t["entry_time"].iloc[0].tz_localize(None).isoformat())
     assert entries[-1] == str(t["entry_time"].iloc[-1].tz_localize(None).isoformat())
     assert charts._add_trade_markers(go.Figure(), t, 10_000) == (len(t), len(t))
+
+
+def test_symbols_with_the_same_slug_get_their_own_chart(tmp_path: Path) -> None:
+    # "BRK.B" and "BRK/B" both slug to BRK_B: two divs with one id would draw both into the first
+    ts = pd.date_range("2024-01-02 14:30", periods=10, freq="1min", tz="UTC")
+    bars = pd.concat([pd.DataFrame({"symbol": sym, "timestamp": ts, "open": 1.0, "high": 1.0, "low": 1.0,
+                                    "close": np.arange(10.0) + 100 * k, "volume": 1.0})
+                      for k, sym in enumerate(["BRK.B", "BRK/B"])])
+    run = save_run("backtest", root=tmp_path, config=None, provenance={}, bars=bars)
+    page = (run / "report.html").read_text()
+    ids = re.findall(r'<div id="(chart-price-[^"]+)"', page)
+    targets = re.findall(r'Plotly\.newPlot\(\s*"(chart-price-[^"]+)"', page)
+    assert len(ids) == 2 and len(set(ids)) == 2
+    assert targets == ids

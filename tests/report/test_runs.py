@@ -92,6 +92,19 @@ def test_non_finite_metrics_survive(tmp_path: Path) -> None:
     assert tm["profit_factor"] == math.inf and math.isnan(tm["sharpe_ratio"])
 
 
+
+@pytest.mark.parametrize("symbol", ["NA", "NULL", "N/A"])
+def test_tickers_that_look_like_missing_values_read_back(tmp_path: Path, symbol: str) -> None:
+    # NA is a real ticker (Nano Labs, Nasdaq); pandas reads it from a CSV as missing by default
+    t = pd.Timestamp("2024-01-02 14:31", tz="UTC")
+    trades = pd.DataFrame({"symbol": [symbol], "side": ["long"], "entry_time": [t], "entry_price": [1.0],
+                           "exit_time": [pd.NaT], "exit_price": [math.nan], "quantity": [1.0], "pnl": [math.nan],
+                           "return_pct": [math.nan], "commission": [0.0], "exit_reason": [None]})
+    d = save_run("backtest", root=tmp_path, config=None, provenance={}, trades=trades)
+    got = load_run(d).trades
+    assert list(got["symbol"]) == [symbol] and list(got["side"]) == ["long"]
+    assert got["exit_time"].isna().all() and got["pnl"].isna().all() and got["exit_reason"].isna().all()
+
 def test_crash_while_writing_leaves_nothing(tmp_path: Path, inputs: dict[str, Any],
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import tradingmodel.report.html as report_html

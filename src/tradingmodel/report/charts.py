@@ -162,13 +162,20 @@ def _add_trade_markers(fig: go.Figure, t: pd.DataFrame, max_trades: int) -> tupl
     return len(t), total
 
 
-def equity_figure(equity: pd.DataFrame | None, max_points: int = DEFAULT_MAX_POINTS) -> go.Figure | None:
-    """Equity and buy-and-hold in $ above, drawdown of the equity in % beneath (shared time axis)."""
+def equity_figure(equity: pd.DataFrame | None, max_points: int = DEFAULT_MAX_POINTS,
+                  deposit: float | None = None) -> go.Figure | None:
+    """Equity and buy-and-hold in $ above, drawdown of the equity in % beneath (shared time axis).
+
+    The drawdown is measured from the running peak with the ``deposit`` counted as the first peak, as in
+    ``tradingmodel.metrics.trading`` (so a fall on the first bar shows, and the chart's deepest point
+    equals ``maximum_drawdown_pct``).
+    """
     if equity is None or equity.empty:
         return None
     e = equity.sort_values("timestamp", kind="stable")
     eq = e["equity"].to_numpy(np.float64)
-    peak = np.fmax.accumulate(eq)
+    start = deposit if deposit is not None and math.isfinite(deposit) and deposit > 0 else np.nan
+    peak = np.fmax.accumulate(np.concatenate(([start], eq)))[1:]
     drawdown = (eq / peak - 1.0) * 100.0
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
     x, y = _thin(e["timestamp"], eq, max_points)

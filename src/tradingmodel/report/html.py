@@ -76,10 +76,11 @@ def render(run: RunData, max_points: int = DEFAULT_MAX_POINTS) -> str:
         note = ("<p class='note'>Close of each bar; the predicted close is drawn at the bar it predicts (made "
                 "after the previous bar closed). ▲ long entry, ▼ short entry, × exit. Drag to zoom, "
                 "double-click to reset.</p>")
-        body = note + "".join(_chart(fig, f"price-{_slug(sym)}") for sym, fig in prices)
+        names = _unique_slugs([sym for sym, _ in prices])
+        body = note + "".join(_chart(fig, f"price-{name}") for (_, fig), name in zip(prices, names, strict=True))
         sections.append(("prices", "Price, predictions and trades", body))
 
-    fig = charts.equity_figure(run.equity, max_points)
+    fig = charts.equity_figure(run.equity, max_points, _deposit(run))
     if fig is not None:
         sections.append(("equity", "Equity and drawdown", _chart(fig, "equity")))
 
@@ -126,6 +127,20 @@ def _chart(fig: go.Figure, name: str) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text) or "x"
+
+
+def _unique_slugs(texts: list[str]) -> list[str]:
+    """Slugs for div ids, made unique (``BRK.B`` and ``BRK/B`` must not share a chart div)."""
+    used: set[str] = set()
+    out = []
+    for text in texts:
+        base = slug = _slug(text)
+        k = 2
+        while slug in used:
+            slug, k = f"{base}-{k}", k + 1
+        used.add(slug)
+        out.append(slug)
+    return out
 
 
 def _deposit(run: RunData) -> float | None:

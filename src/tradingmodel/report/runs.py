@@ -153,7 +153,9 @@ def load_run(run_dir: str | Path) -> RunData:
         run.history = _read_json(d / "history.json")
     if (d / "trades.csv").is_file():
         try:
-            trades = pd.read_csv(d / "trades.csv", dtype={"symbol": str, "side": str, "exit_reason": str})
+            # only an empty cell is missing: pandas would read a ticker such as NA (Nano Labs) as missing
+            trades = pd.read_csv(d / "trades.csv", dtype={"symbol": str, "side": str, "exit_reason": str},
+                                 keep_default_na=False, na_values=[""])
         except pd.errors.EmptyDataError:
             trades = pd.DataFrame(columns=TRADE_COLUMNS)
         run.trades = _clean_frame("trades", trades, source=d / "trades.csv")

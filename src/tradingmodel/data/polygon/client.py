@@ -9,6 +9,9 @@ What it lacks, and what this module adds without forking it:
   honoured but capped, and the total wait per request is bounded (urllib3 alone honours any
   ``Retry-After`` without limit);
 * a guard against a ``next_url`` that repeats (the client would loop forever);
+* a guard against a 200 answer whose body is not a JSON object (a proxy's HTML page, a cut-off body):
+  the client would log it and end the listing quietly, so a fetch would mark the rest of its range
+  fetched without its bars; it raises :class:`PolygonUnavailableError` instead;
 * the HTTP status of a failure, which ``massive.exceptions.BadResponse`` drops, so 401/403/404 become
   :class:`PolygonAuthError` / :class:`PolygonPlanError` / :class:`PolygonNotFoundError` with advice.
 """
@@ -51,6 +54,10 @@ class PolygonNotFoundError(PolygonError):
 
 class PolygonUnavailableError(PolygonError):
     """429/5xx or network failures persisted through every allowed retry."""
+
+
+class MalformedResponseError(PolygonUnavailableError):
+    """HTTP 200 with a body that is not a JSON object; the listing cannot be trusted to be complete."""
 
 
 class RepeatedNextUrlError(PolygonError):
@@ -174,6 +181,15 @@ class _GuardedPool:
         self.requests += 1
         resp = self._pool.request(method, url, fields=fields, headers=headers, **kw)
         self.last_status = resp.status
+        if resp.status == 200:
+            try:
+                ok = isinstance(json.loads(resp.data), dict)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise MalformedResponseError(
+                    f"Polygon answered HTTP 200 with a body that is not JSON ({resp.data[:80]!r}); "
+                    "a proxy or an outage? Run the same command again later (it resumes)")
         return resp
 
     def __getattr__(self, name: str) -> Any:

@@ -8,7 +8,8 @@ process. It serves a bars DataFrame (e.g. from the market simulator) in Polygon'
         RESTClient(api_key="k", base=fake.base_url).list_aggs("ACME", 1, "minute", "2024-01-02", "2024-01-02")
 
 Switches (thread-safe to flip while serving): ``page_size`` (cap results per page), ``fail_next(status,
-count, retry_after=None)`` (429 bursts with or without ``Retry-After``, 5xx), ``plan_start_ms`` (403 for
+count, retry_after=None, body=None)`` (429 bursts with or without ``Retry-After``, 5xx, or a raw non-JSON
+``body`` such as a proxy's HTML page, even with status 200), ``plan_start_ms`` (403 for
 earlier data), unknown tickers (404), wrong or missing key (401), ``repeat_next_url`` (a looping
 ``next_url``), and on the WebSocket side: auth failure, eviction by a second connection, abrupt disconnects
 (``drop_connections``/``drop_after``), outages, and slow-consumer drops. See :mod:`.fake_ws`.
@@ -73,7 +74,7 @@ class FakePolygon:
         self.plan_start_ms: int | None = None
         self.repeat_next_url = False
         self.rest_lag = 0  # REST serves all but the newest ``rest_lag`` published timestamps
-        self._failures: deque[tuple[int, str | None]] = deque()
+        self._failures: deque[tuple[int, str | None, str | None]] = deque()
         self.requests: list[tuple[str, int]] = []  # (path?query, status) of every REST request
         self.feed = FakeFeed(self, max_connections=max_connections)
         self._http: ThreadingHTTPServer | None = None
@@ -112,10 +113,12 @@ class FakePolygon:
         return f"ws://127.0.0.1:{self.feed.port}/stocks"
 
     # ---- switches --------------------------------------------------------------------------
-    def fail_next(self, status: int, count: int = 1, retry_after: str | None = None) -> None:
-        """Answer the next ``count`` REST requests with ``status`` (e.g. a 429 burst, a 503)."""
+    def fail_next(self, status: int, count: int = 1, retry_after: str | None = None,
+                  body: str | None = None) -> None:
+        """Answer the next ``count`` REST requests with ``status`` (e.g. a 429 burst, a 503); with
+        ``body``, send that text (``text/html``) instead of Polygon's JSON error."""
         with self.lock:
-            self._failures.extend([(status, retry_after)] * count)
+            self._failures.extend([(status, retry_after, body)] * count)
 
     @property
     def published(self) -> int:
@@ -138,8 +141,8 @@ class FakePolygon:
             return len(self.requests)
 
     # ---- REST ------------------------------------------------------------------------------
-    def handle_get(self, raw_path: str, headers: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
-        """Answer one REST GET: ``(status, extra headers, JSON body)``."""
+    def handle_get(self, raw_path: str, headers: Any) -> tuple[int, dict[str, str], dict[str, Any] | str]:
+        """Answer one REST GET: ``(status, extra headers, JSON body or raw text)``."""
         url = urlparse(raw_path)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         rid = uuid.uuid4().hex
@@ -152,8 +155,10 @@ class FakePolygon:
         with self.lock:
             failure = self._failures.popleft() if self._failures else None
         if failure is not None:
-            status, retry_after = failure
+            status, retry_after, text = failure
             extra = {"Retry-After": retry_after} if retry_after is not None else {}
+            if text is not None:
+                return status, extra, text
             if status == 429:
                 return 429, extra, {"status": "ERROR", "request_id": rid, "error": MSG_429}
             return status, extra, {"status": "ERROR", "request_id": rid, "error": "Internal server error"}
@@ -252,11 +257,13 @@ def _handler_for(fake: FakePolygon) -> type[BaseHTTPRequestHandler]:
             status, extra, body = fake.handle_get(self.path, self.headers)
             with fake.lock:
                 fake.requests.append((self.path, status))
-            data = json.dumps(body).encode()
+            raw = isinstance(body, str)
+            data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/html" if raw else "application/json")
             self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-Request-Id", body.get("request_id", ""))
+            if isinstance(body, dict):
+                self.send_header("X-Request-Id", body.get("request_id", ""))
             for k, v in extra.items():
                 self.send_header(k, v)
             self.end_headers()

@@ -266,27 +266,33 @@ class BarStream:
 
     async def _live(self, msgs: list[dict[str, Any]]) -> list[StreamBar]:
         """Bars of one WebSocket frame not delivered yet. The first live bar of a symbol after a
-        back-fill is checked against it: if REST lagged and a gap remains, REST is asked once more."""
+        back-fill is checked against it: if REST lagged and a gap remains, REST is asked once more.
+
+        Nothing is accepted until every bar of the frame is parsed and every gap fill has succeeded:
+        a failure mid-frame (REST error, malformed message) must not mark a bar of the frame as
+        delivered, or the reconnect's back-fill (which starts after the last delivered bar) skips it."""
         self._check(msgs)
         now = datetime.now(UTC)
+        bars = [StreamBar(m["sym"], self.timeframe, int(m["s"]), int(m.get("e", m["s"] + self.interval_ms)),
+                          float(m["o"]), float(m["h"]), float(m["l"]), float(m["c"]), float(m["v"]),
+                          float(m["vw"]) if m.get("vw") is not None else None, now, "ws")
+                for m in msgs if m.get("ev") == self.event]
+        fills: dict[str, list[StreamBar]] = {}
+        for bar in bars:
+            if bar.symbol in self._gap_check and bar.symbol not in fills:
+                last = self.last.get(bar.symbol)
+                gap = last is not None and bar.start_ms > last + self.interval_ms
+                fills[bar.symbol] = await self._fill(bar.symbol, last + 1, bar.start_ms - 1) if gap else []
         out: list[StreamBar] = []
-        for m in msgs:
-            if m.get("ev") != self.event:
-                continue
-            bar = StreamBar(m["sym"], self.timeframe, int(m["s"]), int(m.get("e", m["s"] + self.interval_ms)),
-                            float(m["o"]), float(m["h"]), float(m["l"]), float(m["c"]), float(m["v"]),
-                            float(m["vw"]) if m.get("vw") is not None else None, now, "ws")
-            last = self.last.get(bar.symbol)
+        for bar in bars:
             if bar.symbol in self._gap_check:
                 self._gap_check.discard(bar.symbol)
+                filled = [b for b in fills[bar.symbol] if self._accept(b)]
+                self.stats.backfilled += len(filled)
+                out += filled
+                last = self.last.get(bar.symbol)
                 if last is not None and bar.start_ms > last + self.interval_ms:
-                    filled = [b for b in await self._fill(bar.symbol, last + 1, bar.start_ms - 1)
-                              if self._accept(b)]
-                    self.stats.backfilled += len(filled)
-                    out += filled
-                    last = self.last.get(bar.symbol)
-                    if last is not None and bar.start_ms > last + self.interval_ms:
-                        self.stats.gaps.append((bar.symbol, last + self.interval_ms, bar.start_ms))
+                    self.stats.gaps.append((bar.symbol, last + self.interval_ms, bar.start_ms))
             if self._accept(bar):
                 out.append(bar)
                 self.stats.live += 1
