@@ -311,7 +311,10 @@ class BarStream:
         start = self.since if self.since is not None else self.first_seen
         if start is None:
             return []
-        now_ms = int(time.time() * 1000) + 86_400_000  # "to" may lie in the future
+        # Only windows that have ended: REST may already serve the aggregate still being built, and a
+        # partial bar delivered here would make the final live one look like a duplicate.
+        now = int(time.time() * 1000)
+        now_ms = now - now % self.interval_ms - 1
         got: list[StreamBar] = []
         for sym in self.symbols:
             got += await self._fill(sym, self.last[sym] + 1 if sym in self.last else start, now_ms)
