@@ -313,3 +313,27 @@ def test_backfill_stops_before_the_window_still_being_built(day_bars, monkeypatc
         got = asyncio.run(make_stream(fake, bars)._backfill())
     starts = [pd.Timestamp(b.start_ms, unit="ms", tz="UTC") for b in got]
     assert starts == list(bars["timestamp"].iloc[:10])  # the 11th, unfinished, bar is left to the live feed
+
+
+def test_malformed_frames_reconnect_and_lose_nothing(day_bars) -> None:
+    """A frame that is not JSON, or an aggregate with a null field: reconnect, back-fill, no bar lost."""
+    sym = sorted(day_bars["symbol"].unique())[0]
+    n_sym = day_bars["symbol"].nunique()
+    with FakePolygon(day_bars, api_key=API_KEY, live=True) as fake:
+        stream = make_stream(fake, day_bars)
+        got: list = []
+        with ThreadedBarStream(stream, maxsize=64) as th:
+            fake.feed.wait_subscribed(1)
+            fake.feed.publish(20)
+            while len(got) < 20 * n_sym:
+                got.append(th.get(timeout=10))
+            fake.feed.inject(json.dumps([{"ev": "AM", "sym": sym, "s": None, "e": None}]))
+            fake.feed.publish(20)
+            while len(got) < 40 * n_sym:
+                got.append(th.get(timeout=10))
+            fake.feed.inject("<html>not json</html>")
+            fake.feed.play(0.001)
+            while len(got) < len(day_bars):
+                got.append(th.get(timeout=10))
+    check_exactly_once(got, day_bars)
+    assert stream.stats.reconnects >= 2

@@ -169,6 +169,14 @@ class FakeFeed:
                 self._publish_one()
         self._call(go())
 
+    def inject(self, raw: str) -> None:
+        """Send ``raw`` as one text frame to every subscribed client (e.g. a malformed message)."""
+        async def go() -> None:
+            for c in list(self.conns):
+                if c.subs:
+                    c.queue.put_nowait(raw)
+        self._call(go())
+
     def drop_connections(self) -> None:
         """Abruptly cut every connection (no close frame), like a network failure."""
         async def go() -> None:

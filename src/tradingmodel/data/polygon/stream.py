@@ -200,7 +200,7 @@ class BarStream:
                 reason = f"back-fill failed ({e})"
             except TimeoutError:
                 reason = f"no connected/auth/subscription reply within {self.open_timeout} s"
-            except (ValueError, KeyError) as e:  # a frame that is not Polygon JSON: reconnect, back-fill
+            except (ValueError, KeyError, TypeError) as e:  # not Polygon's JSON (or a null field): reconnect
                 reason = f"malformed message from the server ({type(e).__name__}: {e})"
             finally:
                 self._ws = None
