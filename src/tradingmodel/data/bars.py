@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from pathlib import Path
@@ -105,3 +106,16 @@ def write_bars(df: pd.DataFrame, path: str | Path) -> None:
 
 
 __all__ = ["BAR_COLUMNS", "file_format", "read_bars", "write_bars", "write_frame"]
+
+
+def symbol_digest(bars_of_symbol: pd.DataFrame) -> str:
+    """SHA-256 of one symbol's timestamps (as UTC nanoseconds, so the stored unit does not matter) and
+    OHLCV values, in row order: what checkpoints and run folders record as "the data"."""
+    h = hashlib.sha256()
+    ts = pd.DatetimeIndex(pd.to_datetime(bars_of_symbol["timestamp"], utc=True))
+    h.update(np.ascontiguousarray(ts.as_unit("ns").asi8).tobytes())
+    for col in ("open", "high", "low", "close", "volume"):
+        if col in bars_of_symbol.columns:
+            h.update(col.encode())
+            h.update(np.ascontiguousarray(bars_of_symbol[col].to_numpy(dtype=np.float64)).tobytes())
+    return h.hexdigest()

@@ -14,7 +14,6 @@ half-written checkpoint that would load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,12 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from pydantic import ValidationError
 
 from tradingmodel.config import AppConfig, ModelConfig, config_to_toml
+from tradingmodel.data.bars import symbol_digest
 from tradingmodel.model.network import LSTMRegressor, build_network
 from tradingmodel.model.windows import N_FEATURES, Scaler, feature_names
 
@@ -76,14 +75,7 @@ class Checkpoint:
 
 def data_hash(bars_of_symbol: pd.DataFrame) -> str:
     """SHA-256 of one symbol's timestamps and OHLCV values (the data a checkpoint was trained on)."""
-    h = hashlib.sha256()
-    ts = pd.DatetimeIndex(pd.to_datetime(bars_of_symbol["timestamp"], utc=True))
-    h.update(np.ascontiguousarray(ts.as_unit("ns").asi8).tobytes())  # unit-independent
-    for col in ("open", "high", "low", "close", "volume"):
-        if col in bars_of_symbol.columns:
-            h.update(col.encode())
-            h.update(np.ascontiguousarray(bars_of_symbol[col].to_numpy(dtype=np.float64)).tobytes())
-    return h.hexdigest()
+    return symbol_digest(bars_of_symbol)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

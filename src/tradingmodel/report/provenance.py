@@ -13,24 +13,20 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
+
+from tradingmodel.data.bars import symbol_digest
 
 _PACKAGES = ("tradingmodel", "torch", "numpy", "pandas", "plotly")
 
 
 def bars_hash(bars: pd.DataFrame) -> str:
-    """SHA-256 over symbol, timestamp (UTC nanoseconds) and OHLCV of every bar, in (symbol, time) order."""
-    b = bars.assign(_ts=pd.to_datetime(bars["timestamp"], utc=True).astype("datetime64[ns, UTC]"))
-    b = b.sort_values(["symbol", "_ts"], kind="stable")
+    """SHA-256 over every symbol's name and :func:`~tradingmodel.data.bars.symbol_digest`, symbols in order
+    and each symbol's bars by time, so row order and the timestamp unit do not change it."""
+    b = bars.assign(_ts=pd.to_datetime(bars["timestamp"], utc=True)).sort_values(["symbol", "_ts"], kind="stable")
     h = hashlib.sha256()
     for sym, g in b.groupby("symbol", sort=True):
-        h.update(str(sym).encode() + b"\0")
-        h.update(np.ascontiguousarray(g["_ts"].astype("int64").to_numpy()).tobytes())
-        for col in ("open", "high", "low", "close", "volume"):
-            if col in g.columns:
-                h.update(col.encode())
-                h.update(np.ascontiguousarray(g[col].to_numpy(dtype=np.float64)).tobytes())
+        h.update(str(sym).encode() + b"\0" + symbol_digest(g).encode())
     return h.hexdigest()
 
 
