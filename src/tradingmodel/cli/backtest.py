@@ -24,6 +24,7 @@ from tradingmodel.cli.common import (
     get_config,
     load_bars,
     out,
+    working,
 )
 
 REPORT_PREDICTION_COLUMNS = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "split"]
@@ -121,16 +122,17 @@ def _backtest(
     bars, bars_source = load_bars(data, symbols, start, end, timeframe)
     model_metrics, frame = None, None
     try:
-        if predictions is not None:
-            preds = read_predictions(predictions)
-            source = str(predictions)
-            result = run_backtest(bars, preds, cfg.trading, source=source)
-        else:
-            from tradingmodel.pipeline import backtest_model
+        with working("predicting and backtesting" if model is not None else "backtesting"):
+            if predictions is not None:
+                preds = read_predictions(predictions)
+                source = str(predictions)
+                result = run_backtest(bars, preds, cfg.trading, source=source)
+            else:
+                from tradingmodel.pipeline import backtest_model
 
-            mb = backtest_model(model, bars, cfg.trading, split=split)
-            model_metrics, frame, result, bars = mb.model_metrics, mb.frame, mb.result, mb.bars
-            source = f"model {model} ({model_metrics['split']} part)"
+                mb = backtest_model(model, bars, cfg.trading, split=split)
+                model_metrics, frame, result, bars = mb.model_metrics, mb.frame, mb.result, mb.bars
+                source = f"model {model} ({model_metrics['split']} part)"
     except ValueError as e:
         raise UserError(str(e)) from None
     if trades_out is not None:

@@ -56,6 +56,12 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def working(message: str) -> Any:
+    """A transient spinner with ``message`` on stderr, for steps without a countable total (reading a file,
+    simulating, computing features); steps with a total use a progress bar instead."""
+    return console.status(f"[cyan]{message}[/]", spinner="dots")
+
+
 def get_config(path: Path | None, model: dict[str, Any] | None = None,
                trading: dict[str, Any] | None = None) -> AppConfig:
     """Load ``--config`` and apply per-option overrides (``None`` values are ignored)."""
@@ -75,7 +81,8 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
         from tradingmodel.config import Settings
         from tradingmodel.store import load_bars_for_cli
 
-        bars = load_bars_for_cli(wanted, start, end, timeframe=timeframe)
+        with working("reading bars from the database"):
+            bars = load_bars_for_cli(wanted, start, end, timeframe=timeframe)
         url = Settings().database_url
         source = f"database {url.split('@')[-1]} ({timeframe}, {start or 'first'} to {end or 'last'})"
         return _regular_hours(bars, source), source
@@ -83,7 +90,8 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
         raise UserError("--from/--to select bars in the database; give them without --data, or cut the file")
     from tradingmodel.data import read_bars
 
-    bars = read_bars(data)
+    with working(f"reading {data}"):
+        bars = read_bars(data)
     if wanted:
         unknown = sorted(set(wanted) - set(bars["symbol"]))
         if unknown:

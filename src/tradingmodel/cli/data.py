@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tradingmodel.cli.common import UserError, friendly_errors, out, split_symbols
+from tradingmodel.cli.common import UserError, friendly_errors, out, split_symbols, working
 
 
 def _simulate(
@@ -25,8 +25,10 @@ def _simulate(
     if null and signal is not None:
         raise UserError("--signal and --null exclude each other")
     syms = split_symbols(symbols) or []
-    bars = simulate(syms, days, seed=seed, signal=signal or 0.0, null=null, start=start)
-    write_bars(bars, out_path)
+    with working(f"simulating {len(syms)} symbols × {days} sessions"):
+        bars = simulate(syms, days, seed=seed, signal=signal or 0.0, null=null, start=start)
+    with working(f"writing {out_path}"):
+        write_bars(bars, out_path)
     mode = "null (random walk)" if null else f"signal={signal or 0.0:g}"
     out.print(f"wrote {len(bars):,} bars ({len(syms)} symbols × {days} sessions, seed={seed}, {mode}) "
               f"to {out_path}")
@@ -41,9 +43,12 @@ def _features(
     from tradingmodel.data.bars import write_frame
     from tradingmodel.features import WARMUP_BARS, compute_features
 
-    bars = read_bars(data)
-    feats = compute_features(bars)
-    write_frame(feats, out_path)
+    with working(f"reading {data}"):
+        bars = read_bars(data)
+    with working("computing features"):
+        feats = compute_features(bars)
+    with working(f"writing {out_path}"):
+        write_frame(feats, out_path)
     n_sym = bars["symbol"].nunique()
     out.print(f"wrote features of {len(feats):,} bars ({n_sym} symbols; first {WARMUP_BARS} bars of each "
               f"symbol are warm-up with NaN) to {out_path}")

@@ -23,6 +23,7 @@ from tradingmodel.cli.common import (
     get_config,
     load_bars,
     out,
+    working,
 )
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
@@ -137,7 +138,8 @@ def _evaluate(
     from tradingmodel.model import evaluate
 
     bars, source = load_bars(data, symbols, start, end, timeframe)
-    m, frame = evaluate(model, bars, split=split, return_frame=True)
+    with working("predicting and scoring"):
+        m, frame = evaluate(model, bars, split=split, return_frame=True)
     run_dir = None
     if not no_report:
         from tradingmodel.report import provenance, save_run
@@ -167,7 +169,9 @@ def _predict(
     from tradingmodel.data.bars import write_frame
     from tradingmodel.model import predict
 
-    preds = predict(model, load_bars(data, symbols, start, end, timeframe)[0])
+    bars = load_bars(data, symbols, start, end, timeframe)[0]
+    with working("predicting"):
+        preds = predict(model, bars)
     write_frame(preds, out_path)
     out.print(f"wrote {len(preds):,} predictions ({preds['symbol'].nunique()} symbols) to {out_path}")
 
