@@ -82,7 +82,9 @@ def fmt(value: Any, unit: str = "num") -> str:
 
 LABELS = {"mse": "MSE (price)", "mae": "MAE (price)", "mse_return": "MSE (return)", "mae_return": "MAE (return)",
           "direction_accuracy_ci": "Direction accuracy, 95% interval", "n_bars": "Bars scored",
-          "magnitude_correlation": "Magnitude correlation"}
+          "magnitude_correlation": "Magnitude correlation",
+          # its % is the mean return of a trade on its own notional, not a share of the deposit
+          "average_profit_per_trade": "Average profit per trade ($ / mean trade return %)"}
 
 
 def label(key: str) -> str:
