@@ -230,6 +230,16 @@ def test_repeating_next_url_stops_paging(fake, engine) -> None:
     assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 100
 
 
+def test_a_cursor_that_never_advances_stops_paging(fake, engine) -> None:
+    fake.page_size = 100
+    fake.stuck_cursor = True  # every next_url is new, but serves the first page again
+    rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url,
+                        policy=policy())[0]
+    assert rep.requests == 3 and rep.bars == 100  # a second page of old bars proves the loop; stop after it
+    assert "pagination is not advancing" in rep.warnings[0]
+    assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 100
+
+
 def test_free_plan_rate_limit_spaces_requests(fake, bars, engine) -> None:
     fake.page_size = 100  # 12 pages
     sl = Sleeps()

@@ -11,7 +11,8 @@ Switches (thread-safe to flip while serving): ``page_size`` (cap results per pag
 count, retry_after=None, body=None)`` (429 bursts with or without ``Retry-After``, 5xx, or a raw non-JSON
 ``body`` such as a proxy's HTML page, even with status 200), ``plan_start_ms`` (403 for
 earlier data), unknown tickers (404), wrong or missing key (401), ``repeat_next_url`` (a looping
-``next_url``), and on the WebSocket side: auth failure, eviction by a second connection, abrupt disconnects
+``next_url``), ``stuck_cursor`` (a new cursor that never advances), and on the WebSocket side: auth
+failure, eviction by a second connection, abrupt disconnects
 (``drop_connections``/``drop_after``), outages, and slow-consumer drops. See :mod:`.fake_ws`.
 """
 
@@ -73,6 +74,7 @@ class FakePolygon:
         self.page_size: int | None = None
         self.plan_start_ms: int | None = None
         self.repeat_next_url = False
+        self.stuck_cursor = False  # next_url changes (a new cursor) but serves the same page again
         self.rest_lag = 0  # REST serves all but the newest ``rest_lag`` published timestamps
         self._failures: deque[tuple[int, str | None, str | None]] = deque()
         self.requests: list[tuple[str, int]] = []  # (path?query, status) of every REST request
@@ -201,12 +203,14 @@ class FakePolygon:
                                 "count": len(results)}
         if results:
             body["results"] = results
-        if len(rest) or self.repeat_next_url:
+        if len(rest) or self.repeat_next_url or self.stuck_cursor:
             nxt = int(rest["t"].iloc[0]) if len(rest) else int(page["t"].iloc[0]) if len(page) else lo
             cur = base64.urlsafe_b64encode(f"limit={limit}&sort={sort}&adjusted={adjusted}".encode())
             a, b = (nxt, to_s) if sort == "asc" else (from_s, nxt)
-            if self.repeat_next_url:
+            if self.repeat_next_url or self.stuck_cursor:
                 a, b = from_s, to_s
+            if self.stuck_cursor:
+                cur = base64.urlsafe_b64encode(f"limit={limit}&sort={sort}&adjusted={adjusted}&n={rid}".encode())
             body["next_url"] = (f"https://api.polygon.io/v2/aggs/ticker/{ticker}/range/{mult}/{timespan}/"
                                 f"{a}/{b}?cursor={cur.decode().rstrip('=')}")
         return 200, {}, body

@@ -174,8 +174,15 @@ def fetch_symbol(engine: Any, rest: PolygonREST, symbol: str, start: date, end: 
         try:
             it = rest.client.list_aggs(symbol, multiplier, timespan, a, b - 1, adjusted=adjusted, sort="asc",
                                        limit=policy.page_limit)
+            fresh_at = rest.requests  # the request that last brought a new bar
             for agg in it:
                 t = int(agg.timestamp)
+                if cp.last_t is not None and t <= cp.last_t:
+                    # one overlapping bar at a page boundary is normal; a whole page of old bars is a loop
+                    if rest.requests - fresh_at >= 2:
+                        raise RepeatedNextUrlError("pagination is not advancing (a new cursor, the same bars)")
+                    continue
+                fresh_at = rest.requests
                 if a <= t < b and cp.add(agg) and len(cp.buf) >= policy.commit_every:
                     cp.flush(settled(t + 1))
                     if progress:
