@@ -35,6 +35,30 @@ def make_stream(fake: FakePolygon, bars: pd.DataFrame, *, since=True, key=API_KE
                      backoff=kw.pop("backoff", Backoff(initial=0.005, max_attempts=200)), **kw)
 
 
+class Consumer:
+    """Consumes ``stream`` in a background task, so a test can drive the fake between bars."""
+
+    def __init__(self, stream: BarStream) -> None:
+        self.stream, self.got = stream, []
+        self.task = asyncio.create_task(self._consume())
+
+    async def _consume(self) -> None:
+        async for bar in self.stream:
+            self.got.append(bar)
+
+    async def until(self, n: int, timeout: float = 10) -> None:
+        """Wait until ``n`` bars have arrived (a timeout fails the test)."""
+        async def wait() -> None:
+            while len(self.got) < n:
+                await asyncio.sleep(0.002)
+        await asyncio.wait_for(wait(), timeout)
+
+    async def close(self) -> list:
+        await self.stream.aclose()
+        await self.task
+        return self.got
+
+
 def check_exactly_once(got: list, bars: pd.DataFrame) -> None:
     """Every source bar delivered once, per-symbol in time order, with the source values."""
     keys = [(b.symbol, b.start_ms) for b in got]
@@ -206,23 +230,11 @@ def test_second_aggregates(day_bars) -> None:
 def test_rest_lagging_the_feed_is_filled_from_the_first_live_bar(day_bars) -> None:
     """When REST lacks the newest bar at the back-fill, the gap before the first live bar is fetched."""
     async def scenario(fake: FakePolygon, stream: BarStream) -> list:
-        got: list = []
-
-        async def consume() -> None:
-            async for bar in stream:
-                got.append(bar)
-
-        async def until(n: int) -> None:
-            while len(got) < n:
-                await asyncio.sleep(0.002)
-
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for(until(2 * 4), 10)  # back-filled: timestamps 0..3 (REST lags: 4 is missing)
+        c = Consumer(stream)
+        await c.until(2 * 4)  # back-filled: timestamps 0..3 (REST lags: 4 is missing)
         fake.feed.publish(3)  # live: 5, 6, 7 -> the gap (4) is fetched before 5 is delivered
-        await asyncio.wait_for(until(2 * 8), 10)
-        await stream.aclose()
-        await task
-        return got
+        await c.until(2 * 8)
+        return await c.close()
 
     with FakePolygon(day_bars, api_key=API_KEY, live=True) as fake:
         fake.rest_lag = 1
@@ -270,26 +282,14 @@ def test_a_failed_gap_fill_loses_no_bar_of_its_frame(day_bars) -> None:
     bars = bars[~((bars["symbol"] == "MSFT") & (bars["timestamp"] == first10[5]))]  # no MSFT trade at t5
 
     async def scenario(fake: FakePolygon, stream: BarStream) -> list:
-        got: list = []
-
-        async def consume() -> None:
-            async for bar in stream:
-                got.append(bar)
-
-        async def until(n: int) -> None:
-            while len(got) < n:
-                await asyncio.sleep(0.002)
-
-        task = asyncio.create_task(consume())
-        await asyncio.wait_for(until(2 * 5), 10)  # back-filled t0..t4
+        c = Consumer(stream)
+        await c.until(2 * 5)  # back-filled t0..t4
         fake.feed.publish(1)  # t5: AAPL only, no gap
-        await asyncio.wait_for(until(11), 10)
+        await c.until(11)
         fake.fail_next(500, 1)  # the MSFT gap check (t4 -> t6) asks REST, which fails once
         fake.feed.publish(len(first10) - 6)
-        await asyncio.wait_for(until(len(bars)), 10)
-        await stream.aclose()
-        await task
-        return got
+        await c.until(len(bars))
+        return await c.close()
 
     with FakePolygon(bars, api_key=API_KEY, live=True) as fake:
         fake.feed.publish(5)
