@@ -13,27 +13,9 @@ from numba import njit
 from tradingmodel.backtest.prepare import Prepared, prepare
 from tradingmodel.backtest.result import BacktestResult, build_result
 from tradingmodel.config import TradingConfig
-from tradingmodel.strategy.core import close_all, step
+from tradingmodel.strategy.core import close_all, grow_log, step
 from tradingmodel.strategy.layout import A_CASH, A_EQUITY, A_GROSS, C_FILLS, C_ORDERS, C_REJ, C_TRADES
 from tradingmodel.strategy.state import StrategyState
-
-
-@njit(cache=True, error_model="numpy")
-def _grow_f(buf, need):
-    if need <= buf.shape[0]:
-        return buf
-    out = np.zeros((max(need, 2 * buf.shape[0]), buf.shape[1]), dtype=np.float64)
-    out[: buf.shape[0]] = buf
-    return out
-
-
-@njit(cache=True, error_model="numpy")
-def _grow_i(buf, need):
-    if need <= buf.shape[0]:
-        return buf
-    out = np.zeros((max(need, 2 * buf.shape[0]), buf.shape[1]), dtype=np.int64)
-    out[: buf.shape[0]] = buf
-    return out
 
 
 @njit(cache=True, error_model="numpy")
@@ -46,10 +28,10 @@ def run_loop(mkt, days, sf, si, acct, p, fills, trades, orders, rej, counts, cur
     t = 0
     while True:
         t = step(mkt, days, t, n_t, 0, sf, si, acct, p, fills, trades, orders, rej, counts, curve)
-        fills = _grow_f(fills, counts[C_FILLS] + extra)
-        trades = _grow_f(trades, counts[C_TRADES] + extra)
-        orders = _grow_f(orders, counts[C_ORDERS] + extra)
-        rej = _grow_i(rej, counts[C_REJ] + extra)
+        fills = grow_log(fills, counts[C_FILLS] + extra)
+        trades = grow_log(trades, counts[C_TRADES] + extra)
+        orders = grow_log(orders, counts[C_ORDERS] + extra)
+        rej = grow_log(rej, counts[C_REJ] + extra)
         if t >= n_t:
             break
     close_all(sf, si, acct, p, fills, trades, counts)

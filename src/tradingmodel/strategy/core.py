@@ -28,11 +28,24 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 from tradingmodel.execution.fills import EXIT_STOP, NO_EXIT, check_exit, commission, fill_price
 from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.risk import size_entry
+
+
+@njit(cache=True, error_model="numpy")
+def grow_log(buf, need):
+    """``buf`` itself, or a copy with at least ``need`` rows (doubling, contents kept, same dtype).
+
+    Used between calls of :func:`step` by the backtest loop and by the live wrapper alike."""
+    if need <= buf.shape[0]:
+        return buf
+    out = np.zeros((max(need, 2 * buf.shape[0]), buf.shape[1]), dtype=buf.dtype)
+    out[: buf.shape[0]] = buf
+    return out
 
 
 @njit(cache=True, inline="always", error_model="numpy")

@@ -27,16 +27,6 @@ from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.layout import params_from_config
 
 
-def grow(buf: np.ndarray, need: int) -> np.ndarray:
-    """Return ``buf`` or a copy with at least ``need`` rows (doubling, contents kept)."""
-    if need <= buf.shape[0]:
-        return buf
-    rows = max(need, 2 * buf.shape[0])
-    out = np.zeros((rows, buf.shape[1]), dtype=buf.dtype)
-    out[: buf.shape[0]] = buf
-    return out
-
-
 @dataclass
 class StrategyState:
     """All mutable state of the strategy for ``n`` symbols plus its event logs.
@@ -75,10 +65,10 @@ class StrategyState:
     def ensure_capacity(self) -> None:
         """Make room for one more :func:`step` (at most ``2n + 2`` rows per log)."""
         extra = 2 * len(self.symbols) + 2
-        self.fills = grow(self.fills, int(self.counts[L.C_FILLS]) + extra)
-        self.trades = grow(self.trades, int(self.counts[L.C_TRADES]) + extra)
-        self.orders = grow(self.orders, int(self.counts[L.C_ORDERS]) + extra)
-        self.rejections = grow(self.rejections, int(self.counts[L.C_REJ]) + extra)
+        self.fills = core.grow_log(self.fills, int(self.counts[L.C_FILLS]) + extra)
+        self.trades = core.grow_log(self.trades, int(self.counts[L.C_TRADES]) + extra)
+        self.orders = core.grow_log(self.orders, int(self.counts[L.C_ORDERS]) + extra)
+        self.rejections = core.grow_log(self.rejections, int(self.counts[L.C_REJ]) + extra)
 
     @property
     def status(self) -> str:
