@@ -166,7 +166,7 @@ def _close(s, stamp, ref, reason, sf, si, acct, p, fills, trades, counts):
         si[s, L.I_COOLDOWN_UNTIL] = si[s, L.I_BAR_COUNT] + int(p[L.P_COOLDOWN])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy")
 def _mark(sf, si, acct):
     """Equity and gross exposure at the last closes; positions + pending entries and their notional."""
     equity = acct[L.A_CASH]
@@ -242,22 +242,8 @@ def step(mkt, days, t_start, t_stop, stamp_offset, sf, si, acct, p, fills, trade
                 else:
                     si[s, L.I_BARS_HELD] += 1
             sf[s, L.F_LAST_CLOSE] = c
-        # 2. mark to market (written out rather than called: this is the hot path)
-        equity = acct[L.A_CASH]
-        gross = 0.0
-        open_count = 0
-        pending_value = 0.0
-        for s in range(n):
-            side = si[s, L.I_SIDE]
-            if side != 0:
-                value = sf[s, L.F_QTY] * sf[s, L.F_LAST_CLOSE]
-                equity += side * value
-                gross += value
-                open_count += 1
-            elif si[s, L.I_PENDING] == 1 or si[s, L.I_PENDING] == -1:
-                open_count += 1
-                pending_value += sf[s, L.F_PEND_QTY] * sf[s, L.F_LAST_CLOSE]
-        committed = gross + pending_value
+        # 2. mark to market
+        equity, gross, open_count, committed = _mark(sf, si, acct)
         if equity > acct[L.A_PEAK]:
             acct[L.A_PEAK] = equity
         # 3. risk state
