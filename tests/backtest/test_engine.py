@@ -143,10 +143,10 @@ def test_bad_bars_are_named(sim):
     bars, preds = sim
     bad = bars.copy()
     bad.loc[4, "close"] = np.nan
-    with pytest.raises(ValueError, match=r"bars: row 4 \(AAA .*\): close = nan"):
+    with pytest.raises(ValueError, match=r"bars: row 5: close is missing \(NaN\)"):
         run_backtest(bars.assign(close=bad["close"]), preds, ACTIVE)
     dup = pd.concat([bars.iloc[:3], bars.iloc[2:3]], ignore_index=True)
-    with pytest.raises(ValueError, match="duplicate bar for AAA"):
+    with pytest.raises(ValueError, match=r"bars: row 4: duplicate timestamp .* for AAA \(same as row 3\)"):
         run_backtest(dup, preds.iloc[:0], ACTIVE)
 
 
@@ -163,9 +163,17 @@ def test_inconsistent_ohlc_is_refused(sim):
     bars, preds = sim
     bad = bars.copy()
     bad.loc[11, "high"] = bad.loc[11, "low"] - 0.01
-    with pytest.raises(ValueError, match=r"bars: row 11 .*OHLC inconsistent"):
+    with pytest.raises(ValueError, match=r"bars: row 12: high .* is below low"):
         run_backtest(bad, preds, ACTIVE)
     bad = bars.copy()
     bad.loc[12, "close"] = bad.loc[12, "high"] + 0.01
-    with pytest.raises(ValueError, match=r"bars: row 12 .*OHLC inconsistent"):
+    with pytest.raises(ValueError, match=r"bars: row 13: OHLC inconsistent: close .* is above high"):
         run_backtest(bad, preds, ACTIVE)
+
+
+def test_symbols_match_whatever_their_case(sim):
+    """Bars are validated to upper-case symbols; predictions written in another case still line up."""
+    bars, preds = sim
+    lower = run_backtest(bars.assign(symbol=bars["symbol"].str.lower()),
+                         preds.assign(symbol=preds["symbol"].str.lower()), ACTIVE)
+    assert lower.metrics == run_backtest(bars, preds, ACTIVE).metrics

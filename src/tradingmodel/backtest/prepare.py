@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tradingmodel.data import validate_bars
 from tradingmodel.data.sessions import new_york_dates
 from tradingmodel.features import compute_features
 from tradingmodel.strategy import layout as L
 
-BAR_REQUIRED = ("symbol", "timestamp", "open", "high", "low", "close", "volume")
 PRED_REQUIRED = ("symbol", "timestamp", "predicted_close")
 SESSION_SECONDS = 6.5 * 3600
 TRADING_DAYS = 252
@@ -85,40 +85,17 @@ class _Checked:
 
 
 def _check(bars: pd.DataFrame) -> _Checked:
-    missing = [c for c in BAR_REQUIRED if c not in bars.columns]
-    if missing:
-        raise ValueError(f"bars: missing column(s) {', '.join(missing)}")
-    if len(bars) == 0:
+    """The bars through :func:`~tradingmodel.data.validate_bars` (the project's one bar check: prices,
+    volume, OHLC consistency, duplicates; an unsorted frame is sorted with a warning), then coded by
+    symbol with UTC nanosecond times. Inconsistent OHLC matters here: a stop or target would fill at
+    a price the bar never traded."""
+    out = validate_bars(bars, "bars")
+    if len(out) == 0:
         raise ValueError("bars: no rows")
-    out = bars.reset_index(drop=True).copy()
-    out["symbol"] = out["symbol"].astype(str)
-    out["timestamp"] = _utc(out["timestamp"], "bars")
-    for col in ("open", "high", "low", "close", "volume"):
-        v = out[col].to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(v) | (v < 0 if col == "volume" else v <= 0)
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"bars: row {i} ({out['symbol'].iat[i]} {out['timestamp'].iat[i]}): "
-                             f"{col} = {float(v[i])} is not a valid {'volume' if col == 'volume' else 'price'}")
-    o, h, lo, c = (out[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
-    bad = (h < lo) | (o > h) | (o < lo) | (c > h) | (c < lo)
-    if bad.any():  # a stop or target would fill at a price the bar never traded
-        i = int(np.argmax(bad))
-        raise ValueError(f"bars: row {i} ({out['symbol'].iat[i]} {out['timestamp'].iat[i]}): OHLC inconsistent "
-                         f"(open {o[i]}, high {h[i]}, low {lo[i]}, close {c[i]}): need low <= open, close <= high")
+    out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
     codes, uniques = pd.factorize(out["symbol"], sort=True)
-    codes = codes.astype(np.int64)
-    ts = _ns(out["timestamp"])
-    ordered = (codes[1:] > codes[:-1]) | ((codes[1:] == codes[:-1]) & (ts[1:] > ts[:-1]))
-    if not ordered.all():
-        order = np.lexsort((ts, codes))
-        out = out.iloc[order].reset_index(drop=True)
-        codes, ts = codes[order], ts[order]
-        dup = np.flatnonzero((codes[1:] == codes[:-1]) & (ts[1:] <= ts[:-1]))
-        if dup.size:
-            i = int(dup[0]) + 1
-            raise ValueError(f"bars: duplicate bar for {out['symbol'].iat[i]} at {out['timestamp'].iat[i]}")
-    return _Checked(frame=out, codes=codes, symbols=[str(u) for u in uniques], ts=ts)
+    return _Checked(frame=out, codes=codes.astype(np.int64), symbols=[str(u) for u in uniques],
+                    ts=_ns(out["timestamp"]))
 
 
 def check_bars(bars: pd.DataFrame) -> pd.DataFrame:
@@ -138,7 +115,7 @@ def _align(bars: _Checked, predictions: pd.DataFrame, source: str) -> np.ndarray
         i = int(np.argmax(bad))
         raise ValueError(f"{source}: row {i}: predicted_close = {str(pred['predicted_close'].iat[i])} "
                          "is not a positive number")
-    syms = pred["symbol"].astype(str)
+    syms = pred["symbol"].astype(str).str.strip().str.upper()  # as validate_bars spells the bars' symbols
     pcodes = pd.Index(bars.symbols).get_indexer(syms).astype(np.int64)
     if (pcodes < 0).any():
         i = int(np.argmax(pcodes < 0))
