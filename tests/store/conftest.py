@@ -22,7 +22,8 @@ from tradingmodel.store import dispose_engines, get_engine
 
 PG_SERVER = os.environ.get("TEST_DATABASE_URL") or os.environ.get("TEST_PG_URL") or \
     "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-TABLES = ("fills", "positions", "orders", "runs", "training_jobs", "predictions", "models", "fetch_progress",
+TABLES = ("events", "session_state", "fills", "positions", "orders", "runs", "training_jobs", "predictions",
+          "models", "fetch_progress",
           "market_data")
 
 

@@ -11,6 +11,7 @@ from tradingmodel.cli import app
 from tradingmodel.data import read_bars as read_bar_file
 from tradingmodel.data import simulate, write_bars
 from tradingmodel.store import get_engine, read_bars
+from tradingmodel.store.engine import head_revision
 
 runner = CliRunner()
 
@@ -49,9 +50,11 @@ def test_import_errors_are_one_line(db_url: str, tmp_path: Path) -> None:
 
 
 def test_db_commands(fresh_url: str, bar_file: Path) -> None:
+    head = head_revision()
+    assert head == "0002"  # the newest migration in store/migrations/versions
     up = runner.invoke(app, ["db", "upgrade", "--url", fresh_url])
-    assert up.exit_code == 0 and "revision 0001" in up.output, up.output
-    assert "revision 0001; code head 0001" in runner.invoke(app, ["db", "current", "--url", fresh_url]).output
+    assert up.exit_code == 0 and f"revision {head}" in up.output, up.output
+    assert f"revision {head}; code head {head}" in runner.invoke(app, ["db", "current", "--url", fresh_url]).output
     runner.invoke(app, ["import", str(bar_file), "--url", fresh_url, "-q"])
     symbols = runner.invoke(app, ["db", "symbols", "--url", fresh_url]).output
     assert "AAA: 390 bars, 2024-01-02T14:30:00+00:00 .. 2024-01-02T20:59:00+00:00" in symbols

@@ -20,7 +20,7 @@ from tradingmodel.store.schema import Base
 from .conftest import PgDatabases
 
 EXPECTED_TABLES = {"market_data", "predictions", "models", "training_jobs", "orders", "fills", "positions",
-                   "runs", "fetch_progress"}
+                   "runs", "fetch_progress", "events", "session_state"}
 
 
 def _tables(url: str) -> set[str]:

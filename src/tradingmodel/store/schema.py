@@ -12,14 +12,18 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Double,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -110,6 +114,7 @@ class Prediction(Base):
     horizon: Mapped[int] = mapped_column(Integer, default=1)  # bars ahead
     predicted_price: Mapped[float] = mapped_column(Double())
     confidence: Mapped[float | None] = mapped_column(Double())
+    signals: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # entry rules passed, decision, rejection
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -128,6 +133,11 @@ class TrainingJob(Base):
     model_id: Mapped[int | None] = mapped_column(ForeignKey("models.id", ondelete="SET NULL"))
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # the request's start/end/overrides
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # epoch, losses, samples/s
+    cancel_requested: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
+    worker_pid: Mapped[int | None] = mapped_column(Integer)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -137,9 +147,10 @@ class Run(Base):
     """A backtest or a paper/live session, with the config and data hash needed to reproduce it."""
 
     __tablename__ = "runs"
-    __table_args__ = (Index(None, "kind", "created_at"),)
+    __table_args__ = (Index(None, "kind", "created_at"), Index(None, "name", unique=True))
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    name: Mapped[str | None] = mapped_column(String(200))  # a paper/live session's name (continued on restart)
     kind: Mapped[str] = mapped_column(String(16))  # backtest | paper | live
     status: Mapped[str] = mapped_column(String(16), default="finished")
     config_toml: Mapped[str] = mapped_column(Text, default="")
@@ -174,6 +185,10 @@ class Order(Base):
     stop_price: Mapped[float | None] = mapped_column(Double())
     status: Mapped[str] = mapped_column(String(16), default="new")
     reason: Mapped[str | None] = mapped_column(String(32))  # entry | stop_loss | take_profit | ...
+    bar_time: Mapped[datetime | None] = mapped_column(UTCDateTime())  # the bar the decision was made after
+    filled_quantity: Mapped[float] = mapped_column(Double(), default=0.0, server_default=text("0"))
+    message: Mapped[str | None] = mapped_column(Text)  # the broker's reason for a rejection or cancel
+    parent_client_order_id: Mapped[str | None] = mapped_column(String(64))  # entry of a stop/target leg
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -182,7 +197,8 @@ class Fill(Base):
     """An execution of (part of) an order. Commission is in account currency."""
 
     __tablename__ = "fills"
-    __table_args__ = (Index(None, "order_id"), Index(None, "symbol", "timestamp"))
+    __table_args__ = (Index(None, "order_id"), Index(None, "symbol", "timestamp"),
+                      Index(None, "broker_fill_id", unique=True))
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
@@ -192,6 +208,7 @@ class Fill(Base):
     price: Mapped[float] = mapped_column(Double())
     commission: Mapped[float] = mapped_column(Double(), default=0.0)
     timestamp: Mapped[datetime] = mapped_column(UTCDateTime())
+    broker_fill_id: Mapped[str | None] = mapped_column(String(128))  # executor's execution id: applied once
 
 
 class Position(Base):
@@ -207,3 +224,33 @@ class Position(Base):
     avg_price: Mapped[float] = mapped_column(Double())
     realized_pnl: Mapped[float] = mapped_column(Double(), default=0.0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SessionState(Base):
+    """The strategy snapshot of a paper/live session and the last bar it processed (one row per run)."""
+
+    __tablename__ = "session_state"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    format_version: Mapped[int] = mapped_column(Integer)
+    last_bar_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    snapshot: Mapped[bytes] = mapped_column(LargeBinary())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Event(Base):
+    """One entry of the append-only event log (bar, prediction, signal, order, fill, portfolio, risk, job).
+
+    Written in the same transaction as the state it describes; ``id`` increases monotonically, so a reader
+    (the API's WebSocket) resumes after the last id it saw, also across processes."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "run_id", "id"), Index(None, "type", "id"))
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(16))
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    bar_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
