@@ -118,11 +118,21 @@ class AppConfig(_Section):
 
 
 def _format_error(err: ValidationError) -> str:
+    """``[model] sequence_length: Input should be greater than 0``: the table, the key, the reason."""
     lines = []
     for e in err.errors():
         loc = [str(p) for p in e["loc"]]
-        where = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else (loc[0] if loc else "config")
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"].removeprefix("Value error, ")
+        if not loc:
+            where = "config"
+        elif loc[0] in AppConfig.model_fields:
+            where = f"[{loc[0]}]" + (f" {'.'.join(loc[1:])}" if len(loc) > 1 else "")
+            if len(loc) == 1 and e["type"] == "model_type":
+                msg = "must be a table"
+        elif isinstance(e.get("input"), dict):
+            where, msg = f"[{loc[0]}]", "unknown table (the config has [model] and [trading])"
+        else:  # a top-level key outside any table
+            where, msg = loc[0], "unknown key (settings belong in a [model] or [trading] table)"
         lines.append(f"{where}: {msg}")
     return "; ".join(lines)
 
@@ -137,11 +147,17 @@ def load_config(path: str | Path | None = None, overrides: dict[str, dict[str, A
     if path is not None:
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text())
-        except FileNotFoundError as e:
-            raise ConfigError(f"config file not found: {p}") from e
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except IsADirectoryError:
+            raise ConfigError(f"{p}: is a folder, not a TOML config file") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{p}: not a text file (a TOML config is UTF-8 text)") from None
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read the config file ({e.strerror or e})") from None
         except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{p}: not valid TOML: {e}") from e
+            raise ConfigError(f"{p}: not valid TOML: {e}") from None
     for section, values in (overrides or {}).items():
         for key, value in values.items():
             if value is not None:

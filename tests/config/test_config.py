@@ -29,7 +29,9 @@ def test_file_and_overrides(tmp_path: Path) -> None:
         ("[model]\nsequence_length = 0\n", "[model] sequence_length"),
         ("[trading]\nbuy_threshold = -1\n", "[trading] buy_threshold"),
         ("[model]\nbogus = 1\n", "[model] bogus: unknown key"),
-        ("[nonsense]\nx = 1\n", "nonsense: unknown key"),
+        ("[nonsense]\nx = 1\n", "[nonsense]: unknown table"),
+        ("sequence_length = 3\n", "sequence_length: unknown key (settings belong in a [model] or [trading] table)"),
+        ("[model]\ntrain_fraction = 0.9\n", "c.toml: [model]: train_fraction + val_fraction must be below 1"),
         ("[model\n", "not valid TOML"),
     ],
 )

@@ -20,7 +20,7 @@ from tradingmodel.cli.common import (
     TimeframeOption,
     ToOption,
     UserError,
-    friendly_errors,
+    add_command,
     get_config,
     load_bars,
     out,
@@ -168,4 +168,4 @@ def print_summary(metrics: dict[str, Any]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``backtest`` to the main app."""
-    app.command("backtest")(friendly_errors(_backtest))
+    add_command(app, "backtest", _backtest)

@@ -1,25 +1,28 @@
-"""Options and error handling shared by every command."""
+"""Options, times and bar loading shared by every command (errors: :mod:`tradingmodel.cli.errors`)."""
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
+import re
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
 
-from tradingmodel.config import AppConfig, ConfigError, load_config
+from tradingmodel.cli.errors import UserError, add_command, console, friendly_errors, print_note
+from tradingmodel.config import AppConfig, load_config
 
-console = Console(stderr=True)
+__all__ = ["UserError", "add_command", "console", "friendly_errors", "out", "print_note"]
+
 out = Console()
 
-ConfigOption = Annotated[
-    Path | None, typer.Option("--config", "-c", help="TOML config file (\\[model] and \\[trading] tables).")
-]
+NEW_YORK = "America/New_York"
+# The one time rule of the CLI, quoted in the options' help and in docs/data.md.
+TIME_RULE = "New York exchange time unless it has an offset (Z, +00:00), a date is a New York date"
+
+ConfigOption = Annotated[Path | None, typer.Option(
+    "--config", "-c", help="TOML config file (\\[model] and \\[trading] tables, docs/configuration.md).")]
 
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Folder for run folders (metrics, report.html).")]
 NoReportOption = Annotated[bool, typer.Option("--no-report", help="Write no run folder.")]
@@ -28,32 +31,38 @@ DataOption = Annotated[Path | None, typer.Option(
     "--data", help="Bar file (.csv/.parquet). Without it, bars come from the database (DATABASE_URL), "
                    "selected by --symbols, --from and --to.")]
 SymbolsOption = Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated symbols (default: all).")]
-FromOption = Annotated[str | None, typer.Option("--from", help="Database only: first bar time (UTC ISO or date).")]
-ToOption = Annotated[str | None, typer.Option("--to", help="Database only: last bar time; a date includes that day.")]
+FromOption = Annotated[str | None, typer.Option(
+    "--from", help=f"Database only: first bar, a date or time, e.g. 2024-01-02 or 2024-01-02T09:30 ({TIME_RULE}).")]
+ToOption = Annotated[str | None, typer.Option(
+    "--to", help="Database only: end, same form as --from; a date includes that whole New York day, a time is "
+                 "exclusive.")]
 TimeframeOption = Annotated[str, typer.Option("--timeframe", help="Database only: bar size, e.g. 1m, 5m, 1h, 1d.")]
 
-F = TypeVar("F", bound=Callable[..., Any])
+_TIME_PART = re.compile(r"\d[Tt ]\d|:")
 
 
-class UserError(Exception):
-    """An error caused by the user's input; printed without a traceback, exit code 2."""
-
-
-def friendly_errors(func: F) -> F:
-    """Turn user errors (bad config, bad file, bad argument) into one red line and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (UserError, ConfigError, ValueError, FileNotFoundError) as e:
-            console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
+def cli_time(value: str, option: str, *, end: bool = False) -> pd.Timestamp:
+    """A time typed on the command line, as UTC: without an offset it is New York exchange time, an
+    explicit offset wins; a date is the New York day (as an ``end``, the whole day is included, so the
+    bound is the next New York midnight)."""
+    text = value.strip()
+    try:
+        ts = pd.Timestamp(text)
+    except (ValueError, TypeError):
+        ts = pd.NaT
+    if ts is pd.NaT:
+        raise UserError(f"{option}: cannot read {value!r} as a date or time; give e.g. 2024-01-02, "
+                        "2024-01-02T09:30 (New York time) or 2024-01-02T14:30Z")
+    is_date = _TIME_PART.search(text) is None
+    if ts.tzinfo is not None:
+        return ts.tz_convert("UTC")
+    if is_date and end:
+        ts = ts.normalize() + pd.Timedelta(days=1)
+    try:
+        return ts.tz_localize(NEW_YORK, nonexistent="raise", ambiguous="raise").tz_convert("UTC")
+    except (ValueError, TypeError) as e:  # pytz/zoneinfo: NonExistentTimeError, AmbiguousTimeError
+        raise UserError(f"{option}: {value} is not a single New York time (daylight-saving change: {e}); "
+                        "give it with an offset, e.g. -04:00") from None
 
 
 def working(message: str) -> Any:
@@ -81,8 +90,12 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
         from tradingmodel.config import Settings
         from tradingmodel.store import load_bars_for_cli
 
+        lo = cli_time(start, "--from") if start is not None else None
+        hi = cli_time(end, "--to", end=True) if end is not None else None
+        if lo is not None and hi is not None and hi <= lo:
+            raise UserError(f"--to ({end}) is not after --from ({start}); {TIME_RULE}")
         with working("reading bars from the database"):
-            bars = load_bars_for_cli(wanted, start, end, timeframe=timeframe)
+            bars = load_bars_for_cli(wanted, lo, hi, timeframe=timeframe)
         url = Settings().database_url
         source = f"database {url.split('@')[-1]} ({timeframe}, {start or 'first'} to {end or 'last'})"
         return _regular_hours(bars, source), source
@@ -92,6 +105,8 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
 
     with working(f"reading {data}"):
         bars = read_bars(data)
+    if bars.empty:
+        raise UserError(f"{data}: the file has no bars (a header and no data rows)")
     if wanted:
         unknown = sorted(set(wanted) - set(bars["symbol"]))
         if unknown:
@@ -114,8 +129,8 @@ def _regular_hours(bars: pd.DataFrame, source: str) -> pd.DataFrame:
     if len(kept) == 0:
         raise UserError(f"{source}: no bar inside US regular hours (09:30-16:00 New York, weekdays)")
     if len(kept) < len(bars):
-        console.print(f"[yellow]note:[/] {source}: left out {len(bars) - len(kept):,} bars outside regular hours "
-                      "(09:30-16:00 New York, weekdays)", highlight=False)
+        print_note(f"{source}: left out {len(bars) - len(kept):,} bars outside regular hours "
+                   "(09:30-16:00 New York, weekdays)")
     return kept
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tradingmodel.cli.common import UserError, friendly_errors, out, split_symbols, working
+from tradingmodel.cli.common import UserError, add_command, out, split_symbols, working
 
 
 def _simulate(
@@ -73,6 +73,6 @@ def _validate(
 
 def register(app: typer.Typer) -> None:
     """Add the data commands to the main app."""
-    app.command("simulate")(friendly_errors(_simulate))
-    app.command("features")(friendly_errors(_features))
-    app.command("validate-bars")(friendly_errors(_validate))
+    add_command(app, "simulate", _simulate)
+    add_command(app, "features", _features)
+    add_command(app, "validate-bars", _validate)

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import pandas as pd
 import typer
 
-from tradingmodel.cli.common import ConfigOption, friendly_errors, get_config, out
+from tradingmodel.cli.common import ConfigOption, add_command, get_config, out
 from tradingmodel.config import AppConfig, ModelConfig, TradingConfig
 
 DEMO_SYMBOLS = ("AAA", "BBB", "CCC")
@@ -153,4 +153,4 @@ def _demo(
 
 def register(app: typer.Typer) -> None:
     """Add the demo command to the main app."""
-    app.command("demo")(friendly_errors(_demo))
+    add_command(app, "demo", _demo)

@@ -19,7 +19,7 @@ from tradingmodel.cli.common import (
     SymbolsOption,
     TimeframeOption,
     ToOption,
-    friendly_errors,
+    add_command,
     get_config,
     load_bars,
     out,
@@ -178,6 +178,6 @@ def _predict(
 
 def register(app: typer.Typer) -> None:
     """Add the model commands to the main app."""
-    app.command("train")(friendly_errors(_train))
-    app.command("evaluate")(friendly_errors(_evaluate))
-    app.command("predict")(friendly_errors(_predict))
+    add_command(app, "train", _train)
+    add_command(app, "evaluate", _evaluate)
+    add_command(app, "predict", _predict)

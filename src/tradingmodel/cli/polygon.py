@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from tradingmodel.cli.common import UserError, console, friendly_errors, out, split_symbols
+from tradingmodel.cli.common import UserError, add_command, console, out, split_symbols
 from tradingmodel.config import Settings
 
 
@@ -175,5 +175,5 @@ async def _record(bars: Any, engine: Any, duration: float | None) -> int:
 
 def register(app: typer.Typer) -> None:
     """Add ``fetch`` and ``stream`` to the CLI."""
-    app.command("fetch")(friendly_errors(fetch))
-    app.command("stream")(friendly_errors(stream))
+    add_command(app, "fetch", fetch)
+    add_command(app, "stream", stream)

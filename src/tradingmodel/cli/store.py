@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tradingmodel.cli.common import friendly_errors, out
+from tradingmodel.cli.common import add_command, out
+from tradingmodel.cli.errors import Group
 
 UrlOption = Annotated[
     str | None, typer.Option("--url", help="Database URL (default: DATABASE_URL, else sqlite:///data/tradingmodel.db).")
@@ -91,10 +92,10 @@ def _symbols(url: UrlOption = None, timeframe: TimeframeOption = "1m") -> None:
 
 def register(app: typer.Typer) -> None:
     """Add ``import`` and the ``db`` group to the main app."""
-    app.command("import")(friendly_errors(_import))
-    db = typer.Typer(help="Database schema and contents.", no_args_is_help=True)
-    db.command("upgrade")(friendly_errors(_upgrade))
-    db.command("downgrade")(friendly_errors(_downgrade))
-    db.command("current")(friendly_errors(_current))
-    db.command("symbols")(friendly_errors(_symbols))
+    add_command(app, "import", _import)
+    db = typer.Typer(cls=Group, help="Database schema and contents.", no_args_is_help=True)
+    add_command(db, "upgrade", _upgrade)
+    add_command(db, "downgrade", _downgrade)
+    add_command(db, "current", _current)
+    add_command(db, "symbols", _symbols)
     app.add_typer(db, name="db")

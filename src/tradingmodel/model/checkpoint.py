@@ -125,24 +125,57 @@ def write_manifest(out_dir: Path, pooled: bool, dirs: dict[str, Path]) -> None:
                   json.dumps({"format": FORMAT_VERSION, "pooled": pooled, "symbols": rel}, indent=1).encode())
 
 
+DAMAGED = "retrain the model or restore the file from a backup"
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """A checkpoint's JSON file; a damaged one (not UTF-8, not JSON) is a :class:`CheckpointError` naming it."""
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CheckpointError(f"{path}: damaged {what} (not valid JSON: {e}); {DAMAGED}") from None
+
+
 def resolve_model_dir(model_dir: str | Path) -> dict[str, Path]:
     """Symbol -> checkpoint directory, for a ``train --out`` directory or a single checkpoint directory."""
     d = Path(model_dir)
     if (d / "manifest.json").is_file():
+        man = _read_json(d / "manifest.json", "manifest")
         try:
-            man = json.loads((d / "manifest.json").read_text())
             return {s: d / p for s, p in man["symbols"].items()}
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{d / 'manifest.json'}: corrupt manifest ({e})") from None
+        except (KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(f"{d / 'manifest.json'}: corrupt manifest ({e}); {DAMAGED}") from None
     if (d / "meta.json").is_file():
+        meta = _read_json(d / "meta.json", "metadata")
         try:
-            syms = json.loads((d / "meta.json").read_text())["symbols"]
-        except (json.JSONDecodeError, KeyError) as e:
-            raise CheckpointError(f"{d / 'meta.json'}: corrupt metadata ({e})") from None
-        return {s: d for s in syms}
+            return {s: d for s in meta["symbols"]}
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"{d / 'meta.json'}: corrupt metadata ({e}); {DAMAGED}") from None
     if not d.exists():
         raise CheckpointError(f"model directory not found: {d}")
     raise CheckpointError(f"{d}: not a model directory (no manifest.json or meta.json)")
+
+
+def _load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """``model.pt`` as a state dict, tensors only (``weights_only``: a checkpoint never runs code).
+
+    A damaged file (empty, truncated, overwritten) raises :class:`CheckpointError` naming it; torch's own
+    message is left out because it suggests loading with ``weights_only=False``, which is unsafe."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise CheckpointError(f"{path.parent}: no model.pt") from None
+    if size == 0:
+        raise CheckpointError(f"{path}: damaged weights file (empty, 0 bytes); {DAMAGED}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any failure to unpickle means the file is damaged
+        raise CheckpointError(f"{path}: damaged weights file ({size:,} bytes that are not a readable PyTorch "
+                              f"checkpoint: truncated or overwritten); {DAMAGED}") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: damaged weights file (holds a {type(state).__name__}, not weights); "
+                              f"{DAMAGED}")
+    return state
 
 
 def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Checkpoint:
@@ -151,12 +184,11 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
     ``expect``: when given, the checkpoint's architecture keys (:data:`ARCH_KEYS`) must equal it.
     """
     p = Path(path)
-    try:
-        meta = json.loads((p / "meta.json").read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{p}: no meta.json (not a checkpoint directory)") from None
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{p / 'meta.json'}: not valid JSON ({e})") from None
+    if not (p / "meta.json").is_file():
+        raise CheckpointError(f"{p}: no meta.json (not a checkpoint directory)")
+    meta = _read_json(p / "meta.json", "metadata")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{p / 'meta.json'}: damaged metadata (not a JSON object); {DAMAGED}")
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{p}: checkpoint format {meta.get('format')!r}, expected {FORMAT_VERSION}")
     names = tuple(meta.get("feature_names", ()))
@@ -173,12 +205,10 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
         if diff:
             raise CheckpointError(f"{p}: config mismatch: " + "; ".join(diff))
     net = build_network(cfg, N_FEATURES)
+    state = _load_weights(p / "model.pt")
     try:
-        state = torch.load(p / "model.pt", map_location="cpu", weights_only=True)
         net.load_state_dict(state)
-    except FileNotFoundError:
-        raise CheckpointError(f"{p}: no model.pt") from None
-    except (RuntimeError, KeyError) as e:
+    except (RuntimeError, KeyError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{p}: weights do not match the stored config ({str(e).splitlines()[0]})") from None
     net.eval()
     try:
