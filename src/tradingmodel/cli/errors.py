@@ -65,6 +65,18 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValueError, OSError)
 
 
+def _database_unreachable(e: Exception) -> str | None:
+    """The reason a database could not be reached (server down, wrong password, bad file), else ``None``."""
+    if "sqlalchemy" not in sys.modules:
+        return None
+    from sqlalchemy.exc import OperationalError
+
+    if not isinstance(e, OperationalError):
+        return None
+    orig = getattr(e, "orig", None) or e
+    return f"cannot use the database: {str(orig).splitlines()[0] if str(orig) else type(orig).__name__}"
+
+
 def friendly_errors(func: F) -> F:
     """Turn user errors (bad config, bad file, bad argument) into one red line and exit code 2; Ctrl-C into
     exit code 130; warnings into one-line notes."""
@@ -80,10 +92,16 @@ def friendly_errors(func: F) -> F:
                 print_note(e, label="interrupted")
                 sys.exit(EXIT_INTERRUPTED)
             except KeyboardInterrupt:
-                print_note("stopped by Ctrl-C; nothing was saved", label="interrupted")
+                print_note("stopped by Ctrl-C", label="interrupted")
                 sys.exit(EXIT_INTERRUPTED)
             except _user_errors() as e:
                 print_error(e)
+                sys.exit(EXIT_USER_ERROR)
+            except Exception as e:
+                reason = _database_unreachable(e)
+                if reason is None:
+                    raise
+                print_error(reason)
                 sys.exit(EXIT_USER_ERROR)
 
     return wrapper  # type: ignore[return-value]

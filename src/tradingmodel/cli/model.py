@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,12 +20,18 @@ from tradingmodel.cli.common import (
     SymbolsOption,
     TimeframeOption,
     ToOption,
+    UserError,
     add_command,
+    console,
     get_config,
     load_bars,
     out,
     working,
 )
+from tradingmodel.cli.errors import Interrupted
+
+# train option -> the [model] key it overrides (every other [model] key is set in --config only)
+MODEL_OPTIONS = {"--epochs": "num_epochs", "--seed": "seed"}
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
 
@@ -76,8 +83,32 @@ def print_metrics(m: dict) -> None:
         out.print(f"[yellow]note:[/] {note}")
 
 
+def check_model_out(out_dir: Path, force: bool) -> None:
+    """Refuse an output path that training could not write, before spending minutes on training: a file, a
+    folder of other files, an existing model (unless ``force``), or a folder that cannot be created."""
+    if out_dir.is_file():
+        raise UserError(f"--out {out_dir}: is a file; give a folder path (the model is a folder)")
+    if out_dir.is_dir():
+        entries = {e.name for e in out_dir.iterdir()}
+        is_model = "manifest.json" in entries or "meta.json" in entries
+        if is_model and not force:
+            raise UserError(f"--out {out_dir}: a model is already there; add --force to replace it, or choose "
+                            "another folder")
+        if entries and not is_model:
+            raise UserError(f"--out {out_dir}: the folder holds other files; choose a new or empty folder")
+    parent = next((a for a in out_dir.absolute().parents if a.exists()), Path("/"))
+    target = out_dir if out_dir.exists() else parent
+    if not target.is_dir() or not os.access(target, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out_dir}: cannot write there ({target} is not a writable folder)")
+
+
+def _epoch_line(name: str, rec: dict) -> None:
+    console.print(f"{name}: epoch {rec['epoch']} train loss {rec['train_loss']:.4f} val loss {rec['val_loss']:.4f}",
+                  highlight=False, soft_wrap=True)
+
+
 def _train(
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output model directory.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output model folder (new or empty).")],
     data: DataOption = None,
     symbols: SymbolsOption = None,
     start: FromOption = None,
@@ -86,39 +117,52 @@ def _train(
     epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs (overrides model.num_epochs).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (overrides model.seed).")] = None,
     pooled: Annotated[bool, typer.Option("--pooled", help="One model over all symbols.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a model already in --out.")] = False,
     config: ConfigOption = None,
-    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar or epoch lines.")] = False,
     threads: Annotated[int | None, typer.Option(
         "--threads", min=1, help="torch CPU threads (default: torch's choice). On a busy machine 1 can be "
                                  "many times faster than 2.")] = None,
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
 ) -> None:
-    """Train the LSTM (one model per symbol, or --pooled) and write checkpoints to --out."""
+    """Train the LSTM (one model per symbol, or --pooled) and write checkpoints to --out.
+
+    Ctrl-C stops training: the best epoch so far is saved, the command says what was kept and exits 130.
+    """
+    app_cfg = get_config(config, model={MODEL_OPTIONS[k]: v for k, v in (("--epochs", epochs), ("--seed", seed))})
+    check_model_out(out_dir, force)
+    bars, source = load_bars(data, symbols, start, end, timeframe)
+
     import torch
 
     from tradingmodel.model import train
 
     if threads:
         torch.set_num_threads(threads)
-
-    app_cfg = get_config(config, model={"num_epochs": epochs, "seed": seed})
-    cfg = app_cfg.model
-    bars, source = load_bars(data, symbols, start, end, timeframe)
-    res = train(bars, cfg, out_dir, pooled=pooled, progress=not no_progress)
+    # a progress bar on a terminal; one line per epoch when stderr is a log file or a pipe
+    bar = not no_progress and console.is_terminal
+    try:
+        res = train(bars, app_cfg.model, out_dir, pooled=pooled, progress=bar,
+                    on_epoch=None if no_progress or bar else _epoch_line)
+    except KeyboardInterrupt:
+        raise Interrupted("stopped by Ctrl-C before the first epoch ended; nothing was saved") from None
     for sym, path in res.model_dirs.items():
         hist = res.history[sym]
         best = res.best_epoch[sym]
         val = next((h["val_loss"] for h in hist if h["epoch"] == best), float("nan"))
         out.print(f"{sym}: best epoch {best} of {len(hist)} (val loss {val:.4f}) -> {path}")
-    if res.interrupted:
-        out.print("[yellow]interrupted:[/] kept the best checkpoint so far; remaining symbols not trained")
     if not no_report:
         from tradingmodel.report import provenance, save_run
 
         run_dir = save_run("train", root=reports, config=app_cfg, history=res.history,
                            provenance=provenance(bars, source=source, model_dir=str(out_dir), pooled=pooled))
         out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+    if res.interrupted:
+        kept = ", ".join(f"{s} (best epoch {res.best_epoch[s]})" for s in res.model_dirs)
+        left = sorted(set(bars["symbol"].unique()) - set(res.model_dirs))
+        raise Interrupted(f"stopped by Ctrl-C; kept {kept} in {out_dir}"
+                          + (f"; not trained: {', '.join(left)}" if left else ""))
 
 
 def _evaluate(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from tradingmodel.cli.common import UserError, add_command, console, out, split_symbols
+from tradingmodel.cli.common import TIME_RULE, UserError, add_command, cli_time, console, out, split_symbols
+from tradingmodel.cli.errors import Interrupted
 from tradingmodel.config import Settings
 
 
@@ -100,7 +101,7 @@ def stream(
     duration: Annotated[float | None, typer.Option(
         min=0, help="Stop after this many seconds (default: until Ctrl-C).")] = None,
     since: Annotated[str | None, typer.Option(
-        help="Also back-fill bars from this UTC time (ISO 8601) before the live ones.")] = None,
+        help=f"Also back-fill bars from this time before the live ones, e.g. 2024-01-02T09:30 ({TIME_RULE}).")] = None,
 ) -> None:
     """Stream real-time aggregates, store each bar as it arrives and print one line per bar."""
     from tradingmodel.data.polygon import BarStream
@@ -110,14 +111,7 @@ def stream(
     settings = Settings()
     if not settings.polygon_api_key:
         raise UserError("no Polygon API key: set POLYGON_API_KEY in the environment or in .env")
-    since_ts = None
-    if since is not None:
-        try:
-            since_ts = datetime.fromisoformat(since)
-        except ValueError:
-            raise UserError(f"--since must be an ISO time like 2024-01-02T14:30:00Z, not {since!r}") from None
-        if since_ts.tzinfo is None:
-            since_ts = since_ts.replace(tzinfo=UTC)
+    since_ts = cli_time(since, "--since") if since is not None else None
     engine = get_engine(settings.database_url)
     bars = BarStream(syms, api_key=settings.polygon_api_key, ws_url=settings.polygon_ws_url,
                      rest_base_url=settings.polygon_base_url, aggregates=aggregates.value, since=since_ts)
@@ -125,6 +119,12 @@ def stream(
         n = asyncio.run(_record(bars, engine, duration))
     except _polygon_errors() as e:
         raise UserError(str(e)) from None
+    except KeyboardInterrupt:
+        raise Interrupted(f"stopped by Ctrl-C; {bars.stats.live + bars.stats.backfilled:,} bars recorded") from None
+    if bars.stats.connects == 0:
+        raise UserError(f"never connected to {settings.polygon_ws_url} in {duration:g} s "
+                        f"({bars.last_status or 'no reply'}); check POLYGON_WS_URL and the network; "
+                        "nothing was recorded")
     console.print(f"{n:,} bars recorded ({bars.stats.backfilled:,} back-filled, "
                   f"{bars.stats.reconnects} reconnects)")
 

@@ -6,7 +6,6 @@ first row of a frame) and the reason, e.g. ``bars.csv: row 7: high 10.2 is below
 
 from __future__ import annotations
 
-import logging
 import re
 import warnings
 
@@ -14,8 +13,6 @@ import numpy as np
 import pandas as pd
 
 from tradingmodel.data.sessions import TIMESTAMP_DTYPE
-
-log = logging.getLogger(__name__)
 
 BAR_COLUMNS: tuple[str, ...] = ("symbol", "timestamp", "open", "high", "low", "close", "volume")
 OPTIONAL_COLUMNS: tuple[str, ...] = ("vwap", "transactions")
@@ -211,7 +208,7 @@ def _check_order(out: pd.DataFrame, codes: np.ndarray, names: np.ndarray, t: np.
             reason = (f"symbol {names[codes[i]]} comes after {names[codes[i - 1]]}; "
                       "bars must be sorted by (symbol, timestamp)")
         raise BarValidationError(source, i + 1, reason)
-    msg = f"{source}: {int(moved.sum())} of {len(order)} rows were out of (symbol, timestamp) order; sorted them"
-    log.warning(msg)
+    msg = f"{source}: {int(moved.sum()):,} of {len(order):,} rows were out of (symbol, timestamp) order; sorted them"
+    # one channel only (the CLI prints it as one note; logging.captureWarnings routes it to a log)
     warnings.warn(msg, BarsSortedWarning, stacklevel=3)
     return out.iloc[order].reset_index(drop=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,8 +114,11 @@ def _make_progress(enabled: bool) -> Progress:
                     console=Console(stderr=True), disable=not enabled, transient=False)
 
 
+EpochHook = Callable[[str, dict], None]  # (model name, history record) after each epoch
+
+
 def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.device,
-         progress: Progress) -> tuple[torch.nn.Module | None, list[dict], int, bool]:
+         progress: Progress, on_epoch: EpochHook | None = None) -> tuple[torch.nn.Module | None, list[dict], int, bool]:
     """Train one network; returns (best net or None, history, best epoch, interrupted)."""
     L = cfg.sequence_length
     ws = WindowSet([p.series for p in preps], [p.scaler for p in preps], L)
@@ -163,6 +167,8 @@ def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.devi
                 best_state = copy.deepcopy(net.state_dict())
             else:
                 bad += 1
+            if on_epoch is not None:  # after the best state is kept: a Ctrl-C from here on keeps this epoch
+                on_epoch(name, rec)
             progress.update(task, stats=f"epoch {epoch}/{cfg.num_epochs} loss {rec['train_loss']:.4f} "
                                         f"val {val_loss:.4f} (best {best_epoch}) {rec['samples_per_s']:,.0f}/s")
             if bad >= cfg.patience:
@@ -196,11 +202,12 @@ def _meta(p: _Prepared, calibration: list[float]) -> SymbolMeta:
 
 
 def train(bars: pd.DataFrame, cfg: ModelConfig, out_dir: str | Path, *, symbols: list[str] | None = None,
-          pooled: bool = False, progress: bool = True, feature_fn: FeatureFn | None = None) -> TrainResult:
+          pooled: bool = False, progress: bool = True, feature_fn: FeatureFn | None = None,
+          on_epoch: EpochHook | None = None) -> TrainResult:
     """Train on ``bars`` and write checkpoints under ``out_dir`` (see :mod:`tradingmodel.model.checkpoint`).
 
     Ctrl-C stops training cleanly: the best epoch so far is saved and ``interrupted`` is set; symbols not
-    yet started are not trained.
+    yet started are not trained. ``on_epoch(name, record)`` is called after every epoch (e.g. a log line).
     """
     out = Path(out_dir)
     present = sorted(pd.unique(bars["symbol"]).tolist()) if "symbol" in bars.columns else []
@@ -215,7 +222,7 @@ def train(bars: pd.DataFrame, cfg: ModelConfig, out_dir: str | Path, *, symbols:
     with _make_progress(progress) as prog:
         for name, syms in groups:
             gp = [preps[s] for s in syms]
-            net, hist, best_epoch, interrupted = _fit(name, gp, cfg, device, prog)
+            net, hist, best_epoch, interrupted = _fit(name, gp, cfg, device, prog, on_epoch)
             for s in syms:
                 result.history[s] = hist
             if net is not None:

@@ -21,7 +21,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from tradingmodel.store.types import StoreError
@@ -42,10 +42,36 @@ def default_url() -> str:
     return Settings().database_url
 
 
-def _normalise_url(url: str) -> str:
-    u = make_url(url)
-    if u.drivername in ("postgresql", "postgres"):
+ACCEPTED_URLS = ("sqlite:///path/to/file.db (a file, created when missing), sqlite:///:memory:, or "
+                 "postgresql://user[:password]@host[:port]/database")
+_DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}  # the drivers we ship
+
+
+def _normalise_url(url: str | None) -> str:
+    """``url`` (or ``DATABASE_URL``) checked and with our driver filled in; a URL this code cannot use
+    raises :class:`StoreError` saying what is wrong and which forms are accepted."""
+    source = "--url" if url else "DATABASE_URL"
+    text = url or default_url()
+    try:
+        u = make_url(text)
+    except (ArgumentError, ValueError):
+        raise StoreError(f"database URL {text!r} ({source}) is not a URL; accepted: {ACCEPTED_URLS}") from None
+    shown = u.render_as_string(hide_password=True)
+    backend = u.get_backend_name()
+    if u.drivername == "postgres":
+        backend = "postgresql"
+    if backend not in _DRIVERS:
+        raise StoreError(f"database URL {shown!r} ({source}): {backend} is not supported; accepted: {ACCEPTED_URLS}")
+    driver = u.drivername.partition("+")[2]
+    if driver and driver not in _DRIVERS[backend]:
+        raise StoreError(f"database URL {shown!r} ({source}): driver {driver!r} is not installed (use "
+                         f"{backend}://… or {backend}+{_DRIVERS[backend][0]}://…); accepted: {ACCEPTED_URLS}")
+    if backend == "postgresql":
+        if not u.database:
+            raise StoreError(f"database URL {shown!r} ({source}) names no database; accepted: {ACCEPTED_URLS}")
         u = u.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship
+    elif not u.database:
+        raise StoreError(f"database URL {shown!r} ({source}) names no file; accepted: {ACCEPTED_URLS}")
     return u.render_as_string(hide_password=False)
 
 
@@ -122,7 +148,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def open_engine(url: str | None = None) -> Engine:
     """The cached engine for ``url`` without checking, creating or migrating the schema."""
-    return _engine_for(_normalise_url(url or default_url()))
+    return _engine_for(_normalise_url(url))
 
 
 def _engine_for(url: str) -> Engine:
@@ -140,7 +166,7 @@ def get_engine(url: str | None = None) -> Engine:
     database at an older revision raises :class:`StoreError` asking for ``tradingmodel db upgrade``.
     Several processes starting on a new database at once are serialised by the migration lock.
     """
-    url = _normalise_url(url or default_url())
+    url = _normalise_url(url)
     engine = _engine_for(url)
     if url in _checked:
         return engine
@@ -189,7 +215,7 @@ def _migrate(engine: Engine, revision: str, *, only_if_empty: bool = False, down
 
 def upgrade(url: str | None = None, revision: str = "head") -> str | None:
     """Apply migrations up to ``revision`` (creating the database if needed); returns the new revision."""
-    url = _normalise_url(url or default_url())
+    url = _normalise_url(url)
     engine = _engine_for(url)
     if engine.dialect.name == "postgresql":
         _ensure_pg_database(url)
@@ -199,7 +225,7 @@ def upgrade(url: str | None = None, revision: str = "head") -> str | None:
 
 def downgrade(url: str | None, revision: str) -> str | None:
     """Revert migrations down to ``revision`` (``"base"`` drops every table); returns the new revision."""
-    url = _normalise_url(url or default_url())
+    url = _normalise_url(url)
     _checked.discard(url)
     return _migrate(_engine_for(url), revision, down=True)
 

@@ -149,6 +149,11 @@ class BarStream:
         self._closed = False
         self._gap_check: set[str] = set()  # symbols whose first live bar after a back-fill is checked
 
+    @property
+    def last_status(self) -> str | None:
+        """The newest server status or reconnect reason, e.g. why a connection failed."""
+        return self.stats.statuses[-1] if self.stats.statuses else None
+
     def __aiter__(self) -> AsyncIterator[StreamBar]:
         return self._run()
 
@@ -210,7 +215,8 @@ class BarStream:
     async def _wait(self, failures: int, reason: str) -> int:
         failures += 1
         if failures > self.backoff.max_attempts:
-            raise StreamError(f"gave up after {failures - 1} failed reconnects; last: {reason}")
+            never = f"never connected to {self.ws_url}: " if self.stats.connects == 0 else ""
+            raise StreamError(f"{never}gave up after {failures - 1} failed reconnects; last: {reason}")
         self.stats.statuses.append(f"reconnecting: {reason}")
         await self.backoff.sleep(self.backoff.delay(failures))
         return failures
