@@ -134,6 +134,11 @@ def _regular_hours(bars: pd.DataFrame, source: str) -> pd.DataFrame:
     return kept
 
 
+def plural(n: int, word: str) -> str:
+    """``1 symbol``, ``3 symbols``, ``1,200 bars``."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def split_symbols(symbols: str | None) -> list[str] | None:
     """``"AAPL, msft"`` → ``["AAPL", "MSFT"]``; ``None`` stays ``None``."""
     if symbols is None:

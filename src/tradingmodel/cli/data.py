@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tradingmodel.cli.common import UserError, add_command, out, split_symbols, working
+from tradingmodel.cli.common import UserError, add_command, out, plural, split_symbols, working
 
 
 def _simulate(
@@ -25,13 +25,13 @@ def _simulate(
     if null and signal is not None:
         raise UserError("--signal and --null exclude each other")
     syms = split_symbols(symbols) or []
-    with working(f"simulating {len(syms)} symbols × {days} sessions"):
+    with working(f"simulating {plural(len(syms), 'symbol')} × {plural(days, 'session')}"):
         bars = simulate(syms, days, seed=seed, signal=signal or 0.0, null=null, start=start)
     with working(f"writing {out_path}"):
         write_bars(bars, out_path)
     mode = "null (random walk)" if null else f"signal={signal or 0.0:g}"
-    out.print(f"wrote {len(bars):,} bars ({len(syms)} symbols × {days} sessions, seed={seed}, {mode}) "
-              f"to {out_path}")
+    out.print(f"wrote {len(bars):,} bars ({plural(len(syms), 'symbol')} × {plural(days, 'session')}, seed={seed}, "
+              f"{mode}) to {out_path}")
 
 
 def _features(
@@ -50,7 +50,7 @@ def _features(
     with working(f"writing {out_path}"):
         write_frame(feats, out_path)
     n_sym = bars["symbol"].nunique()
-    out.print(f"wrote features of {len(feats):,} bars ({n_sym} symbols; first {WARMUP_BARS} bars of each "
+    out.print(f"wrote features of {len(feats):,} bars ({plural(n_sym, 'symbol')}; first {WARMUP_BARS} bars of each "
               f"symbol are warm-up with NaN) to {out_path}")
 
 

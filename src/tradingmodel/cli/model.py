@@ -26,6 +26,7 @@ from tradingmodel.cli.common import (
     get_config,
     load_bars,
     out,
+    plural,
     working,
 )
 from tradingmodel.cli.errors import Interrupted
@@ -165,6 +166,25 @@ def _train(
                           + (f"; not trained: {', '.join(left)}" if left else ""))
 
 
+def check_model_config(model: Path, config: Path | None) -> None:
+    """With ``--config``, the model must have been trained with the architecture the file sets
+    (``sequence_length``, ``hidden_size``, ``num_layers``): evaluating another model by mistake is refused.
+    Every other setting of a trained model comes from its checkpoint."""
+    if config is None:
+        return
+    from tradingmodel.model import load_checkpoint, resolve_model_dir
+    from tradingmodel.model.checkpoint import ARCH_KEYS
+
+    cfg = get_config(config).model
+    keys = [k for k in ARCH_KEYS if k in cfg.model_fields_set]
+    for d in dict.fromkeys(resolve_model_dir(model).values()):
+        stored = load_checkpoint(d).config
+        diff = [f"{k} {getattr(stored, k)} (the config says {getattr(cfg, k)})"
+                for k in keys if getattr(stored, k) != getattr(cfg, k)]
+        if diff:
+            raise UserError(f"{d}: this model was trained with {', '.join(diff)}, not with {config}")
+
+
 def _evaluate(
     model: ModelOption,
     data: DataOption = None,
@@ -175,12 +195,14 @@ def _evaluate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     split: Annotated[str, typer.Option("--split", help="auto | test | whole (auto: the checkpoint's test "
                                                        "part when the data is the training data).")] = "auto",
+    config: ConfigOption = None,
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
 ) -> None:
     """Score the model beside the persistence and AR baselines on the same bars."""
     from tradingmodel.model import evaluate
 
+    check_model_config(model, config)
     bars, source = load_bars(data, symbols, start, end, timeframe)
     with working("predicting and scoring"):
         m, frame = evaluate(model, bars, split=split, return_frame=True)
@@ -208,16 +230,18 @@ def _predict(
     start: FromOption = None,
     end: ToOption = None,
     timeframe: TimeframeOption = "1m",
+    config: ConfigOption = None,
 ) -> None:
     """Write symbol, timestamp, predicted_close, confidence for every bar with a full window."""
     from tradingmodel.data.bars import write_frame
     from tradingmodel.model import predict
 
+    check_model_config(model, config)
     bars = load_bars(data, symbols, start, end, timeframe)[0]
     with working("predicting"):
         preds = predict(model, bars)
     write_frame(preds, out_path)
-    out.print(f"wrote {len(preds):,} predictions ({preds['symbol'].nunique()} symbols) to {out_path}")
+    out.print(f"wrote {len(preds):,} predictions ({plural(preds['symbol'].nunique(), 'symbol')}) to {out_path}")
 
 
 def register(app: typer.Typer) -> None:

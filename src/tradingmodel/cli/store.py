@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from tradingmodel.cli.common import add_command, out
+from tradingmodel.cli.common import add_command, out, plural
 from tradingmodel.cli.errors import Group
 
 UrlOption = Annotated[
@@ -39,7 +39,7 @@ def _import(
     engine = get_engine(url)
     stats = ingest_bars(engine, bars, timeframe=timeframe, batch_size=batch_size, progress=not quiet,
                         source=str(file))
-    out.print(f"{file}: {stats.rows:,} bars ({bars['symbol'].nunique()} symbols, {timeframe}) → "
+    out.print(f"{file}: {stats.rows:,} bars ({plural(bars['symbol'].nunique(), 'symbol')}, {timeframe}) → "
               f"{stats.inserted:,} inserted, {stats.updated:,} updated, {stats.unchanged:,} unchanged "
               f"in {stats.seconds:.2f} s ({_shown(url)})")
 
