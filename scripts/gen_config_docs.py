@@ -16,15 +16,50 @@ HEADER = """# Configuration
 Two sources, on purpose:
 
 * **Environment / `.env`** (machine-specific, secret): see `.env.example`.
-* **A TOML file** passed with `--config FILE` to every command (the experiment): `[model]` and `[trading]`
-  tables. Every key is optional; a command-line option of the same name (e.g. `--epochs`, `--buy-threshold`)
-  overrides the file. A bad value or an unknown key stops the command at start with a message naming the key,
-  e.g. `[model] sequence_length: Input should be greater than 0`.
+* **A TOML file** passed with `--config FILE` (the experiment): `[model]` and `[trading]` tables. Every key is
+  optional. A bad value or an unknown key stops the command at start with one line naming the file, the table
+  and the key, e.g. `cfg.toml: [model] sequence_length: Input should be greater than 0`.
+
+The commands that read these settings take `--config`:
+
+{commands}
+
+The other commands (`simulate`, `features`, `validate-bars`, `import`, `db`, `fetch`, `stream`, `report`) read
+no `[model]` or `[trading]` setting and take no `--config`; they are set by their options and the environment.
+
+Only some keys also have a command-line option, which overrides the file; they are listed in the *option*
+column below (`train` for `[model]`, `backtest` for `[trading]`). A key without an option is set in the file.
 
 The config used is stored beside every checkpoint and run, so each run can be reproduced.
 
-This page is generated from `src/tradingmodel/config.py` by `scripts/gen_config_docs.py`.
+This page is generated from `src/tradingmodel/config.py` and the commands' options by
+`scripts/gen_config_docs.py`.
 """
+
+# (command, what it reads from the file), the table of commands that take --config
+CONFIG_COMMANDS = (
+    ("`train`", "`[model]`"),
+    ("`backtest`", "`[trading]` (a model's own settings come from its checkpoint)"),
+    ("`demo`", "`[trading]`, and `[model]` with `--full` (without it, the demo's small network replaces the "
+               "file's sizes and epochs)"),
+    ("`evaluate`, `predict`", "the `[model]` keys `sequence_length`, `hidden_size`, `num_layers` the file sets: a "
+                              "model trained with others is refused; all else comes from the checkpoint"),
+)
+
+# the command whose options override each table: a parameter named like the key is its option
+OVERRIDING_COMMAND = {"model": "train", "trading": "backtest"}
+
+
+def cli_options(command: str) -> dict[str, str]:
+    """Parameter name -> its option(s), e.g. ``{"num_epochs": "--epochs"}``, for one CLI command."""
+    from typer.main import get_command
+
+    from tradingmodel.cli import app
+
+    cmd = get_command(app).commands[command]  # type: ignore[attr-defined]
+    return {p.name: " / ".join(f"`{o}`" for o in (*p.opts, *p.secondary_opts) if o.startswith("--"))
+            for p in cmd.params if p.name}
+
 
 EXAMPLE_HEADER = (
     "# tradingmodel configuration: the defaults. Pass with --config FILE; every value is optional.\n"
@@ -33,15 +68,20 @@ EXAMPLE_HEADER = (
 
 
 def config_docs() -> str:
-    out = [HEADER, "## Environment\n", "| variable | default |", "|---|---|"]
+    commands = "\n".join(["| command | reads |", "|---|---|", *(f"| {c} | {r} |" for c, r in CONFIG_COMMANDS)])
+    out = [HEADER.format(commands=commands), "## Environment\n", "| variable | default |", "|---|---|"]
     for name, field in Settings.model_fields.items():
         out.append(f"| `{name.upper()}` | `{field.default}` |")
     cfg = AppConfig()
     for section in ("model", "trading"):
-        out += ["", f"## `[{section}]`", "", "| key | default | meaning and unit |", "|---|---|---|"]
+        command = OVERRIDING_COMMAND[section]
+        options = cli_options(command)
+        out += ["", f"## `[{section}]`", "", f"| key | default | meaning and unit | option (`{command}`) |",
+                "|---|---|---|---|"]
         model = getattr(cfg, section)
         for name, field in type(model).model_fields.items():
-            out.append(f"| `{name}` | `{getattr(model, name)}` | {field.description or ''} |")
+            out.append(f"| `{name}` | `{getattr(model, name)}` | {field.description or ''} | "
+                       f"{options.get(name, '-')} |")
     return "\n".join(out) + "\n"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,13 +47,11 @@ def cli_time(value: str, option: str, *, end: bool = False) -> pd.Timestamp:
     explicit offset wins; a date is the New York day (as an ``end``, the whole day is included, so the
     bound is the next New York midnight)."""
     text = value.strip()
-    try:
-        ts = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        ts = pd.NaT
-    if ts is pd.NaT:
+    try:  # ISO 8601 only: pandas would also read "Jan 2" as 2 January of the current year
+        ts = pd.Timestamp(datetime.fromisoformat(text))
+    except ValueError:
         raise UserError(f"{option}: cannot read {value!r} as a date or time; give e.g. 2024-01-02, "
-                        "2024-01-02T09:30 (New York time) or 2024-01-02T14:30Z")
+                        "2024-01-02T09:30 (New York time) or 2024-01-02T14:30Z") from None
     is_date = _TIME_PART.search(text) is None
     if ts.tzinfo is not None:
         return ts.tz_convert("UTC")

@@ -31,9 +31,6 @@ from tradingmodel.cli.common import (
 )
 from tradingmodel.cli.errors import Interrupted
 
-# train option -> the [model] key it overrides (every other [model] key is set in --config only)
-MODEL_OPTIONS = {"--epochs": "num_epochs", "--seed": "seed"}
-
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
 
 # (key, label, format) of the figures shown side by side
@@ -115,7 +112,9 @@ def _train(
     start: FromOption = None,
     end: ToOption = None,
     timeframe: TimeframeOption = "1m",
-    epochs: Annotated[int | None, typer.Option("--epochs", help="Maximum epochs (overrides model.num_epochs).")] = None,
+    # parameters named like a [model] key override it (docs/configuration.md lists them from here)
+    num_epochs: Annotated[int | None, typer.Option(
+        "--epochs", help="Maximum epochs (overrides model.num_epochs).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (overrides model.seed).")] = None,
     pooled: Annotated[bool, typer.Option("--pooled", help="One model over all symbols.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a model already in --out.")] = False,
@@ -131,7 +130,7 @@ def _train(
 
     Ctrl-C stops training: the best epoch so far is saved, the command says what was kept and exits 130.
     """
-    app_cfg = get_config(config, model={MODEL_OPTIONS[k]: v for k, v in (("--epochs", epochs), ("--seed", seed))})
+    app_cfg = get_config(config, model={"num_epochs": num_epochs, "seed": seed})
     check_model_out(out_dir, force)
     bars, source = load_bars(data, symbols, start, end, timeframe)
 
@@ -172,8 +171,7 @@ def check_model_config(model: Path, config: Path | None) -> None:
     Every other setting of a trained model comes from its checkpoint."""
     if config is None:
         return
-    from tradingmodel.model import load_checkpoint, resolve_model_dir
-    from tradingmodel.model.checkpoint import ARCH_KEYS
+    from tradingmodel.model.checkpoint import ARCH_KEYS, load_checkpoint, resolve_model_dir
 
     cfg = get_config(config).model
     keys = [k for k in ARCH_KEYS if k in cfg.model_fields_set]
