@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tradingmodel.data import validate_bars
-from tradingmodel.data.sessions import new_york_dates
+from tradingmodel.data.sessions import last_bar_of_session, new_york_dates
 from tradingmodel.features import compute_features
 from tradingmodel.strategy import layout as L
 
@@ -169,9 +169,9 @@ def prepare(bars: pd.DataFrame, predictions: pd.DataFrame, source: str = "predic
     t_idx = np.searchsorted(axis, chk.ts)
     times = pd.DatetimeIndex(axis.view("datetime64[ns]")).tz_localize("UTC")
     days = new_york_dates(times).astype(np.int64)
-    d = days[t_idx]
-    session_last = np.ones(len(frame), dtype=bool)
-    session_last[:-1] = (d[1:] != d[:-1]) | (chk.codes[1:] != chk.codes[:-1])
+    # the NYSE calendar's last bar of each session (early closes end it at 13:00), per symbol
+    session_last = last_bar_of_session(frame["timestamp"])
+    session_last[:-1] |= chk.codes[1:] != chk.codes[:-1]
     mkt = np.full((axis.size, len(chk.symbols), L.NK), np.nan)
     columns = {L.K_OPEN: frame["open"], L.K_HIGH: frame["high"], L.K_LOW: frame["low"],
                L.K_CLOSE: frame["close"], L.K_VOLUME: frame["volume"], L.K_VOLAVG: feats["volume_sma20"],
