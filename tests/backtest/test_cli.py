@@ -60,11 +60,12 @@ def test_human_summary(files):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda p: p.assign(symbol=p["symbol"].where(p.index != 4, "ZZZ")), "row 4: symbol 'ZZZ' is not in the bars"),
-        (lambda p: p.assign(timestamp=p["timestamp"].where(p.index != 6, p["timestamp"] + pd.Timedelta(hours=9))),
-         "row 6: no AAA bar at"),
+        # rows are data rows counted from 1, as in bar files: frame index 4 is the file's row 5
+        (lambda p: p.assign(symbol=p["symbol"].where(p.index != 4, "ZZZ")), "row 5: symbol 'ZZZ' is not in the bars"),
+        (lambda p: p.assign(timestamp=p["timestamp"].where(p.index != 6, p["timestamp"] + pd.Timedelta(seconds=30))),
+         "row 7: no AAA bar at"),
         (lambda p: p.assign(predicted_close=p["predicted_close"].where(p.index != 2, np.nan)),
-         "row 2: predicted_close = nan"),
+         "row 3: predicted_close = nan"),
         (lambda p: p.drop(columns="predicted_close"), "missing column(s) predicted_close"),
     ],
 )
@@ -105,8 +106,18 @@ def test_model_option_equals_its_predictions_file(files, tmp_path):
     by_file = invoke(*common, "--predictions", str(tmp_path / "preds.parquet"))
     assert by_model.exit_code == 0, by_model.output
     assert by_file.exit_code == 0, by_file.output
-    assert json.loads(by_model.stdout) == json.loads(by_file.stdout)
-    assert json.loads(by_model.stdout)["total_trades"] > 0
+    m_model, m_file = json.loads(by_model.stdout), json.loads(by_file.stdout)
+    # the same trades and figures; only what is known about the predictions differs: --model knows the
+    # split (the whole file is in-sample here), a file written without `predict` has no model record
+    assert m_model["in_sample"]["verdict"] == "partly in-sample" and m_model["in_sample"]["overlap_bars"] > 0
+    assert m_file["in_sample"]["verdict"] == "unknown" and "no model record" in m_file["in_sample"]["warning"]
+    assert m_model.pop("ar_baseline")["total_trades"] >= 0
+    for m in (m_model, m_file):
+        m.pop("in_sample")
+        m["largest_predicted_move"].pop("predictions")  # the file also predicts after each symbol's last bar
+        m["notes"] = m["notes"][1:]  # the in-sample warning comes first
+    assert m_model == m_file
+    assert m_model["total_trades"] > 0
     # by default (the model's own training data) only the unseen test part is traded
     auto = invoke(*common, "--model", str(tmp_path / "model"), "--trades-out", str(tmp_path / "t.csv"))
     assert auto.exit_code == 0, auto.output
