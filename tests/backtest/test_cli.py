@@ -128,3 +128,113 @@ def test_model_option_equals_its_predictions_file(files, tmp_path):
     trades = pd.read_csv(tmp_path / "t.csv", parse_dates=["entry_time"])
     assert json.loads(auto.stdout)["total_trades"] == len(trades)
     assert (pd.to_datetime(trades["entry_time"], utc=True) > test_start).all()
+
+
+@pytest.fixture(scope="module")
+def trained(files, tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny model trained on the bars file, and `predict`'s output for those same bars."""
+    from tradingmodel.config import ModelConfig
+    from tradingmodel.data import read_bars
+    from tradingmodel.model import train
+
+    d = tmp_path_factory.mktemp("trained")
+    bars_path = files[0]
+    cfg = ModelConfig(sequence_length=10, hidden_size=8, num_layers=1, num_epochs=1, batch_size=128)
+    train(read_bars(bars_path), cfg, d / "model", progress=False)
+    r = runner.invoke(app, ["predict", "--model", str(d / "model"), "--data", str(bars_path),
+                            "--out", str(d / "preds.csv")])
+    assert r.exit_code == 0, r.output
+    return d / "model", d / "preds.csv"
+
+
+def _run_folder(reports: Path) -> Path:
+    (run,) = [p for p in reports.iterdir() if p.is_dir()]
+    return run
+
+
+def test_predictions_on_the_training_data_are_called_in_sample(files, trained, tmp_path):
+    """`predict` on the model's own training data, then a backtest of that file: in-sample, and said so
+    in the terminal, in metrics.json and in the report's banner."""
+    model, preds = trained
+    record = json.loads((preds.parent / "preds.csv.model.json").read_text())
+    assert set(record["symbols"]) == {"AAA", "BBB"} and record["symbols"]["AAA"]["training_period"]
+    r = invoke("--data", str(files[0]), "--predictions", str(preds), "--threshold-unit", "sigma",
+               "--reports", str(tmp_path))
+    assert r.exit_code == 0, r.output
+    assert "warning: overlaps the training period by" in r.stderr
+    assert "not out-of-sample evidence" in r.stdout
+    run = _run_folder(tmp_path)
+    check = json.loads((run / "metrics.json").read_text())["trading"]["in_sample"]
+    assert check["verdict"] == "partly in-sample" and check["overlap_bars"] > 0.5 * check["predicted_bars"]
+    page = (run / "report.html").read_text()
+    assert 'class="banner in-sample"' in page and "overlaps the training period by" in page
+
+
+def test_whole_split_and_changed_data_are_called_in_sample(files, trained, tmp_path):
+    model, _ = trained
+    common = ("--data", str(files[0]), "--model", str(model), "--threshold-unit", "sigma", "--json", "--no-report")
+    whole = invoke(*common, "--split", "whole")
+    assert whole.exit_code == 0, whole.output
+    assert json.loads(whole.stdout)["in_sample"]["verdict"] == "partly in-sample"
+    assert "overlaps the training period" in whole.stderr
+    auto = invoke(*common)  # the model's own data: its unseen test part only
+    assert json.loads(auto.stdout)["in_sample"] == {**json.loads(auto.stdout)["in_sample"],
+                                                    "verdict": "out-of-sample", "overlap_bars": 0, "warning": None}
+    # bars whose hash no longer matches the checkpoint (here: a bar changed) are scored whole: in-sample too
+    bars = pd.read_csv(files[0])
+    bars.loc[len(bars) - 1, "volume"] += 1
+    changed = tmp_path / "changed.csv"
+    bars.to_csv(changed, index=False)
+    r = invoke("--data", str(changed), *common[2:])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["in_sample"]["overlap_bars"] > 0 and "overlaps the training period" in r.stderr
+
+
+def test_no_trade_says_why_with_the_largest_predicted_move(files):
+    bars, preds, frame = files
+    r = invoke("--data", str(bars), "--predictions", str(preds), "--no-report")  # 1.5 % / 0.66 % defaults
+    assert r.exit_code == 0, r.output
+    rise = (frame["predicted_close"] / pd.read_csv(bars)["close"] - 1).max() * 100
+    assert "no trade: no prediction cleared a threshold (largest predicted rise" in r.stdout
+    assert "against the buy threshold 1.5%" in r.stdout
+    assert "win rate" in r.stdout and "n/a" in r.stdout.split("win rate", 1)[1].splitlines()[0]
+    m = json.loads(invoke("--data", str(bars), "--predictions", str(preds), "--json", "--no-report").stdout)
+    assert m["win_rate"] is None and m["profit_factor"] is None
+    assert m["largest_predicted_move"]["rise"] == pytest.approx(rise, rel=1e-9) < 1.5
+    assert "no model record" in m["notes"][0]  # a file not written by `predict`: cannot tell
+
+
+def test_predictions_of_left_out_bars_and_symbols_are_left_out_too(files, tmp_path):
+    """A predictions file covering every bar of a file with after-hours bars, and a multi-symbol file with
+    --symbols: the predictions of the bars left out go with them."""
+    bars_path, _, preds = files
+    bars = pd.read_csv(bars_path)
+    late = bars.groupby("symbol").tail(1).assign(
+        timestamp=lambda b: (pd.to_datetime(b["timestamp"]) + pd.Timedelta(hours=1)).map(lambda t: t.isoformat()))
+    extended = tmp_path / "extended.csv"
+    pd.concat([bars, late]).to_csv(extended, index=False)
+    every = pd.concat([preds.assign(timestamp=preds["timestamp"].map(lambda t: t.isoformat())),
+                       late[["symbol", "timestamp"]].assign(predicted_close=late["close"])])
+    every.to_csv(tmp_path / "every.csv", index=False)
+    r = invoke("--data", str(extended), "--predictions", str(tmp_path / "every.csv"), "--no-report")
+    assert r.exit_code == 0, r.output
+    assert "left out 2 bars outside regular hours" in r.stderr
+    assert "left out 2 predictions outside regular hours" in r.stdout
+    r = invoke("--data", str(bars_path), "--predictions", str(tmp_path / "every.csv"), "--symbols", "bbb",
+               "--json", "--no-report")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["symbols"] == ["BBB"]
+
+
+def test_trades_csv_times_are_iso_8601_like_bar_files(files, tmp_path):
+    bars, preds, _ = files
+    r = invoke("--data", str(bars), "--predictions", str(preds), "--threshold-unit", "sigma", "--buy-threshold",
+               "1", "--sell-threshold", "1", "--trades-out", str(tmp_path / "t.csv"), "--reports", str(tmp_path / "r"))
+    assert r.exit_code == 0, r.output
+    first_bar_time = pd.read_csv(bars)["timestamp"].iloc[0]
+    assert first_bar_time == "2024-01-02T14:30:00+00:00"
+    for path in (tmp_path / "t.csv", _run_folder(tmp_path / "r") / "trades.csv"):
+        t = pd.read_csv(path, dtype=str)
+        assert len(t) > 0
+        pattern = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$"
+        assert t["entry_time"].str.match(pattern).all() and t["exit_time"].str.match(pattern).all(), t.iloc[0]

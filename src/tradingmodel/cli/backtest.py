@@ -179,7 +179,11 @@ def _backtest(
     except ValueError as e:
         raise UserError(str(e)) from None
     if trades_out is not None:
-        write_frame(result.trades, trades_out)
+        from tradingmodel.data.bars import file_format
+        from tradingmodel.report.runs import iso_times
+
+        csv = file_format(trades_out) == "csv"
+        write_frame(iso_times(result.trades, ("entry_time", "exit_time")) if csv else result.trades, trades_out)
     run_dir = None
     if not no_report:
         from tradingmodel.report import provenance, save_run
