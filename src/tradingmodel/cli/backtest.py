@@ -20,6 +20,7 @@ from tradingmodel.cli.common import (
     TimeframeOption,
     ToOption,
     UserError,
+    console,
     friendly_errors,
     get_config,
     load_bars,
@@ -63,8 +64,8 @@ def select_predictions(preds: pd.DataFrame, bars: pd.DataFrame, symbols: list[st
         ts = pd.to_datetime(preds["timestamp"], utc=True, errors="coerce", format="ISO8601")
         outside = ts.notna().to_numpy() & ~regular_hours_mask(ts.fillna(pd.Timestamp(0, tz="UTC")))
         if outside.any():
-            out.print(f"[yellow]note:[/] {source}: left out {int(outside.sum()):,} predictions outside regular "
-                      f"hours ({REGULAR_HOURS_TEXT})", highlight=False)
+            console.print(f"[yellow]note:[/] {source}: left out {int(outside.sum()):,} predictions outside "
+                          f"regular hours ({REGULAR_HOURS_TEXT})", highlight=False)
             preds = preds[~outside]
     return preds
 
@@ -194,6 +195,7 @@ def _backtest(
             equity=result.equity, bars=bars, predictions=report_preds)
     if as_json:
         out.print_json(json.dumps(result.metrics))
+        warn_in_sample(result.metrics)
         return
     out.print(f"backtest of {len(bars):,} bars ({', '.join(result.metrics['symbols'])}), predictions from "
               f"{source}, thresholds in {cfg.trading.threshold_unit}")
@@ -219,9 +221,13 @@ def print_notes(metrics: dict[str, Any]) -> None:
     for note in metrics.get("notes", []):
         tag = "[bold red]warning:[/]" if note == warning else "[yellow]note:[/]"
         out.print(f"{tag} {note}", highlight=False, soft_wrap=True)
-    if warning:  # also on stderr, so that it is seen when stdout goes to a file
-        from tradingmodel.cli.common import console
+    warn_in_sample(metrics)
 
+
+def warn_in_sample(metrics: dict[str, Any]) -> None:
+    """The in-sample warning on stderr, so that it is seen when stdout is JSON or goes to a file."""
+    warning = (metrics.get("in_sample") or {}).get("warning")
+    if warning:
         console.print(f"[bold red]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
