@@ -79,7 +79,8 @@ def test_ratios_follow_their_definitions():
 def test_degenerate_inputs_stay_json_valid():
     eq, tr = frames([DEPOSIT] * 4, [])
     m = trading_metrics(eq, tr.iloc[:0], DEPOSIT, bars_per_year=252)
-    assert m["total_trades"] == 0 and m["win_rate"] == 0.0 and m["profit_factor"] is None
+    # with no trade there is no win rate or profit factor: n/a (None), not 0
+    assert m["total_trades"] == 0 and m["win_rate"] is None and m["profit_factor"] is None
     assert m["sharpe_ratio"] == 0.0 and m["calmar_ratio"] is None and m["maximum_drawdown"] == 0.0
     json.dumps(m)
     eq, tr = frames([10_100, 10_200], [200.0])  # never lost: no downside, no drawdown, no losing trade
@@ -87,3 +88,35 @@ def test_degenerate_inputs_stay_json_valid():
     assert m["profit_factor"] is None and m["sortino_ratio"] is None and m["calmar_ratio"] is None
     with pytest.raises(ValueError, match="deposit must be positive"):
         trading_metrics(eq, tr, 0.0, bars_per_year=252)
+
+
+def test_daily_figures_per_new_york_session():
+    # three sessions; 20:59 UTC and 21:30 UTC on 2024-01-02 are both 2 January in New York
+    ts = pd.to_datetime(["2024-01-02T14:30Z", "2024-01-02T20:59Z", "2024-01-03T14:30Z", "2024-01-03T20:59Z",
+                         "2024-01-04T14:30Z", "2024-01-04T20:59Z"], utc=True)
+    eq = pd.DataFrame({"timestamp": ts, "equity": [10_050, 10_200, 10_100, 9_996, 10_300, 10_245.96]})
+    tr = pd.DataFrame({"pnl": [200.0, -204.0, 249.96], "return_pct": [1.0, -1.0, 1.0], "commission": [1.0] * 3,
+                       "side": ["long"] * 3, "exit_reason": ["stop"] * 3})
+    m = trading_metrics(eq, tr, DEPOSIT, bars_per_year=98_280)
+    pnl = np.array([200.0, -204.0, 249.96])
+    pct = pnl / np.array([10_000.0, 10_200.0, 9_996.0]) * 100
+    assert m["sessions"] == 3
+    assert m["mean_daily_profit"] == pytest.approx(pnl.mean())
+    assert m["median_daily_profit"] == pytest.approx(200.0)
+    assert m["mean_daily_profit_pct"] == pytest.approx(pct.mean())
+    assert m["median_daily_profit_pct"] == pytest.approx(np.median(pct))
+    assert (m["best_day_profit"], m["best_day_date"]) == (pytest.approx(249.96), "2024-01-04")
+    assert m["best_day_profit_pct"] == pytest.approx(pct[2])
+    assert (m["worst_day_profit"], m["worst_day_date"]) == (pytest.approx(-204.0), "2024-01-03")
+    assert m["worst_day_profit_pct"] == pytest.approx(-2.0)
+    # 3 trades over 3 sessions: the caveat says so
+    assert len(m["notes"]) == 1 and "3 trades over 3 sessions is a small sample" in m["notes"][0]
+    json.dumps(m)
+
+
+def test_no_caveat_for_a_large_sample():
+    from tradingmodel.metrics.trading import small_sample_notes
+
+    assert small_sample_notes({"total_trades": 500, "sessions": 60}) == []
+    assert small_sample_notes({"total_trades": 500, "sessions": 5}) != []
+    assert "no trade" in small_sample_notes({"total_trades": 0, "sessions": 60})[0]

@@ -205,10 +205,14 @@ def test_last_bar_of_session() -> None:
     assert last_bar_of_session(pd.DatetimeIndex(ts)).tolist() == flags.tolist()
     # A partial session (bars missing at the end) still ends on its last bar.
     assert np.flatnonzero(last_bar_of_session(ts.iloc[:500])).tolist() == [389, 499]
-    # 23:30 UTC is still the same New York date as 14:30 UTC; 00:30 UTC next day too (19:30 NY).
+    # 23:30 UTC is still the same New York date as 14:30 UTC; 00:30 UTC next day too (19:30 NY). The 14:30
+    # bar is the last one inside the NYSE session (the later ones are after-hours), so it ends the session.
     odd = pd.Series(pd.to_datetime(["2024-01-02T14:30Z", "2024-01-02T23:30Z", "2024-01-03T00:30Z",
                                     "2024-01-03T14:30Z"], utc=True))
-    assert last_bar_of_session(odd).tolist() == [False, False, True, True]
+    assert last_bar_of_session(odd).tolist() == [True, False, True, True]
+    # An early close (2024-07-03, 13:00 New York) ends the session at its 12:59 bar.
+    early = simulate(["X"], 2, start="2024-07-03")["timestamp"]
+    assert np.flatnonzero(last_bar_of_session(early)).tolist() == [209, 599]
 
 
 def test_parquet_timestamp_forms(tmp_path: Path) -> None:

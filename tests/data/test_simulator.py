@@ -148,5 +148,6 @@ def test_fast_enough_for_a_year_of_twenty_symbols() -> None:
     t0 = time.perf_counter()
     df = simulate([f"S{i:02d}" for i in range(20)], 250)
     elapsed = time.perf_counter() - t0
-    assert len(df) == 20 * 250 * BARS_PER_SESSION
+    # 250 NYSE sessions from 2024-01-02 include three early closes (07-03, 11-29, 12-24: 210 bars each)
+    assert len(df) == 20 * (250 * BARS_PER_SESSION - 3 * (BARS_PER_SESSION - 210))
     assert elapsed < 15, f"20 symbols x 250 days took {elapsed:.1f}s"

@@ -87,12 +87,25 @@ def test_price_chart_draws_predictions_at_the_bar_they_predict(inputs: dict[str,
     o = out[out["symbol"] == "AAPL"].reset_index(drop=True)
     assert (o["target_time"] == a["timestamp"].iloc[1:len(o) + 1].to_numpy()).all()
     np.testing.assert_allclose(o["actual_ret"], (a["close"].shift(-1) / a["close"] - 1).iloc[:len(o)] * 100)
-    figs = dict(charts.price_figures(bars, out, inputs["trades"]))
+    figs = dict(charts.price_figures(bars, out, inputs["trades"], thresholds=("percent", 0.05, 0.04)))
     fig = figs["AAPL"]
     close, pred = fig.data[0], fig.data[1]
     assert close.name == "close" and np.max(close.y) == a["close"].max() and np.min(close.y) == a["close"].min()
-    first = pd.Timestamp(pred.x[0], tz="UTC")
+    # times are New York wall-clock: the first bar is 09:30, not 14:30 (UTC)
+    assert str(close.x[0]) == "2024-01-02T09:30:00" and fig.layout.xaxis2.title.text.startswith("time (New York")
+    first = pd.Timestamp(pred.x[0]).tz_localize("America/New_York")
     assert first == a["timestamp"].iloc[1] and pred.y[0] == o["predicted_close"].iloc[0]
+    # the predicted close is a marker, not a second line on the close, hidden until zoomed in (3 sessions here)
+    assert pred.mode == "markers" and pred.visible == "legendonly"
+    # the predicted move has its own panel beneath, in % of the close, with both thresholds drawn
+    move = next(t for t in fig.data if t.name.startswith("predicted move (%)"))
+    assert move.yaxis == "y2" and np.max(move.y) == pytest.approx(o["pred_ret"].max())
+    lines = {t.name: set(t.y) for t in fig.data if "threshold" in (t.name or "")}
+    assert lines == {"buy threshold +0.05%": {0.05}, "sell threshold −0.04%": {-0.04}}
+    assert all(t.yaxis == "y2" for t in fig.data if "threshold" in (t.name or ""))
+    # nights and the weekend are hidden: 2024-01-02 .. 01-04 have two overnight gaps
+    assert [b.bounds for b in fig.layout.xaxis.rangebreaks] == [
+        ("2024-01-02T16:00:00", "2024-01-03T09:30:00"), ("2024-01-03T16:00:00", "2024-01-04T09:30:00")]
     names = [t.name for t in fig.data]
     assert "exit" in names and {"long entry", "short entry"} & set(names)
     n_trades = (inputs["trades"]["symbol"] == "AAPL").sum()
@@ -139,7 +152,7 @@ def test_equity_chart_drawdown_counts_the_deposit_as_a_peak(tmp_path: Path) -> N
 @pytest.mark.parametrize(("value", "key", "text"), [
     (52.3149, "direction_accuracy", "52.31 %"), (-1234.5, "total_profit", "-$1,234.50"),
     (1024, "total_trades", "1,024"), (0.0123456789, "mse", "0.0123457"), (6.5e-7, "mse_return", "6.5000e-07"),
-    (math.inf, "profit_factor", "∞"), (math.nan, "sharpe_ratio", "n/a"), (None, "x", "—"),
+    (math.inf, "profit_factor", "∞"), (math.nan, "sharpe_ratio", "n/a"), (None, "win_rate", "n/a"),
     ([49.0, 53.456], "direction_accuracy_ci", "[49.00 %, 53.46 %]"), (12.0, "exposure_pct", "12.00 %"),
 ])
 def test_formatting_by_unit(value: Any, key: str, text: str) -> None:
@@ -169,8 +182,11 @@ def test_many_trades_are_thinned_evenly_and_said_so(inputs: dict[str, Any]) -> N
     assert (shown, total) == (10, len(t)) and total > 10
     entries = sorted(x for tr in fig.data if tr.name.endswith("entry") for x in tr.x)
     assert len(entries) == 10
-    assert entries[0] == str(t["entry_time"].iloc[0].tz_localize(None).isoformat())
-    assert entries[-1] == str(t["entry_time"].iloc[-1].tz_localize(None).isoformat())
+    def local(ts: pd.Timestamp) -> str:
+        return str(ts.tz_convert("America/New_York").tz_localize(None).isoformat())
+
+    assert entries[0] == local(t["entry_time"].iloc[0])
+    assert entries[-1] == local(t["entry_time"].iloc[-1])
     assert charts._add_trade_markers(go.Figure(), t, 10_000) == (len(t), len(t))
 
 
@@ -186,3 +202,18 @@ def test_symbols_with_the_same_slug_get_their_own_chart(tmp_path: Path) -> None:
     targets = re.findall(r'Plotly\.newPlot\(\s*"(chart-price-[^"]+)"', page)
     assert len(ids) == 2 and len(set(ids)) == 2
     assert targets == ids
+
+
+def test_scatter_axes_follow_the_predictions_range(inputs: dict[str, Any]) -> None:
+    out = charts.outcomes(inputs["predictions"], inputs["bars"])
+    test = out[out["split"] == "test"]
+    # tiny predictions beside realised moves: the case where one square scale squashes them into a strip
+    small = out.assign(pred_ret=out["pred_ret"] / 50)
+    fig = charts.returns_figure(small)
+    p = test["pred_ret"].to_numpy() / 50
+    x0, x1 = fig.layout.xaxis.range
+    assert x0 < p.min() and x1 > p.max() and (x1 - x0) < 1.2 * (p.max() - p.min())
+    y0, y1 = fig.layout.yaxis.range
+    lo, hi = np.quantile(test["actual_ret"], [0.01, 0.99])
+    assert y0 < lo and y1 > hi and (y1 - y0) < 1.2 * (hi - lo)
+    assert f"from {test['actual_ret'].min():.3f}% to {test['actual_ret'].max():.3f}%" in fig.layout.title.text

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from tradingmodel.data import validate_bars
-from tradingmodel.data.sessions import new_york_dates
+from tradingmodel.data.sessions import last_bar_of_session, new_york_dates
 from tradingmodel.features import compute_features
 from tradingmodel.strategy import layout as L
 
@@ -108,18 +108,21 @@ def _align(bars: _Checked, predictions: pd.DataFrame, source: str) -> np.ndarray
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(missing)} "
                          f"(need {', '.join(PRED_REQUIRED)})")
+    # rows are named by the frame's index labels: read_predictions numbers a file's data rows from 1 (as
+    # bar files are), a frame made in code keeps its own index, and rows filtered out keep their numbers
+    labels = np.asarray(predictions.index)
     pred = predictions.reset_index(drop=True)
     values = pd.to_numeric(pred["predicted_close"], errors="coerce").to_numpy(dtype=np.float64)
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{source}: row {i}: predicted_close = {str(pred['predicted_close'].iat[i])} "
+        raise ValueError(f"{source}: row {labels[i]}: predicted_close = {str(pred['predicted_close'].iat[i])} "
                          "is not a positive number")
     syms = pred["symbol"].astype(str).str.strip().str.upper()  # as validate_bars spells the bars' symbols
     pcodes = pd.Index(bars.symbols).get_indexer(syms).astype(np.int64)
     if (pcodes < 0).any():
         i = int(np.argmax(pcodes < 0))
-        raise ValueError(f"{source}: row {i}: symbol {syms.iat[i]!r} is not in the bars "
+        raise ValueError(f"{source}: row {labels[i]}: symbol {syms.iat[i]!r} is not in the bars "
                          f"(bars have {', '.join(bars.symbols)})")
     pts = _ns(_utc(pred["timestamp"], source))
     pos = np.full(len(pred), -1, dtype=np.int64)
@@ -137,11 +140,11 @@ def _align(bars: _Checked, predictions: pd.DataFrame, source: str) -> np.ndarray
         pos[rows[hit]] = bbounds[c] + j[hit]
     if (pos < 0).any():
         i = int(np.argmax(pos < 0))
-        raise ValueError(f"{source}: row {i}: no {syms.iat[i]} bar at {pd.Timestamp(pts[i], tz='UTC')} "
+        raise ValueError(f"{source}: row {labels[i]}: no {syms.iat[i]} bar at {pd.Timestamp(pts[i], tz='UTC')} "
                          "(each prediction's timestamp must be the bar it was made after)")
     if pos.size and np.bincount(pos, minlength=len(bars.frame)).max() > 1:
         i = int(np.argmax(pd.Series(pos).duplicated().to_numpy()))
-        raise ValueError(f"{source}: row {i}: second prediction for {syms.iat[i]} at "
+        raise ValueError(f"{source}: row {labels[i]}: second prediction for {syms.iat[i]} at "
                          f"{pd.Timestamp(pts[i], tz='UTC')}")
     out = np.full(len(bars.frame), np.nan)
     out[pos] = values
@@ -151,7 +154,7 @@ def _align(bars: _Checked, predictions: pd.DataFrame, source: str) -> np.ndarray
 def align_predictions(bars: pd.DataFrame, predictions: pd.DataFrame, source: str = "predictions") -> np.ndarray:
     """Predicted close for each row of ``check_bars(bars)`` (NaN where none was given).
 
-    Errors name ``source`` and the first offending row of ``predictions``: a missing column, an
+    Errors name ``source`` and the first offending row of ``predictions`` (by its index label): a missing column, an
     unknown symbol, a timestamp that is not one of that symbol's bars, a duplicate, a NaN or
     non-positive value.
     """
@@ -169,9 +172,9 @@ def prepare(bars: pd.DataFrame, predictions: pd.DataFrame, source: str = "predic
     t_idx = np.searchsorted(axis, chk.ts)
     times = pd.DatetimeIndex(axis.view("datetime64[ns]")).tz_localize("UTC")
     days = new_york_dates(times).astype(np.int64)
-    d = days[t_idx]
-    session_last = np.ones(len(frame), dtype=bool)
-    session_last[:-1] = (d[1:] != d[:-1]) | (chk.codes[1:] != chk.codes[:-1])
+    # the NYSE calendar's last bar of each session (early closes end it at 13:00), per symbol
+    session_last = last_bar_of_session(frame["timestamp"])
+    session_last[:-1] |= chk.codes[1:] != chk.codes[:-1]
     mkt = np.full((axis.size, len(chk.symbols), L.NK), np.nan)
     columns = {L.K_OPEN: frame["open"], L.K_HIGH: frame["high"], L.K_LOW: frame["low"],
                L.K_CLOSE: frame["close"], L.K_VOLUME: frame["volume"], L.K_VOLAVG: feats["volume_sma20"],

@@ -109,5 +109,38 @@ def build_result(prep: Prepared, state: StrategyState, curve: np.ndarray, tradin
     metrics = trading_metrics(equity_df, trades_df, trading.deposit, prep.bars_per_year, fills=fills_df)
     metrics["rejections"] = {str(k): int(v) for k, v in rej_df["reason"].value_counts().items()}
     metrics["symbols"] = list(syms)
+    metrics["largest_predicted_move"] = largest_predicted_move(prep, trading)
+    if metrics["total_trades"] == 0:
+        metrics["notes"] = [*metrics.get("notes", []), no_trade_reason(metrics["largest_predicted_move"], trading)]
     return BacktestResult(trades=trades_df, equity=equity_df, orders=orders_df, fills=fills_df,
                           rejections=rej_df, metrics=metrics, config=trading, bars_per_year=prep.bars_per_year)
+
+
+def largest_predicted_move(prep: Prepared, trading: TradingConfig) -> dict[str, Any]:
+    """The largest predicted rise and fall of any bar, in the unit the entry thresholds are given in
+    (% of the close, or multiples of ``ret_std20`` with ``threshold_unit="sigma"``), beside them."""
+    close, pred = prep.mkt[:, :, L.K_CLOSE], prep.mkt[:, :, L.K_PRED]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        move = pred / close - 1.0
+        move = move / prep.mkt[:, :, L.K_RETSTD] if trading.threshold_unit == "sigma" else move * 100.0
+    finite = move[np.isfinite(move)]
+    return {"unit": trading.threshold_unit, "predictions": int(finite.size),
+            "rise": float(finite.max()) if finite.size else None,
+            "fall": float(-finite.min()) if finite.size else None,
+            "buy_threshold": float(trading.buy_threshold), "sell_threshold": float(trading.sell_threshold)}
+
+
+def no_trade_reason(move: dict[str, Any], trading: TradingConfig) -> str:
+    """Why a run made no trade, with the largest predicted move beside the thresholds."""
+    unit = "%" if move["unit"] == "percent" else " σ"
+    if not move["predictions"]:
+        return "no trade: no bar had a usable prediction (after the 20-bar feature warm-up)"
+    rise, fall = move["rise"], move["fall"]
+    cleared = rise > trading.buy_threshold or (trading.allow_short and fall > trading.sell_threshold)
+    text = (f"largest predicted rise {rise:.4g}{unit} against the buy threshold {trading.buy_threshold:g}{unit}; "
+            f"largest predicted fall {fall:.4g}{unit} against the sell threshold {trading.sell_threshold:g}{unit}"
+            + ("" if trading.allow_short else " (shorts off)"))
+    if not cleared:
+        return f"no trade: no prediction cleared a threshold ({text})"
+    return (f"no trade although predictions cleared a threshold ({text}): the RSI, volume, session or risk "
+            "rules stopped every entry (see rejections)")

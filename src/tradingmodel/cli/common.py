@@ -116,20 +116,19 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
 
 
 def _regular_hours(bars: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Intraday bars restricted to US regular hours (Polygon also serves pre- and after-market bars);
-    bars of an hour or more (median spacing) are left alone: an hourly bar starting at 09:00 already
-    covers the open, so a start-time rule would drop real session data."""
-    step = bars.groupby("symbol")["timestamp"].diff().median()
-    if pd.isna(step) or step >= pd.Timedelta(hours=1):
-        return bars
+    """Intraday bars restricted to US regular hours (Polygon also serves pre- and after-market bars), by
+    the NYSE calendar; bars of an hour or more are left alone (see ``data.sessions.is_intraday``)."""
     from tradingmodel.data import regular_hours
+    from tradingmodel.data.sessions import REGULAR_HOURS_TEXT, is_intraday
 
+    if not is_intraday(bars):
+        return bars
     kept = regular_hours(bars)
     if len(kept) == 0:
-        raise UserError(f"{source}: no bar inside US regular hours (09:30-16:00 New York, weekdays)")
+        raise UserError(f"{source}: no bar inside US regular hours ({REGULAR_HOURS_TEXT})")
     if len(kept) < len(bars):
         print_note(f"{source}: left out {len(bars) - len(kept):,} bars outside regular hours "
-                   "(09:30-16:00 New York, weekdays)")
+                   f"({REGULAR_HOURS_TEXT})")
     return kept
 
 

@@ -94,7 +94,6 @@ def run_demo(out_dir: str | Path = "reports", *, cfg: AppConfig | None = None,
             "demo", root=out, config=cfg,
             provenance=provenance(bars, source="simulator", seed=seed, days=days, signal=signal,
                                   model_dir=str(model_dir)),
-            extra={"ar_baseline_trading": _headline(mb.baseline_result.metrics)},
             model_metrics=mb.model_metrics, trading_metrics=bt.metrics, trades=bt.trades, equity=bt.equity,
             bars=mb.bars, history=res.history,
             predictions=mb.frame[["symbol", "timestamp", "predicted_close", "confidence", "close",
@@ -102,11 +101,6 @@ def run_demo(out_dir: str | Path = "reports", *, cfg: AppConfig | None = None,
         timings["report_s"] = time.perf_counter() - t0
     return DemoResult(cfg, bars, model_dir, res, mb.frame, mb.model_metrics, mb.result, mb.baseline_result,
                       run_dir, timings)
-
-
-def _headline(m: dict) -> dict:
-    keys = ("total_trades", "total_profit", "total_profit_pct", "win_rate", "maximum_drawdown_pct", "sharpe_ratio")
-    return {k: m.get(k) for k in keys}
 
 
 def _demo(
@@ -140,8 +134,9 @@ def _demo(
               highlight=False)
     print_summary(r.backtest.metrics)
     b, mm = r.baseline_backtest.metrics, r.backtest.metrics
+    win = "n/a" if b["win_rate"] is None else f"{b['win_rate']:.1f}%"
     out.print(f"  same strategy on the AR(20) baseline's predictions: {b['total_trades']} trades, "
-              f"${b['total_profit']:,.2f} ({b['total_profit_pct']:+.2f}%), win rate {b['win_rate']:.1f}%",
+              f"${b['total_profit']:,.2f} ({b['total_profit_pct']:+.2f}%), win rate {win}",
               highlight=False)
     if mm["total_trades"] < 100:
         out.print(f"[yellow]note:[/] {mm['total_trades']} trades on {r.metrics['bars_scored']:,} simulated test bars "

@@ -230,16 +230,21 @@ def _predict(
     timeframe: TimeframeOption = "1m",
     config: ConfigOption = None,
 ) -> None:
-    """Write symbol, timestamp, predicted_close, confidence for every bar with a full window."""
+    """Write symbol, timestamp, predicted_close, confidence for every bar with a full window, and beside the
+    file ``<out>.model.json``: the model's identity and training period (for the backtest's in-sample check)."""
     from tradingmodel.data.bars import write_frame
     from tradingmodel.model import predict
+    from tradingmodel.model.predict import prediction_origin, write_origin
 
     check_model_config(model, config)
     bars = load_bars(data, symbols, start, end, timeframe)[0]
     with working("predicting"):
         preds = predict(model, bars)
     write_frame(preds, out_path)
-    out.print(f"wrote {len(preds):,} predictions ({plural(preds['symbol'].nunique(), 'symbol')}) to {out_path}")
+    # the model's identity and training range, so that a backtest of the file can tell in-sample bars
+    record = write_origin(out_path, prediction_origin(model, bars))
+    out.print(f"wrote {len(preds):,} predictions ({plural(preds['symbol'].nunique(), 'symbol')}) to {out_path} "
+              f"(model record: {record.name})", highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

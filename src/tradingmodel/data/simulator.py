@@ -21,7 +21,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from tradingmodel.data.sessions import BARS_PER_SESSION, session_timestamps
+from tradingmodel.data.sessions import BARS_PER_SESSION, TIMESTAMP_DTYPE, session_schedule
 
 # --- parameters (documented in docs/data.md) ---------------------------------------------------
 MARKET_VOL = 0.00045          # per-bar stdev of the market factor (log return)
@@ -108,11 +108,13 @@ def _symbol_rng(seed: int, symbol: str) -> np.random.Generator:
 
 def simulate(symbols: Sequence[str], days: int, *, seed: int = 7, signal: float = 0.0, null: bool = False,
              start: str = "2024-01-02") -> pd.DataFrame:
-    """Simulated one-minute bars: 390 per weekday session from ``start``, sorted by (symbol, timestamp).
+    """Simulated one-minute bars of ``days`` NYSE sessions from ``start``, sorted by (symbol, timestamp).
 
     Deterministic for (symbols, days, seed, signal, null, start). ``signal`` in [0, 1] scales the
-    planted mean reversion; ``null`` gives a pure random walk (no signal, no clustering). US
-    holidays are not skipped. Timestamps are UTC bar starts (09:30 New York → 14:30/13:30 UTC).
+    planted mean reversion; ``null`` gives a pure random walk (no signal, no clustering). Sessions
+    follow the exchange calendar: no bars on holidays, 390 bars per full session and 210 on an early
+    close (the path is drawn for a full session and cut at 13:00, so a day's first 210 bars do not
+    depend on whether it closes early). Timestamps are UTC bar starts (09:30 New York → 14:30/13:30 UTC).
     """
     syms = [str(s).strip().upper() for s in symbols]
     if not syms or any(not s for s in syms):
@@ -129,7 +131,11 @@ def simulate(symbols: Sequence[str], days: int, *, seed: int = 7, signal: float 
         raise ValueError("simulate: null mode has no signal; pass signal=0 with null=True")
     syms = sorted(syms)
     days = int(days)
-    ts = session_timestamps(start, days)
+    sched = session_schedule(start, days)
+    opens = pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8
+    grid = (opens[:, None] + np.arange(BARS_PER_SESSION, dtype=np.int64)[None, :] * 60_000_000_000).ravel()
+    in_session = grid < np.repeat(pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8, BARS_PER_SESSION)
+    ts = pd.DatetimeIndex(grid).tz_localize("UTC")
     n, s_count = len(ts), len(syms)
     first_bar = (np.arange(n) % BARS_PER_SESSION) == 0
 
@@ -178,11 +184,13 @@ def simulate(symbols: Sequence[str], days: int, *, seed: int = 7, signal: float 
     transactions = np.maximum(np.rint(volume / (TRADE_SIZE * np.exp(0.3 * trade_noise))), 1.0)
 
     def col(a: np.ndarray) -> np.ndarray:
-        return a.T.reshape(-1)  # symbol-major: (symbol, timestamp) order
+        return a[in_session].T.reshape(-1)  # symbol-major: (symbol, timestamp) order
 
+    kept = int(in_session.sum())
     return pd.DataFrame({
-        "symbol": pd.array(np.repeat(np.array(syms, dtype=object), n), dtype="str"),
-        "timestamp": pd.DatetimeIndex(np.tile(ts.tz_convert(None).values, s_count)).tz_localize("UTC"),
+        "symbol": pd.array(np.repeat(np.array(syms, dtype=object), kept), dtype="str"),
+        "timestamp": pd.DatetimeIndex(np.tile(ts[in_session].tz_convert(None).values, s_count)).tz_localize(
+            "UTC").astype(TIMESTAMP_DTYPE),
         "open": col(open_), "high": col(high), "low": col(low), "close": col(close),
         "volume": col(volume), "vwap": col(vwap), "transactions": col(transactions),
     })

@@ -12,6 +12,12 @@ Definitions (see ``docs/strategy.md``):
   another episode than the dollar maximum: 100 -> 50 is 50 %, a later 1,000 -> 900 is $100 but 10 %);
 * ``calmar_ratio = annualised return / maximum drawdown fraction`` (None without a drawdown);
 * ``profit_factor = sum of winning trades' pnl / |sum of losing trades' pnl|`` (None without a loss);
+  ``win_rate`` and ``profit_factor`` are None ("n/a") without a trade, not 0;
+* daily figures (with a ``timestamp`` column): a day's P&L is its last equity minus the previous
+  day's (the deposit before the first), in $ and in % of the previous day's equity, per New York
+  session date; ``mean_/median_daily_profit``, ``best_/worst_day_profit`` (+ ``_pct``, ``_date``);
+* ``notes``: a small-sample caveat when a run has fewer than ``SMALL_TRADES`` trades or
+  ``SMALL_SESSIONS`` sessions (its ratios and annualised figures are not statistically reliable);
 * ``exposure_pct`` = share of bars ending with an open position;
 * ``costs_paid`` = commissions + slippage (price difference x shares against the reference price).
 
@@ -25,6 +31,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+SMALL_TRADES = 100  # fewer trades than this: win rate and per-trade figures are noise
+SMALL_SESSIONS = 20  # fewer sessions than this: Sharpe, Sortino, Calmar and annualised return are noise
 
 
 def _returns(values: np.ndarray, start: float) -> np.ndarray:
@@ -101,10 +110,11 @@ def trading_metrics(equity: pd.DataFrame, trades: pd.DataFrame, deposit: float, 
         "total_profit_pct": total_profit / deposit * 100.0,
         "total_return_pct": stats["total_return_pct"],
         "annualised_return_pct": stats["annualised_return_pct"],
-        "win_rate": float(wins.size / pnl.size * 100.0) if pnl.size else 0.0,
+        "win_rate": float(wins.size / pnl.size * 100.0) if pnl.size else None,
         "average_profit_per_trade": float(pnl.mean()) if pnl.size else 0.0,
         "average_profit_per_trade_pct": float(trades["return_pct"].mean()) if pnl.size else 0.0,
         "profit_factor": float(wins.sum() / -losses.sum()) if losses.size else None,
+        **daily_figures(equity, deposit),
         "maximum_drawdown": stats["maximum_drawdown"],
         "maximum_drawdown_pct": stats["maximum_drawdown_pct"],
         "sharpe_ratio": stats["sharpe_ratio"],
@@ -130,4 +140,45 @@ def trading_metrics(equity: pd.DataFrame, trades: pd.DataFrame, deposit: float, 
             "buy_and_hold_maximum_drawdown_pct": bh["maximum_drawdown_pct"],
             "buy_and_hold_sharpe_ratio": bh["sharpe_ratio"],
         })
+    out["notes"] = small_sample_notes(out)
     return out
+
+
+def daily_figures(equity: pd.DataFrame, deposit: float) -> dict[str, Any]:
+    """Daily P&L per New York session date, in $ and % (see the module docstring); {} without timestamps."""
+    if "timestamp" not in equity.columns or not len(equity):
+        return {}
+    from tradingmodel.data.sessions import new_york_dates
+
+    days = new_york_dates(pd.DatetimeIndex(equity["timestamp"]))
+    last = np.r_[days[1:] != days[:-1], True]
+    close = equity["equity"].to_numpy(dtype=np.float64)[last]
+    prev = np.r_[deposit, close[:-1]]
+    pnl = close - prev
+    pct = np.divide(pnl, prev, out=np.zeros_like(pnl), where=prev > 0) * 100.0
+    dates = [str(d) for d in days[last]]
+    best, worst = int(np.argmax(pnl)), int(np.argmin(pnl))
+    return {
+        "sessions": int(pnl.size),
+        "mean_daily_profit": float(pnl.mean()), "mean_daily_profit_pct": float(pct.mean()),
+        "median_daily_profit": float(np.median(pnl)), "median_daily_profit_pct": float(np.median(pct)),
+        "best_day_profit": float(pnl[best]), "best_day_profit_pct": float(pct[best]), "best_day_date": dates[best],
+        "worst_day_profit": float(pnl[worst]), "worst_day_profit_pct": float(pct[worst]),
+        "worst_day_date": dates[worst],
+    }
+
+
+def small_sample_notes(m: dict[str, Any]) -> list[str]:
+    """The caveat for a run with few trades or few sessions, as the CLI and the report print it."""
+    trades, sessions = int(m.get("total_trades", 0)), m.get("sessions")
+    few_trades = trades < SMALL_TRADES
+    few_sessions = sessions is not None and sessions < SMALL_SESSIONS
+    if not (few_trades or few_sessions):
+        return []
+    what = f"{trades} trade{'s' if trades != 1 else ''}"
+    if sessions is not None:
+        what += f" over {sessions} session{'s' if sessions != 1 else ''}"
+    if trades == 0:
+        return [f"{what}: no trade, so there are no trading figures to judge (win rate and profit factor n/a)"]
+    return [f"{what} is a small sample (under {SMALL_TRADES} trades or {SMALL_SESSIONS} sessions): the win rate, "
+            "Sharpe, Sortino, Calmar and annualised return are not statistically reliable"]

@@ -6,7 +6,11 @@ only) and statistics stored in the checkpoint, so deleting every bar after t lea
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -95,6 +99,59 @@ def predict(model_dir: str | Path, bars: pd.DataFrame, *, feature_fn: FeatureFn 
     if not frames:
         raise ValueError("no bar has a full window of sequence_length bars after the feature warm-up")
     return pd.concat(frames, ignore_index=True)
+
+
+ORIGIN_SUFFIX = ".model.json"  # predictions.csv -> predictions.csv.model.json, written beside it by ``predict``
+
+
+def origin_path(predictions_path: str | Path) -> Path:
+    """Where the record of the model behind a predictions file is kept: ``<file>.model.json``."""
+    p = Path(predictions_path)
+    return p.with_name(p.name + ORIGIN_SUFFIX)
+
+
+def prediction_origin(model_dir: str | Path, bars: pd.DataFrame) -> dict[str, Any]:
+    """The model's identity and training range, per symbol of ``bars``: what a backtest of the
+    predictions needs to tell whether they are in-sample.
+
+    ``training_period`` is ``[first, last]`` bar of the training and validation parts (both were seen
+    while fitting: weights, early stopping, scaler, calibration); ``checkpoint_sha256`` is the digest of
+    the weights file, so a retrained model under the same folder is a different model.
+    """
+    digests: dict[Path, str] = {}
+    symbols = {}
+    for sym, ck in _checkpoints(model_dir, bars):
+        if ck.path not in digests:
+            digests[ck.path] = hashlib.sha256((ck.path / "model.pt").read_bytes()).hexdigest()
+        m = ck.symbols[sym]
+        seen = [m.split_ts[k] for k in ("train", "val") if k in m.split_ts]
+        symbols[sym] = {"checkpoint": str(ck.path), "checkpoint_sha256": digests[ck.path],
+                        "data_hash": m.data_hash, "split_ts": m.split_ts,
+                        "training_period": [min(p[0] for p in seen), max(p[1] for p in seen)] if seen else None}
+    return {"format": 1, "model_dir": str(model_dir), "symbols": symbols}
+
+
+def write_origin(predictions_path: str | Path, origin: dict[str, Any]) -> Path:
+    """Write ``origin`` beside the predictions file (atomically); return its path."""
+    target = origin_path(predictions_path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps(origin, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
+def read_origin(predictions_path: str | Path) -> dict[str, Any] | None:
+    """The record written by :func:`write_origin`, or None when the file has none (made elsewhere)."""
+    p = origin_path(predictions_path)
+    if not p.is_file():
+        return None
+    try:
+        origin = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{p}: not a readable model record ({e}); delete it or run predict again") from None
+    if not isinstance(origin, dict) or not isinstance(origin.get("symbols"), dict):
+        raise ValueError(f"{p}: not a model record (no 'symbols'); delete it or run predict again")
+    return origin
 
 
 def _scores(f: pd.DataFrame) -> dict:

@@ -2,7 +2,8 @@
 
 Each builder takes plain DataFrames (as stored in the run folder) and returns a figure, or ``None``
 when the run has nothing to draw. Long series are thinned with :func:`minmax_indices` for display.
-Times are drawn in UTC.
+Times are drawn in New York time (the exchange's; the axis says so), sessions only: nights, weekends
+and holidays are hidden with plotly ``rangebreaks``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,22 @@ from plotly.subplots import make_subplots
 
 from tradingmodel.report.downsample import DEFAULT_MAX_POINTS, minmax_indices, sample_indices
 
+NEW_YORK = "America/New_York"
+TIME_AXIS = "time (New York, America/New_York)"
+ZOOMED_IN_BARS = 400  # the predicted-close markers show when about a session or less is in view
+ZOOMED_IN_MS = 8 * 3600 * 1000  # ... and after zooming in to 8 hours or less (see ZOOM_SCRIPT)
+# Run after a price chart is drawn: show the predicted-close markers only while zoomed in.
+ZOOM_SCRIPT = ("(function(){var gd=document.getElementById('{plot_id}');if(!gd||!gd.on)return;"
+               "gd.on('plotly_relayout',function(){var ax=gd._fullLayout.xaxis;if(!ax||!ax.range)return;"
+               "var on=ax.r2l(ax.range[1])-ax.r2l(ax.range[0])<=ZOOM_MS;var idx=[],vis=[];"
+               "gd.data.forEach(function(t,i){if((t.name||'').indexOf('predicted close')===0){idx.push(i);"
+               "vis.push(on?true:'legendonly');}});if(idx.length)Plotly.restyle(gd,{visible:vis},idx);});})();"
+               ).replace("ZOOM_MS", str(ZOOMED_IN_MS))
+# tick labels per zoom level: times within a session, dates beyond (plotly picks by tick spacing, ms)
+TICK_STOPS = [{"dtickrange": [None, 86_400_000], "value": "%H:%M<br>%a %b %d"},
+              {"dtickrange": [86_400_000, 604_800_000], "value": "%a %b %d"},
+              {"dtickrange": [604_800_000, None], "value": "%b %d<br>%Y"}]
+
 TEMPLATE = "plotly_white"
 MAX_SCATTER_POINTS = 5000
 MAX_TRADES_MARKED = 40_000  # trades marked (entry + exit) over all symbols; beyond it evenly spaced ones
@@ -23,10 +40,22 @@ MAX_BREAKS = 600  # session gaps hidden on a time axis at most (two years of ses
 COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
+def _local(ts: pd.Series | np.ndarray) -> np.ndarray:
+    """New York wall-clock times (naive ``datetime64[s]``) of UTC timestamps."""
+    s = pd.to_datetime(pd.Series(ts), utc=True)
+    return s.dt.tz_convert(NEW_YORK).dt.tz_localize(None).to_numpy("datetime64[s]")
+
+
 def _times(ts: pd.Series) -> np.ndarray:
-    """UTC times as compact ISO strings (plotly.js has no time zones; the axes say UTC)."""
-    values = pd.to_datetime(ts, utc=True).dt.tz_localize(None).to_numpy("datetime64[s]")
-    return np.datetime_as_string(values, unit="s")
+    """New York times as compact ISO strings (plotly.js has no time zones; the axes name the zone)."""
+    return np.datetime_as_string(_local(ts), unit="s")
+
+
+def time_axis(fig: go.Figure, ts: pd.Series | None, **where: int) -> None:
+    """The shared look of a time axis: zone named, readable ticks per zoom level, sessions only."""
+    fig.update_xaxes(tickformatstops=TICK_STOPS, **where)
+    if ts is not None:
+        fig.update_xaxes(rangebreaks=gap_breaks(ts))
 
 
 def _thin(ts: pd.Series, values: np.ndarray, max_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +70,7 @@ def gap_breaks(ts: pd.Series, max_breaks: int = MAX_BREAKS) -> list[dict]:
     last bar to the next bar's start. No breaks for a gap-free series or beyond ``max_breaks``
     (each break costs the browser time when zooming).
     """
-    t = pd.to_datetime(pd.Series(ts), utc=True).drop_duplicates().sort_values().to_numpy("datetime64[s]")
+    t = np.unique(_local(ts))  # the chart's own (New York) times
     if len(t) < 3:
         return []
     step = np.diff(t)
@@ -94,47 +123,112 @@ def outcomes(predictions: pd.DataFrame | None, bars: pd.DataFrame | None) -> pd.
     return p[keep]
 
 
+def _ret_std(bars: pd.DataFrame | None) -> pd.DataFrame | None:
+    """``symbol, timestamp, ret_std20`` from the bars (the strategy's sigma unit, same definition)."""
+    if bars is None or bars.empty:
+        return None
+    from tradingmodel.features.batch import RET_STD_PERIOD, rolling_pstd
+
+    parts = []
+    for sym, b in bars.sort_values(["symbol", "timestamp"], kind="stable").groupby("symbol", sort=True):
+        c = b["close"].to_numpy(np.float64)
+        sd = np.full(c.size, np.nan)
+        if c.size > 1:
+            sd[1:] = rolling_pstd(c[1:] / c[:-1] - 1.0, RET_STD_PERIOD)
+        parts.append(pd.DataFrame({"symbol": sym, "timestamp": b["timestamp"].to_numpy(), "ret_std20": sd}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def predicted_moves(out: pd.DataFrame | None, bars: pd.DataFrame | None, unit: str) -> pd.DataFrame | None:
+    """``symbol, timestamp, move``: each prediction's move from the close of the bar it was made on, in %
+    or, with ``unit="sigma"``, in multiples of that bar's ``ret_std20`` (what the entry thresholds use)."""
+    if out is None or out.empty:
+        return None
+    o = out[["symbol", "timestamp", "pred_ret"]].dropna()
+    if unit == "sigma":
+        sd = _ret_std(bars)
+        if sd is None:
+            return None
+        o = o.merge(sd, on=["symbol", "timestamp"], how="left")
+        return o.assign(move=o["pred_ret"] / 100.0 / o["ret_std20"])[["symbol", "timestamp", "move"]]
+    return o.rename(columns={"pred_ret": "move"})
+
+
 def price_figures(bars: pd.DataFrame | None, out: pd.DataFrame | None, trades: pd.DataFrame | None,
-                  max_points: int = DEFAULT_MAX_POINTS) -> list[tuple[str, go.Figure]]:
-    """One zoomable figure per symbol: close, predicted next close (drawn at the bar it predicts), trades."""
+                  max_points: int = DEFAULT_MAX_POINTS, thresholds: tuple[str, float, float] | None = None,
+                  ) -> list[tuple[str, go.Figure]]:
+    """One zoomable figure per symbol: close and trades above; the predicted move beneath, in its own
+    panel with the entry thresholds drawn (``thresholds`` = (unit, buy, sell) of the run's config); the
+    predicted close as a distinct marker at the bar it predicts, shown when zoomed in to about a session."""
     symbols: set[str] = set()
     for df in (bars, out, trades):
         if df is not None and not df.empty:
             symbols.update(str(v) for v in df["symbol"].unique())
+    unit = thresholds[0] if thresholds else "percent"
+    moves = predicted_moves(out, bars, unit)
     figures = []
     # budget: max_points per series for up to two symbols, then ~2 x max_points shared (>= 500 each)
     per_symbol = max_points if len(symbols) <= 2 else max(500, 2 * max_points // len(symbols))
     trades_per_symbol = max(2000, MAX_TRADES_MARKED // max(1, len(symbols)))
     for sym in sorted(symbols):
-        fig = go.Figure()
+        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.68, 0.32], vertical_spacing=0.05)
+        times = None
         if bars is not None and not bars.empty:
             b = bars[bars["symbol"] == sym]
             if len(b):
+                times = b["timestamp"]
                 x, y = _thin(b["timestamp"], b["close"].to_numpy(), per_symbol)
                 fig.add_trace(go.Scatter(x=x, y=y, name="close", mode="lines",
-                                         line={"color": "#444", "width": 1.2}))
+                                         line={"color": "#444", "width": 1.2}), row=1, col=1)
         elif out is not None and out["close"].notna().any():
             o = out[(out["symbol"] == sym) & out["close"].notna()]
+            times = o["timestamp"]
             x, y = _thin(o["timestamp"], o["close"].to_numpy(), per_symbol)
-            fig.add_trace(go.Scatter(x=x, y=y, name="close", mode="lines", line={"color": "#444", "width": 1.2}))
+            fig.add_trace(go.Scatter(x=x, y=y, name="close", mode="lines", line={"color": "#444", "width": 1.2}),
+                          row=1, col=1)
         if out is not None:
             o = out[(out["symbol"] == sym) & out["target_time"].notna()]
             if len(o):
-                x, y = _thin(o["target_time"], o["predicted_close"].to_numpy(), per_symbol)
-                fig.add_trace(go.Scatter(x=x, y=y, name="predicted close (at the bar predicted)", mode="lines",
-                                         line={"color": COLORS[1], "width": 1}, opacity=0.8))
-        title = f"{sym}: close, predicted next close, trades"
+                idx = sample_indices(len(o), per_symbol)
+                shown = "legendonly" if len(times if times is not None else o) > ZOOMED_IN_BARS else True
+                fig.add_trace(go.Scatter(
+                    x=_times(o["target_time"].iloc[idx]), y=o["predicted_close"].to_numpy(np.float64)[idx],
+                    name="predicted close (at the bar predicted)", mode="markers", visible=shown,
+                    marker={"symbol": "circle-open", "size": 6, "color": COLORS[1], "line": {"width": 1.5}}),
+                    row=1, col=1)
+        title = f"{sym}: close and trades, predicted move beneath"
         if trades is not None and not trades.empty:
-            shown, total = _add_trade_markers(fig, trades[trades["symbol"] == sym], trades_per_symbol)
-            if shown < total:
-                title += f" ({shown:,} of {total:,} trades marked, evenly spaced)"
+            shown_n, total = _add_trade_markers(fig, trades[trades["symbol"] == sym], trades_per_symbol)
+            if shown_n < total:
+                title += f" ({shown_n:,} of {total:,} trades marked, evenly spaced)"
+        label = "predicted move (σ)" if unit == "sigma" else "predicted move (%)"
+        if moves is not None:
+            m = moves[(moves["symbol"] == sym) & np.isfinite(moves["move"])]
+            if len(m):
+                x, y = _thin(m["timestamp"], m["move"].to_numpy(np.float64), per_symbol)
+                fig.add_trace(go.Scatter(x=x, y=y, name=label + " at the bar it was made", mode="lines",
+                                         line={"color": COLORS[1], "width": 1}), row=2, col=1)
+                if thresholds:
+                    _threshold_lines(fig, x, thresholds)
         if not fig.data:
             continue
-        _layout(fig, title, xaxis_title="time (UTC)", yaxis_title="price ($)")
-        if bars is not None and not bars.empty:
-            fig.update_xaxes(rangebreaks=gap_breaks(bars.loc[bars["symbol"] == sym, "timestamp"]))
+        _layout(fig, title, height=620)
+        fig.update_yaxes(title_text="price ($)", row=1, col=1)
+        fig.update_yaxes(title_text=label, row=2, col=1, zeroline=True, zerolinecolor="#bbb")
+        fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
+        time_axis(fig, times)
         figures.append((sym, fig))
     return figures
+
+
+def _threshold_lines(fig: go.Figure, x: np.ndarray, thresholds: tuple[str, float, float]) -> None:
+    """The long and short entry thresholds across the predicted-move panel."""
+    unit, buy, sell = thresholds
+    sign = "σ" if unit == "sigma" else "%"
+    for name, level, color in ((f"buy threshold +{buy:g}{sign}", buy, "#2ca02c"),
+                               (f"sell threshold −{sell:g}{sign}", -sell, "#d62728")):
+        fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[level, level], mode="lines", name=name,
+                                 line={"color": color, "dash": "dash", "width": 1}), row=2, col=1)
 
 
 def _add_trade_markers(fig: go.Figure, t: pd.DataFrame, max_trades: int) -> tuple[int, int]:
@@ -191,8 +285,8 @@ def equity_figure(equity: pd.DataFrame | None, max_points: int = DEFAULT_MAX_POI
     _layout(fig, "Equity beside buy-and-hold, drawdown beneath", height=560)
     fig.update_yaxes(title_text="equity ($)", row=1, col=1)
     fig.update_yaxes(title_text="drawdown (%)", row=2, col=1)
-    fig.update_xaxes(title_text="time (UTC)", row=2, col=1)
-    fig.update_xaxes(rangebreaks=gap_breaks(e["timestamp"]))
+    fig.update_xaxes(title_text=TIME_AXIS, row=2, col=1)
+    time_axis(fig, e["timestamp"])
     return fig
 
 
@@ -233,24 +327,44 @@ def _scored(out: pd.DataFrame | None) -> tuple[pd.DataFrame, str] | None:
     return (o, part) if len(o) else None
 
 
+def _span(values: np.ndarray, pad: float = 0.08) -> list[float]:
+    lo, hi = float(np.min(values)), float(np.max(values))
+    width = (hi - lo) or max(abs(hi), 1e-6)
+    return [lo - pad * width, hi + pad * width]
+
+
 def returns_figure(out: pd.DataFrame | None) -> go.Figure | None:
-    """Predicted vs actual one-bar return (%), with the line where they are equal."""
+    """Predicted vs actual one-bar return (%), with the line where they are equal.
+
+    The x axis spans the predictions' range, the y axis the middle 98% of the actual returns (their full
+    range is in the title): predictions are far smaller than realised moves, and one square scale for
+    both squashes the predictions into a vertical strip.
+    """
     scored = _scored(out)
     if scored is None:
         return None
     o, part = scored
     idx = sample_indices(len(o), MAX_SCATTER_POINTS)
     s = o.iloc[idx]
-    fig = go.Figure(go.Scatter(x=s["pred_ret"].to_numpy(np.float64), y=s["actual_ret"].to_numpy(np.float64),
-                               mode="markers", name="bar", marker={"size": 4, "opacity": 0.45, "color": COLORS[0]}))
-    lim = float(np.nanmax(np.abs(np.concatenate([s["pred_ret"], s["actual_ret"]])))) or 1.0
-    fig.add_trace(go.Scatter(x=[-lim, lim], y=[-lim, lim], mode="lines", name="actual = predicted",
-                             line={"color": "#7f7f7f", "dash": "dot"}))
+    px, ay = s["pred_ret"].to_numpy(np.float64), s["actual_ret"].to_numpy(np.float64)
+    fig = go.Figure(go.Scatter(x=px, y=ay, mode="markers", name="bar",
+                               marker={"size": 4, "opacity": 0.45, "color": COLORS[0]}))
+    xr = _span(px)
+    all_actual = o["actual_ret"].to_numpy(np.float64)
+    yr = _span(np.quantile(all_actual, [0.01, 0.99]), 0.05)
+    outside = int(((all_actual < yr[0]) | (all_actual > yr[1])).sum())
+    lim = [max(xr[0], yr[0]), min(xr[1], yr[1])]
+    if lim[0] < lim[1]:
+        fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", name="actual = predicted",
+                                 line={"color": "#7f7f7f", "dash": "dot"}))
     shown = f"{len(s):,} of {len(o):,} sampled" if len(s) < len(o) else f"{len(o):,}"
-    _layout(fig, f"Predicted vs actual next-bar return, {part} ({shown} bars)", height=460,
-            xaxis_title="predicted return (%)", yaxis_title="actual return (%)")
-    fig.update_xaxes(zeroline=True, zerolinecolor="#bbb")
-    fig.update_yaxes(zeroline=True, zerolinecolor="#bbb")
+    title = (f"Predicted vs actual next-bar return, {part} ({shown} bars)<br><sup>x: the predictions' range; "
+             f"actual returns range from {all_actual.min():.3f}% to {all_actual.max():.3f}%, "
+             f"y shows their middle 98% ({outside:,} bars outside the view)</sup>")
+    _layout(fig, title, height=480, xaxis_title="predicted return (%)", yaxis_title="actual return (%)")
+    fig.update_layout(margin={"t": 95})
+    fig.update_xaxes(zeroline=True, zerolinecolor="#bbb", range=xr)
+    fig.update_yaxes(zeroline=True, zerolinecolor="#bbb", range=yr)
     return fig
 
 

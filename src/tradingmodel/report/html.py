@@ -40,6 +40,11 @@ td.other{color:#666} table.kv td{font-family:ui-monospace,Menlo,Consolas,monospa
 .card{border:1px solid #dde2e8;border-radius:6px;padding:8px 14px;min-width:150px}
 .card .v{font-size:20px;font-weight:600} .card .k{font-size:12px;color:#666}
 .chart{margin:8px 0 16px}
+.banner{margin:16px 0 0;padding:12px 18px;border-radius:6px;font-size:15px;font-weight:600}
+.banner.in-sample{background:#fdecea;border:2px solid #c0392b;color:#7b1d12}
+.banner.unknown{background:#fff6e0;border:2px solid #d68910;color:#6e4a06}
+ul.caveats{margin:10px 0 4px;padding:8px 18px 8px 32px;background:#fff8e6;border:1px solid #f0d48a;
+ border-radius:6px;font-size:13px;color:#5c4500}
 """
 _SUMMARY = (("trading", "total_return_pct", "Total return"), ("trading", "total_profit", "Total profit"),
             ("trading", "buy_and_hold_return_pct", "Buy and hold"), ("trading", "maximum_drawdown", "Max drawdown"),
@@ -69,15 +74,21 @@ def render(run: RunData, max_points: int = DEFAULT_MAX_POINTS) -> str:
 
     summary = _summary(run)
     if summary:
-        sections.append(("summary", "Summary", summary))
+        sections.append(("summary", "Summary", summary + _caveats(run)))
 
-    prices = charts.price_figures(run.bars, out, run.trades, max_points)
+    t = run.config.trading if run.config is not None else None
+    thresholds = (t.threshold_unit, t.buy_threshold, t.sell_threshold) if t is not None else None
+    prices = charts.price_figures(run.bars, out, run.trades, max_points, thresholds)
     if prices:
-        note = ("<p class='note'>Close of each bar; the predicted close is drawn at the bar it predicts (made "
-                "after the previous bar closed). ▲ long entry, ▼ short entry, × exit. Drag to zoom, "
+        note = ("<p class='note'>Close of each bar, New York time, sessions only (nights, weekends and holidays "
+                "hidden). ▲ long entry, ▼ short entry, × exit. Beneath: the predicted move of the next bar, drawn "
+                "at the bar the prediction was made on, with the entry thresholds dashed; a prediction beyond a "
+                "threshold is an entry signal (the RSI, volume and risk rules may still refuse it). Zoom in to "
+                "about a session to see each predicted close (○) at the bar it predicts. Drag to zoom, "
                 "double-click to reset.</p>")
         names = _unique_slugs([sym for sym, _ in prices])
-        body = note + "".join(_chart(fig, f"price-{name}") for (_, fig), name in zip(prices, names, strict=True))
+        body = note + "".join(_chart(fig, f"price-{name}", charts.ZOOM_SCRIPT)
+                              for (_, fig), name in zip(prices, names, strict=True))
         sections.append(("prices", "Price, predictions and trades", body))
 
     fig = charts.equity_figure(run.equity, max_points, _deposit(run))
@@ -116,12 +127,13 @@ def render(run: RunData, max_points: int = DEFAULT_MAX_POINTS) -> str:
 _NOTES = ("<p class='note'>Long series are downsampled for display only: each series is cut into "
           "equal-count buckets of consecutive points and each bucket keeps its minimum and maximum, so "
           "spikes keep their true height (about {max_points:,} points per series at most). The run "
-          "folder's data files hold every point. Times are UTC.</p>")
+          "folder's data files hold every point. Times are New York time (America/New_York); the data "
+          "files store UTC.</p>")
 
 
-def _chart(fig: go.Figure, name: str) -> str:
+def _chart(fig: go.Figure, name: str, post_script: str | None = None) -> str:
     div = pio.to_html(fig, include_plotlyjs=False, full_html=False, div_id=f"chart-{name}",
-                      config=PLOTLY_CONFIG, default_height=fig.layout.height or 450)
+                      config=PLOTLY_CONFIG, default_height=fig.layout.height or 450, post_script=post_script)
     return f'<div class="chart" data-chart="{html.escape(name)}">{div}</div>'
 
 
@@ -168,6 +180,29 @@ def _summary(run: RunData) -> str:
     return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
 
 
+def _warnings(run: RunData) -> str:
+    """Banners above everything for figures that are not evidence: in-sample, or of unknown origin."""
+    check = (run.trading_metrics or {}).get("in_sample")
+    out = []
+    if isinstance(check, dict) and check.get("warning"):
+        cls = "unknown" if check.get("verdict") == "unknown" else "in-sample"
+        out.append(f'<div class="banner {cls}" role="alert">{html.escape(str(check["warning"]))}</div>')
+    for note in (run.model_metrics or {}).get("notes", []) or []:
+        if "not out-of-sample" in str(note):
+            out.append(f'<div class="banner in-sample" role="alert">model: {html.escape(str(note))}</div>')
+    return "".join(out)
+
+
+def _caveats(run: RunData) -> str:
+    """The run's notes (small sample, no trade and why) right under the headline figures."""
+    tm = run.trading_metrics or {}
+    warning = (tm.get("in_sample") or {}).get("warning") if isinstance(tm.get("in_sample"), dict) else None
+    notes = [str(n) for n in tm.get("notes", []) or [] if n != warning]
+    if not notes:
+        return ""
+    return '<ul class="caveats">' + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
+
+
 def _header(run: RunData) -> str:
     p: dict[str, Any] = run.provenance or {}
     facts = []
@@ -207,6 +242,6 @@ def _page(run: RunData, sections: list[tuple[str, str, str]]) -> str:
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{html.escape(title)}"
             f"</title><style>{_CSS}</style>\n<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head>"
-            f"<body>{_header(run)}<nav>{nav}</nav><main>{body}</main>"
+            f"<body>{_header(run)}<nav>{nav}</nav><main>{_warnings(run)}{body}</main>"
             f"<footer><p class='note' style='padding:0 28px 20px'>tradingmodel {html.escape(pkg_version)} · "
             f"plotly.js inlined, works offline</p></footer></body></html>\n")

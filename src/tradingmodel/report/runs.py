@@ -118,7 +118,7 @@ def save_run(kind: str, *, root: str | Path = "reports", config: AppConfig | Non
         for name, text in texts.items():
             (tmp / name).write_text(text, encoding="utf-8")
         trades_df = frames["trades"] if frames["trades"] is not None else pd.DataFrame(columns=TRADE_COLUMNS)
-        trades_df.to_csv(tmp / "trades.csv", index=False)
+        iso_times(trades_df, ("entry_time", "exit_time")).to_csv(tmp / "trades.csv", index=False)
         for name in ("equity", "bars", "predictions"):
             if frames[name] is not None:
                 frames[name].to_parquet(tmp / f"{name}.parquet", index=False, compression="zstd")
@@ -297,6 +297,21 @@ def _fsync_dir(d: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def iso_times(df: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``df`` with its tz-aware time ``columns`` as ISO 8601 text with offset, as bar files write them
+    (``2024-01-02T17:10:00+00:00``); a missing time stays empty. For CSV files people read."""
+    from tradingmodel.data.bars import _iso_utc
+
+    out = df.copy()
+    for col in columns:
+        if col in out.columns and isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            missing = out[col].isna().to_numpy()
+            text = _iso_utc(out[col].fillna(pd.Timestamp(0, tz="UTC"))).astype(object)
+            text[missing] = None
+            out[col] = text
+    return out
 
 
 def is_finite_number(v: Any) -> bool:

@@ -23,9 +23,11 @@ PERCENT_KEYS = frozenset({"direction_accuracy", "direction_accuracy_ci", "win_ra
                           "timing_precision"})
 MONEY_KEYS = frozenset({"total_profit", "average_profit_per_trade", "costs_paid", "deposit", "final_equity",
                         "gross_profit", "gross_loss", "largest_win", "largest_loss", "average_win",
-                        "average_loss", "net_profit", "commission", "slippage", "buy_and_hold_profit"})
+                        "average_loss", "net_profit", "commission", "slippage", "buy_and_hold_profit",
+                        "mean_daily_profit", "median_daily_profit", "best_day_profit", "worst_day_profit"})
 MONEY_SUFFIXES = ("_usd", "_dollars", "_paid", "maximum_drawdown", "max_drawdown")
-COUNT_KEYS = frozenset({"total_trades", "n_bars", "n_trades", "n_symbols", "bars", "bars_scored", "reversals"})
+COUNT_KEYS = frozenset({"total_trades", "n_bars", "n_trades", "n_symbols", "bars", "bars_scored", "reversals",
+                        "sessions", "predictions"})
 COUNT_SUFFIXES = ("_count", "_trades", "_bars")
 DOLLAR_OF_PCT = frozenset({"total_return_pct", "buy_and_hold_return_pct"})  # shown in $ on the deposit too
 MODEL_ORDER = ("direction_accuracy", "direction_accuracy_ci", "magnitude_correlation", "timing_accuracy",
@@ -56,7 +58,7 @@ def is_number(v: Any) -> bool:
 def fmt(value: Any, unit: str = "num") -> str:
     """Human text for a value in a unit: ``52.31 %``, ``-$1,234.50``, ``1,024``, ``0.0123457``."""
     if value is None:
-        return "—"
+        return "n/a"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
@@ -150,35 +152,64 @@ def per_symbol_table(mm: dict[str, Any]) -> str:
     return _table(["symbol"] + [label(k) for k in keys], rows, "metrics wide") + blocks
 
 
+TRADING_ASIDE = ("notes", "in_sample", "ar_baseline")  # shown beside the table, not as rows of it
+
+
+def _trading_cells(tm: dict[str, Any], k: str, path: str, deposit: float | None, paired: set[str]) -> str:
+    """The value cell and its "in % / $" cell of one trading figure."""
+    if k not in tm:
+        return "<td>—</td><td></td>"
+    v, unit = tm[k], unit_of(k)
+    if f"{k}_pct" in paired:
+        other = _cell(f"{path}.{k}_pct", tm.get(f"{k}_pct"), "pct", "num other") if f"{k}_pct" in tm else "<td></td>"
+    else:
+        text = ""
+        if deposit and is_number(v) and math.isfinite(v):
+            if unit == "usd" and k != "deposit":
+                text = fmt(100.0 * v / deposit, "pct") + " of deposit"
+            elif k in DOLLAR_OF_PCT:
+                text = fmt(v / 100.0 * deposit, "usd")
+        other = f'<td class="num other">{_esc(text)}</td>'
+    return _cell(f"{path}.{k}", v, unit) + other
+
+
 def trading_metrics_table(tm: dict[str, Any], deposit: float | None) -> str:
     """Trading metrics, one row per figure: ``X`` in $ beside ``X_pct`` when the run gives both, else
-    dollar figures also as % of the deposit and the total / buy-and-hold returns also in $."""
-    rows = []
+    dollar figures also as % of the deposit and the total / buy-and-hold returns also in $. With an
+    ``ar_baseline`` (the same strategy trading the AR(20) baseline's predictions) its figures stand in
+    two more columns, formatted the same way; the notes and the in-sample check follow the table."""
+    base = tm.get("ar_baseline") if isinstance(tm.get("ar_baseline"), dict) else None
     paired = {f"{k}_pct" for k, v in tm.items() if unit_of(k) == "usd" and f"{k}_pct" in tm}
+    rows = []
     for k, v in tm.items():
-        if isinstance(v, dict) or k in paired:
+        if isinstance(v, dict) or k in paired or k in TRADING_ASIDE:
             continue
-        unit = unit_of(k)
-        if f"{k}_pct" in paired:
-            other = _cell(f"trading.{k}_pct", tm[f"{k}_pct"], "pct", "num other")
-        else:
-            text = ""
-            if deposit and is_number(v) and math.isfinite(v):
-                if unit == "usd" and k != "deposit":
-                    text = fmt(100.0 * v / deposit, "pct") + " of deposit"
-                elif k in DOLLAR_OF_PCT:
-                    text = fmt(v / 100.0 * deposit, "usd")
-            other = f'<td class="num other">{_esc(text)}</td>'
-        rows.append(f'<tr title="{_esc(k)}"><th>{_esc(label(k))}</th>{_cell(f"trading.{k}", v, unit)}{other}</tr>')
+        cells = _trading_cells(tm, k, "trading", deposit, paired)
+        if base is not None:
+            cells += _trading_cells(base, k, "trading.ar_baseline", deposit, paired)
+        rows.append(f'<tr title="{_esc(k)}"><th>{_esc(label(k))}</th>{cells}</tr>')
+    head = ["metric", "model", "in % / $"] + (["AR(20) baseline", "in % / $"] if base is not None else [])
     nested = "".join(f"<h4>{_esc(label(k))}</h4>" + _kv_table(f"trading.{k}", v)
-                     for k, v in tm.items() if isinstance(v, dict))
-    return _table(["metric", "value", "in % / $"], rows, "metrics") + nested
+                     for k, v in tm.items() if isinstance(v, dict) and k not in TRADING_ASIDE)
+    if base is not None:
+        nested += "".join(f"<h4>AR(20) baseline: {_esc(label(k)).lower()}</h4>"
+                          + _kv_table(f"trading.ar_baseline.{k}", v) for k, v in base.items() if isinstance(v, dict))
+        extra = {k: v for k, v in base.items() if not isinstance(v, dict) and k not in tm}
+        if extra:
+            nested += "<h4>AR(20) baseline: other</h4>" + _kv_table("trading.ar_baseline", extra)
+    if isinstance(tm.get("in_sample"), dict):
+        nested += "<h4>In-sample check</h4>" + _kv_table("trading.in_sample", tm["in_sample"])
+    if "notes" in tm:
+        nested += "<h4>Notes</h4>" + _kv_table("trading", {"notes": tm["notes"]})
+    return _table(head, rows, "metrics") + nested
 
 
 def _kv_table(prefix: str, d: dict[str, Any]) -> str:
     rows = []
     for k, v in d.items():
-        if isinstance(v, dict):
+        if isinstance(v, dict) and v:
+            rows.append(f"<tr><th>{_esc(label(k))}</th><td>{_kv_table(f'{prefix}.{k}', v)}</td></tr>")
+        elif isinstance(v, dict):
             rows.append(f"<tr><th>{_esc(label(k))}</th><td>{_esc(fmt(v))}</td></tr>")
         else:
             rows.append(f'<tr title="{_esc(k)}"><th>{_esc(label(k))}</th>{_cell(f"{prefix}.{k}", v, unit_of(k))}</tr>')
