@@ -13,7 +13,9 @@ import torch
 
 from tradingmodel.data import simulate
 from tradingmodel.model import CheckpointError, evaluate, load_checkpoint, predict, train
-from tradingmodel.model.windows import WindowSet, default_feature_fn
+from tradingmodel.model.windows import N_FEATURES, WindowSet, default_feature_fn
+
+from .conftest import TINY
 
 
 def _weights(model_dir: Path, sub: str = "AAA") -> dict[str, torch.Tensor]:
@@ -78,7 +80,47 @@ def test_same_seed_same_weights_other_seed_differs(signal_bars, trained, tmp_pat
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-def test_checkpoint_round_trip_is_bit_identical(signal_bars, trained, tmp_path) -> None:
+def _val_loss(model_dir: Path, bars: pd.DataFrame, sym: str = "AAA", sub: str = "AAA") -> float:
+    """The early-stopping criterion recomputed from a saved checkpoint through ``evaluate`` alone: mean
+    squared error of the standardised prediction against the standardised next return (float32, as the
+    network is trained on) over the stored validation part."""
+    _, frame = evaluate(model_dir, bars[bars["symbol"] == sym], split="whole", return_frame=True)
+    v = frame[frame["split"] == "val"]
+    scale = _meta(model_dir, sub)["symbols"][sym]["scaler"]["target_scale"]
+    z = (v["predicted_close"] / v["close"] - 1.0).to_numpy() / scale
+    y = ((v["next_close"] / v["close"] - 1.0).to_numpy() / scale).astype(np.float32).astype(np.float64)
+    return float(np.mean((z - y) ** 2))
+
+
+def _saved_epoch(model_dir: Path, bars: pd.DataFrame, hist: list[dict]) -> int:
+    """Which epoch's recorded validation loss the saved weights reproduce (0: none of them)."""
+    got = _val_loss(model_dir, bars)
+    hits = [h["epoch"] for h in hist if got == pytest.approx(h["val_loss"], rel=1e-9, abs=0)]
+    assert len(hits) <= 1, (got, hist)
+    return hits[0] if hits else 0
+
+
+def test_checkpoint_holds_the_best_epoch_not_the_last(signal_bars, trained) -> None:
+    meta = _meta(trained)
+    hist, best = meta["history"], meta["best_epoch"]
+    losses = [h["val_loss"] for h in hist]
+    # a real optimum: early stopping ran `patience` epochs past the best one, each worse than it
+    assert best == int(np.argmin(losses)) + 1 and len(hist) == best + TINY["patience"] < TINY["num_epochs"]
+    assert min(losses[best:]) > losses[best - 1] * (1 + 1e-6)
+    assert _saved_epoch(trained, signal_bars, hist) == best
+
+
+def test_checkpoint_round_trip_is_bit_identical(signal_bars, trained_nets, tmp_path) -> None:
+    trained, nets = trained_nets
+    in_memory, loaded = nets["AAA"].cpu().eval(), load_checkpoint(trained / "AAA").net
+    a, b = in_memory.state_dict(), loaded.state_dict()
+    assert list(a) == list(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape and torch.equal(a[k], b[k]), k
+    x = torch.randn(64, TINY["sequence_length"], N_FEATURES, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        assert torch.equal(in_memory(x), loaded(x))
+    # ...and the directory is self-contained: a copy elsewhere predicts the same bits
     p1 = predict(trained, signal_bars)
     copy = tmp_path / "copy"
     shutil.copytree(trained, copy)
@@ -157,23 +199,30 @@ def test_pooled_model_and_ctrl_c_keeps_best(tmp_path, tiny_cfg, monkeypatch) -> 
     preds = predict(tmp_path / "pooled", bars)
     assert set(preds["symbol"]) == {"AAA", "BBB"}
 
-    calls = {"n": 0}
+    cfg = tiny_cfg(num_epochs=5, train_fraction=0.7)
+    validations = {"done": 0, "batches": 0}
     real_batch = WindowSet.batch
 
-    def interrupting(self, g, sym):  # Ctrl-C arrives during the second epoch of the first symbol
-        calls["n"] += 1
-        if calls["n"] == 60:
-            raise KeyboardInterrupt
+    def interrupting(self, g, sym):  # Ctrl-C arrives in the 4th epoch of the first symbol, 3 batches in
+        if len(g) > cfg.batch_size:  # the validation pass after an epoch (one chunk, more rows than a batch)
+            validations["done"] += 1
+        elif validations["done"] == 3:
+            validations["batches"] += 1
+            if validations["batches"] == 3:
+                raise KeyboardInterrupt
         return real_batch(self, g, sym)
 
     monkeypatch.setattr(WindowSet, "batch", interrupting)
-    res = train(bars, tiny_cfg(num_epochs=5, train_fraction=0.7), tmp_path / "int", progress=False)
+    res = train(bars, cfg, tmp_path / "int", progress=False)
     assert res.interrupted and list(res.model_dirs) == ["AAA"]
     hist = res.history["AAA"]
     meta = _meta(tmp_path / "int")
-    assert 1 <= len(hist) < 5 and meta["interrupted"] is True
-    assert meta["best_epoch"] == min(hist, key=lambda h: h["val_loss"])["epoch"]
+    assert len(hist) == 3 and meta["interrupted"] is True and meta["history"] == hist
+    best = min(hist, key=lambda h: h["val_loss"])["epoch"]
+    assert meta["best_epoch"] == res.best_epoch["AAA"] == best < len(hist)
     monkeypatch.undo()
+    # the weights saved are the best epoch's: neither the last finished epoch's nor the half-trained ones
+    assert _saved_epoch(tmp_path / "int", bars, hist) == best
     assert len(predict(tmp_path / "int", bars[bars["symbol"] == "AAA"])) > 0
 
 
