@@ -31,7 +31,7 @@ class UserError(Exception):
     """An error caused by the user's input; printed without a traceback, exit code 2."""
 
 
-class Interrupted(Exception):  # noqa: N818 - a state, not a failure
+class Interrupted(Exception):
     """Ctrl-C was handled (what could be kept was saved); the message says what was kept. Exit code 130."""
 
 
@@ -83,8 +83,7 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings():
-            warnings.simplefilter("default")
+        with warnings.catch_warnings():  # Python's filters stay; only the printing changes
             warnings.showwarning = _show_warning
             try:
                 return func(*args, **kwargs)
