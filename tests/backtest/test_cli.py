@@ -126,7 +126,7 @@ def test_model_option_equals_its_predictions_file(files, tmp_path):
     _, frame = evaluate(tmp_path / "model", bars, return_frame=True)
     test_start = frame.loc[frame["split"] == "test", "timestamp"].min()
     trades = pd.read_csv(tmp_path / "t.csv", parse_dates=["entry_time"])
-    assert json.loads(auto.stdout)["total_trades"] == len(trades)
+    assert json.loads(auto.stdout)["total_trades"] == len(trades) > 0  # 6 here: the check below is not vacuous
     assert (pd.to_datetime(trades["entry_time"], utc=True) > test_start).all()
 
 

@@ -45,8 +45,13 @@ def test_import_errors_are_one_line(db_url: str, tmp_path: Path) -> None:
     bad.write_text("symbol,timestamp,open,high,low,close,volume\nAAA,2024-01-02T14:30:00Z,10,9,9.5,9.7,100\n")
     result = runner.invoke(app, ["import", str(bad), "--url", db_url])
     assert result.exit_code == 2 and "row 1" in result.output and "Traceback" not in result.output
-    tf = runner.invoke(app, ["import", str(bad), "--url", db_url, "--timeframe", "minute"])
-    assert tf.exit_code == 2
+    good = tmp_path / "good.csv"  # a file that imports fine: only the timeframe is wrong
+    write_bars(simulate(["AAA"], 1), good)
+    tf = runner.invoke(app, ["import", str(good), "--url", db_url, "--timeframe", "minute"])
+    assert tf.exit_code == 2 and "Traceback" not in tf.output
+    assert len(tf.output.strip().splitlines()) == 1 and "timeframe 'minute'" in tf.output
+    assert read_bars(get_engine(db_url), ["AAA"]).empty  # nothing stored
+    assert runner.invoke(app, ["import", str(good), "--url", db_url, "-q"]).exit_code == 0  # the file was fine
 
 
 def test_db_commands(fresh_url: str, bar_file: Path) -> None:

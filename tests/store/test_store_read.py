@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 
+from tests.conftest import require
 from tradingmodel.data import simulate
 from tradingmodel.store import (
     StoreError,
@@ -116,8 +117,8 @@ def test_symbols_sort_by_code_point_whatever_the_server_collation(engine: Engine
     icu = engine.dialect.name == "postgresql"
     if icu:
         with engine.begin() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_collation WHERE collname = 'en-US-x-icu'")).first():
-                pytest.skip("PostgreSQL without ICU collations")
+            has_icu = conn.execute(text("SELECT 1 FROM pg_collation WHERE collname = 'en-US-x-icu'")).first()
+            require(has_icu is not None, "PostgreSQL with ICU collations (en-US-x-icu)")
             conn.exec_driver_sql('ALTER TABLE market_data ALTER COLUMN symbol TYPE varchar(32) COLLATE "en-US-x-icu"')
     try:
         ingest_bars(engine, bars)
