@@ -37,6 +37,11 @@ RENDERED_JS = """Array.from(document.querySelectorAll('.plotly-graph-div')).map(
   traces: d.querySelectorAll('.scatterlayer .trace, .barlayer .trace').length,
   drawn: Array.from(d.querySelectorAll('.scatterlayer .trace path.js-line, .scatterlayer .trace path.point,'
     + ' .barlayer .trace path')).filter(p => (p.getAttribute('d') || '').length > 3).length,
+  axes: Object.fromEntries(Object.keys(d._fullLayout || {}).filter(k => /^[xy]axis[0-9]*$/.test(k))
+    .map(k => [k, (d._fullLayout[k].title || {}).text || ''])),
+  xticks: Array.from(d.querySelectorAll('.xaxislayer-above text')).map(t => t.textContent),
+  first_x: d.data && d.data.length && d.data[0].x ? String(d.data[0].x[0]) : null,
+  names: (d.data || []).map(t => t.name || ''),
   x: Math.round(d.getBoundingClientRect().left + window.scrollX),
   y: Math.round(d.getBoundingClientRect().top + window.scrollY),
   w: Math.round(d.getBoundingClientRect().width), h: Math.round(d.getBoundingClientRect().height)}))"""
@@ -296,6 +301,15 @@ def test_report_of_a_demo_run_opens_cleanly_in_chromium(run: str, symbols: list[
         assert image.shape[:2] == (c["h"], c["w"]) and ink(image) > 0.01, f"{c['id']}: blank screenshot"
         drawn = trace_ink(result["hidden"][c["id"]])
         assert drawn > 0.005, f"{c['id']}: the traces put ink on only {drawn:.2%} of the plotting area"
+        if c["id"].startswith(("chart-price-", "chart-equity")):
+            # New York time, the zone named on the axis, readable tick labels (times or dates, none empty)
+            assert any("New York" in t for t in c["axes"].values()), c["axes"]
+            assert c["first_x"].endswith("T09:30:00"), c["first_x"]  # the open, not 14:30 UTC
+            assert c["xticks"] and all(t.strip() for t in c["xticks"]), c["xticks"]
+        if c["id"].startswith("chart-price-"):  # the predicted move has its own panel, thresholds drawn
+            assert c["axes"]["yaxis2"].startswith("predicted move"), c["axes"]
+            assert any(n.startswith("predicted move") for n in c["names"])
+            assert any(n.startswith("buy threshold") for n in c["names"]), c["names"]
         if os.environ.get("REPORT_SHOTS"):  # keep the screenshots to look at
             Path(os.environ["REPORT_SHOTS"], f"{c['id']}.png").write_bytes(result["shots"][c["id"]])
 
