@@ -37,6 +37,11 @@ RENDERED_JS = """Array.from(document.querySelectorAll('.plotly-graph-div')).map(
   traces: d.querySelectorAll('.scatterlayer .trace, .barlayer .trace').length,
   drawn: Array.from(d.querySelectorAll('.scatterlayer .trace path.js-line, .scatterlayer .trace path.point,'
     + ' .barlayer .trace path')).filter(p => (p.getAttribute('d') || '').length > 3).length,
+  axes: Object.fromEntries(Object.keys(d._fullLayout || {}).filter(k => /^[xy]axis[0-9]*$/.test(k))
+    .map(k => [k, (d._fullLayout[k].title || {}).text || ''])),
+  xticks: Array.from(d.querySelectorAll('.xaxislayer-above text')).map(t => t.textContent),
+  first_x: d.data && d.data.length && d.data[0].x ? String(d.data[0].x[0]) : null,
+  names: (d.data || []).map(t => t.name || ''),
   x: Math.round(d.getBoundingClientRect().left + window.scrollX),
   y: Math.round(d.getBoundingClientRect().top + window.scrollY),
   w: Math.round(d.getBoundingClientRect().width), h: Math.round(d.getBoundingClientRect().height)}))"""
@@ -278,6 +283,19 @@ def test_decode_png_round_trips_every_filter() -> None:
     assert ink(img) > 0.9 and ink(np.zeros((4, 4, 3), np.uint8)) == 0.0
 
 
+def _first_new_york_time(run_dir: Path, chart_id: str) -> str:
+    """The first time of a chart's first series (close or equity), as New York wall-clock ISO text."""
+    import pandas as pd
+
+    if chart_id == "chart-equity":
+        ts = pd.read_parquet(run_dir / "equity.parquet")["timestamp"]
+    else:
+        bars = pd.read_parquet(run_dir / "bars.parquet")
+        ts = bars.loc[bars["symbol"] == chart_id.removeprefix("chart-price-"), "timestamp"]
+    first = ts.min().tz_convert("America/New_York").tz_localize(None)
+    return first.isoformat()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("run", "symbols"), [("pipeline_run", ["AAA", "BBB"]), ("saved_run", ["AAPL", "MSFT"])])
 def test_report_of_a_demo_run_opens_cleanly_in_chromium(run: str, symbols: list[str],
@@ -296,6 +314,15 @@ def test_report_of_a_demo_run_opens_cleanly_in_chromium(run: str, symbols: list[
         assert image.shape[:2] == (c["h"], c["w"]) and ink(image) > 0.01, f"{c['id']}: blank screenshot"
         drawn = trace_ink(result["hidden"][c["id"]])
         assert drawn > 0.005, f"{c['id']}: the traces put ink on only {drawn:.2%} of the plotting area"
+        if c["id"].startswith(("chart-price-", "chart-equity")):
+            # New York time, the zone named on the axis, readable tick labels (times or dates, none empty)
+            assert any("New York" in t for t in c["axes"].values()), c["axes"]
+            assert c["first_x"] == _first_new_york_time(saved_run, c["id"]), c["first_x"]  # not UTC
+            assert c["xticks"] and all(t.strip() for t in c["xticks"]), c["xticks"]
+        if c["id"].startswith("chart-price-"):  # the predicted move has its own panel, thresholds drawn
+            assert c["axes"]["yaxis2"].startswith("predicted move"), c["axes"]
+            assert any(n.startswith("predicted move") for n in c["names"])
+            assert any(n.startswith("buy threshold") for n in c["names"]), c["names"]
         if os.environ.get("REPORT_SHOTS"):  # keep the screenshots to look at
             Path(os.environ["REPORT_SHOTS"], f"{c['id']}.png").write_bytes(result["shots"][c["id"]])
 
@@ -314,7 +341,7 @@ def test_the_check_catches_a_broken_page(saved_run: Path, tmp_path: Path) -> Non
     end = broken.index(',                        {"template"', data_at)
     broken = broken[:data_at] + "[]" + broken[end:]  # the scatter keeps its axes but loses its data
     (tmp_path / "report.html").write_text(broken)
-    result = open_in_chromium(tmp_path / "report.html", wait_s=4)
+    result = open_in_chromium(tmp_path / "report.html", wait_s=15)  # the loss chart never gets ready
     found = "\n".join(problems(result["events"]))
     assert "console.error: boom" in found
     assert "ReferenceError: no_such_function is not defined" in found

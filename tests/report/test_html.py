@@ -216,4 +216,40 @@ def test_scatter_axes_follow_the_predictions_range(inputs: dict[str, Any]) -> No
     y0, y1 = fig.layout.yaxis.range
     lo, hi = np.quantile(test["actual_ret"], [0.01, 0.99])
     assert y0 < lo and y1 > hi and (y1 - y0) < 1.2 * (hi - lo)
-    assert f"from {test['actual_ret'].min():.3f}% to {test['actual_ret'].max():.3f}%" in fig.layout.title.text
+    assert f"from {test['actual_ret'].min():.3f}% to {test['actual_ret'].max():.3f}%" in fig.layout.xaxis.title.text
+
+
+def test_in_sample_banner_caveats_and_the_ar_baseline_beside_the_model(tmp_path: Path,
+                                                                      inputs: dict[str, Any]) -> None:
+    from tradingmodel.pipeline import attach_sample_check, sample_check_from_origin
+
+    tm = dict(inputs["trading_metrics"])
+    preds = inputs["predictions"]
+    origin = {"model_dir": "models/m1", "symbols": {"AAPL": {"training_period": [
+        str(preds["timestamp"].min()), str(preds["timestamp"].quantile(0.5))]}}}
+    attach_sample_check(tm, sample_check_from_origin(preds, origin, "preds.csv"))
+    base = dict(inputs["trading_metrics"], total_profit=-123.456, win_rate=None, total_trades=0)
+    tm["ar_baseline"] = {k: v for k, v in base.items() if k != "notes"}
+    run = save_run("backtest", root=tmp_path, config=inputs["config"], provenance={}, trading_metrics=tm,
+                   bars=inputs["bars"], predictions=preds[["symbol", "timestamp", "predicted_close"]])
+    page = (run / "report.html").read_text()
+    banner = re.search(r'<div class="banner in-sample" role="alert">([^<]+)</div>', page)
+    assert banner is not None and "overlaps the training period by" in banner.group(1)
+    assert "not out-of-sample evidence" in banner.group(1)
+    assert page.index("banner in-sample") < page.index('id="summary"')  # above every figure
+    caveat = re.search(r'<ul class="caveats"><li>([^<]+)</li>', page)
+    assert caveat is not None and "is a small sample" in caveat.group(1)
+    assert "<th>AR(20) baseline</th>" in page
+    assert re.search(r'data-key="trading.ar_baseline.total_profit" data-value="-123.456">-\$123.46<', page)
+    assert re.search(r'data-key="trading.ar_baseline.win_rate" data-value="null">n/a<', page)
+    assert "<h4>Other</h4>" not in page and '"total_profit": -123.456' not in page  # no raw JSON
+    # a backtest of a predictions file (no close in it) still draws the predictions
+    assert '"name":"predicted move (%) at the bar it was made"' in page
+
+
+def test_daily_figures_are_in_the_trading_table(saved_run: Path) -> None:
+    page = (saved_run / "report.html").read_text()
+    tm = json.loads((saved_run / "metrics.json").read_text())["trading"]
+    for key in ("mean_daily_profit", "median_daily_profit", "best_day_profit", "worst_day_profit"):
+        assert f'data-key="trading.{key}"' in page and f'data-key="trading.{key}_pct"' in page
+    assert tm["sessions"] == 3

@@ -12,7 +12,8 @@ from tradingmodel.cli.common import UserError, add_command, out, plural, split_s
 
 def _simulate(
     symbols: Annotated[str, typer.Option("--symbols", "-s", help="Comma-separated symbols, e.g. AAA,BBB.")],
-    days: Annotated[int, typer.Option("--days", "-d", help="Trading sessions (weekdays) of 390 minute bars.")],
+    days: Annotated[int, typer.Option("--days", "-d", help="NYSE sessions (holidays skipped) of 390 minute bars, "
+                                                            "210 on early closes.")],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv, .csv.gz, .parquet or .pq.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bars.")] = 7,
     signal: Annotated[float | None, typer.Option("--signal", help="Planted mean-reversion strength, 0..1.")] = None,

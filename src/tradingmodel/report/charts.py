@@ -358,11 +358,11 @@ def returns_figure(out: pd.DataFrame | None) -> go.Figure | None:
         fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", name="actual = predicted",
                                  line={"color": "#7f7f7f", "dash": "dot"}))
     shown = f"{len(s):,} of {len(o):,} sampled" if len(s) < len(o) else f"{len(o):,}"
-    title = (f"Predicted vs actual next-bar return, {part} ({shown} bars)<br><sup>x: the predictions' range; "
-             f"actual returns range from {all_actual.min():.3f}% to {all_actual.max():.3f}%, "
-             f"y shows their middle 98% ({outside:,} bars outside the view)</sup>")
-    _layout(fig, title, height=480, xaxis_title="predicted return (%)", yaxis_title="actual return (%)")
-    fig.update_layout(margin={"t": 95})
+    note = (f"predicted return (%), over the predictions' range<br>actual returns range from {all_actual.min():.3f}% "
+            f"to {all_actual.max():.3f}%; the y axis shows their middle 98% ({outside:,} bars outside the view)")
+    _layout(fig, f"Predicted vs actual next-bar return, {part} ({shown} bars)", height=480, xaxis_title=note,
+            yaxis_title="actual return (%)")
+    fig.update_layout(margin={"b": 80})
     fig.update_xaxes(zeroline=True, zerolinecolor="#bbb", range=xr)
     fig.update_yaxes(zeroline=True, zerolinecolor="#bbb", range=yr)
     return fig
