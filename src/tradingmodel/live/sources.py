@@ -98,6 +98,8 @@ class ReplaySource:
 
     async def __aiter__(self) -> AsyncIterator[LiveBar | SliceEnd]:
         f = self.frame if self.start_after is None else self.frame[self.frame["timestamp"] > self.start_after]
+        if len(f) == 0:
+            return
         cols = [f[c].to_numpy() for c in ("symbol", "open", "high", "low", "close", "volume", "session_last")]
         ts = f["timestamp"]
         bounds = np.flatnonzero(np.r_[True, ts.to_numpy()[1:] != ts.to_numpy()[:-1], True])

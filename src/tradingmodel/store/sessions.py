@@ -85,7 +85,8 @@ def open_session(engine: Engine, name: str, *, symbols: Sequence[str], config_to
             raise StoreError(f"session {name!r} exists as a {row.kind} session of {','.join(row.symbols)}; "
                              f"give another --session to trade {','.join(symbols)}")
         conn.execute(update(Run).where(Run.id == row.id).values(status="running", finished_at=None))
-        st = conn.execute(select(SessionState).where(SessionState.run_id == row.id)).scalars().first()
+        st = conn.execute(select(SessionState.snapshot, SessionState.format_version, SessionState.last_bar_time)
+                          .where(SessionState.run_id == row.id)).first()
         if st is None:
             return SessionInfo(int(row.id), name, resumed=True)
         return SessionInfo(int(row.id), name, True, bytes(st.snapshot), st.format_version, st.last_bar_time)
