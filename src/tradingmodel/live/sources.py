@@ -137,12 +137,14 @@ class PolygonSource:
     name = "polygon"
 
     def __init__(self, symbols: Sequence[str], *, api_key: str, ws_url: str, rest_base_url: str,
-                 history: pd.DataFrame | None = None, stream_options: dict[str, Any] | None = None) -> None:
+                 history: pd.DataFrame | None = None, stream_options: dict[str, Any] | None = None,
+                 since: pd.Timestamp | None = None) -> None:
         self.symbols = sorted(symbols)
         self.kw = dict(api_key=api_key, ws_url=ws_url, rest_base_url=rest_base_url, **(stream_options or {}))
         self._history = history
         self.start_after: pd.Timestamp | None = None
         self.stream: Any = None
+        self.since = since  # a new session's first bar to back-fill from (None: live bars only)
 
     def resume_point(self, last_bar: pd.Timestamp | None) -> pd.Timestamp | None:
         self.start_after = last_bar
@@ -160,7 +162,7 @@ class PolygonSource:
     async def __aiter__(self) -> AsyncIterator[LiveBar | SliceEnd]:
         from tradingmodel.data.polygon.stream import BarStream
 
-        since = None if self.start_after is None else self.start_after + pd.Timedelta(minutes=1)
+        since = self.since if self.start_after is None else self.start_after + pd.Timedelta(minutes=1)
         self.stream = BarStream(self.symbols, since=since, **self.kw)
         try:
             async for b in self.stream:
