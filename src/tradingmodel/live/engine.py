@@ -1,0 +1,262 @@
+"""The live engine: bar source → slice barrier → features + one batched model call → strategy → executor
+→ store → events, on one asyncio loop. See ``docs/live.md`` for the order of commits and why.
+
+Per slice (minute ``T``): the executor fills what was pending on ``T``'s bars; the predictor and the strategy
+step ``T``; the slice's fills (with positions), decisions (orders ``new``), predictions, snapshot and events
+are committed in one transaction; only then are stale orders canceled and the new ones submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from tradingmodel.config import TradingConfig
+from tradingmodel.execution.base import Executor
+from tradingmodel.execution.orders import OrderRequest, client_order_id
+from tradingmodel.live import signals
+from tradingmodel.live.barrier import Slice, SliceBarrier, slices
+from tradingmodel.live.crash import CrashPoints
+from tradingmodel.live.events import Publisher
+from tradingmodel.live.orders import OrderBook, check_fills
+from tradingmodel.live.predictor import Predictor
+from tradingmodel.live.sources import LiveBar, SliceEnd, calendar_session_last
+from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy, SliceResult, StrategyFill
+from tradingmodel.store.sessions import EventRow, SessionInfo, SessionStore, SliceWrite
+from tradingmodel.strategy import layout as L
+
+PURPOSE_OF = {"entry": "entry", "time": "time_exit", "halt": "halt_exit", "session_close": "session_close",
+              "end": "end"}
+MOC_PURPOSES = ("session_close", "end")
+
+
+@dataclass
+class EngineStats:
+    """Counters shown on the panel and returned at the end."""
+
+    slices: int = 0
+    bars: int = 0
+    refused: int = 0
+    orders: int = 0
+    fills: int = 0
+    last_bar: pd.Timestamp | None = None
+    started: float = 0.0
+    equity: float = math.nan
+    cash: float = math.nan
+    status: str = "trading"
+    last_signals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    curve: list[tuple[pd.Timestamp, float, float, float]] = field(default_factory=list)
+
+
+class Engine:
+    """One paper/live session (see the module docstring); :meth:`run` until the source ends or a stop."""
+
+    def __init__(self, *, session: SessionInfo, store: SessionStore, strategy: LiveStrategy, predictor: Predictor,
+                 executor: Executor, source: AsyncIterable[LiveBar | SliceEnd], trading: TradingConfig,
+                 model_id: int | None = None, flatten_on_exit: bool = False, barrier_timeout: float = 5.0,
+                 publisher: Publisher | None = None, crash: CrashPoints | None = None) -> None:
+        self.session, self.store, self.strategy, self.predictor = session, store, strategy, predictor
+        self.executor, self.source, self.trading, self.model_id = executor, source, trading, model_id
+        self.symbols = strategy.symbols
+        self.index = {s: i for i, s in enumerate(self.symbols)}
+        self.flatten_on_exit = flatten_on_exit
+        self.barrier = SliceBarrier(self.symbols, timeout=barrier_timeout, after=session.last_bar_time and
+                                    pd.Timestamp(session.last_bar_time))
+        self.publisher = publisher or Publisher()
+        self.crash = crash or CrashPoints()
+        self.book = OrderBook(store, executor, self.crash, self.publisher)
+        self.stats = EngineStats(last_bar=self.barrier.released)
+        self.last_bar_of: dict[str, pd.Timestamp] = {}
+        self._stop = asyncio.Event()
+        self._risk_status: str | None = None
+
+    # --- control ------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Finish the slice in hand, take no new entries, then persist and stop (SIGINT/SIGTERM)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    async def run(self) -> EngineStats:
+        """Reconcile with the executor, trade every slice, then (optionally) flatten. Returns the counters."""
+        loop = asyncio.get_running_loop()
+        self.stats.started = loop.time()
+        await self.executor.start()
+        await self.book.load()
+        last = self.barrier.released
+        await self.book.reconcile(last, self.strategy)
+        self._risk_event([], last)
+        async for sl in slices(self.source, self.barrier):
+            await self._process(sl)
+            if self.stopping:
+                break
+        if self.flatten_on_exit and self.stats.last_bar is not None:
+            await self._flatten()
+        return self.stats
+
+    # --- one slice ----------------------------------------------------------------------------
+    async def _process(self, sl: Slice) -> None:
+        T = sl.timestamp
+        exec_fills = await self._executor_bars(sl)
+        self.crash("after_executor_bars")
+        updates = await self.book.poll([b for b in sl.bars])
+        for s, b in sl.bars.items():
+            self.predictor.update(s, b.close, b.volume)
+            self.last_bar_of[s] = T
+        preds = self.predictor.predict(list(sl.bars))
+        mkt = np.full((len(self.symbols), L.NK), np.nan)
+        for s, b in sl.bars.items():
+            row = mkt[self.index[s]]
+            row[L.K_OPEN:L.K_VOLUME + 1] = b.open, b.high, b.low, b.close, b.volume
+            row[L.K_VOLAVG], row[L.K_RSI], row[L.K_RETSTD] = self.predictor.strategy_features(s)
+            row[L.K_PRED] = preds[s].predicted_close if s in preds else np.nan
+            last = b.session_last if b.session_last is not None else calendar_session_last(T)
+            row[L.K_SESSION_LAST] = 1.0 if last else 0.0
+        day = int(np.asarray(self.barrier._date(T)).astype(np.int64))
+        res = self.strategy.step(mkt, day)
+        check_fills([f for f in res.fills if f.purpose not in MOC_PURPOSES], exec_fills, self.symbols, T)
+        orders = self._orders(res, T)
+        self.book.tentative(exec_fills, updates)
+        cancels = self.book.stale(self.strategy, self.index)
+        legs = await self.book.legs_of(exec_fills)
+        events = self._slice_events(sl, preds, mkt, res)
+        events += self._risk_event([], T, commit=False)
+        events += [EventRow("order", self.book.order_data(o, "new"), o.symbol, T) for o in orders]
+        rows, sig_events = self._prediction_rows(T, preds, mkt, res, orders)
+        events += sig_events
+        ev = self.store.commit_slice(SliceWrite(T, self.strategy.snapshot(), SNAPSHOT_FORMAT, exec_fills, legs,
+                                                orders, updates, rows, events))
+        self.book.committed(orders, legs)
+        self.book.publish(ev)
+        self.stats.slices += 1
+        self.stats.bars += len(sl.bars)
+        self.stats.refused += len(sl.refused)
+        self.stats.fills += len(exec_fills)
+        self.stats.orders += len(orders)
+        self.stats.last_bar, self.stats.equity, self.stats.cash = T, res.equity, res.cash
+        self.stats.curve.append((T, res.equity, res.cash, res.gross))
+        self.crash("after_decision_commit")
+        await self.book.send(cancels, orders, expected=self._moc_fills(res), snapshot=self.strategy.snapshot, last=T)
+
+    async def _executor_bars(self, sl: Slice) -> list:
+        """The slice's bars to the executor (the paper executor's row fast path when it has one)."""
+        bs = list(sl.bars.values())  # sorted by symbol
+        fast = getattr(self.executor, "on_slice", None)
+        if fast is not None:
+            return fast(sl.timestamp, [(b.symbol, b.open, b.high, b.low, b.close) for b in bs])
+        frame = pd.DataFrame({"symbol": [b.symbol for b in bs], "timestamp": [sl.timestamp] * len(bs),
+                              "open": [b.open for b in bs], "high": [b.high for b in bs], "low": [b.low for b in bs],
+                              "close": [b.close for b in bs], "volume": [b.volume for b in bs]})
+        return list(await self.executor.on_bars(frame))
+
+    def _orders(self, res: SliceResult, T: pd.Timestamp) -> list[OrderRequest]:
+        """The slice's decisions as orders with deterministic client ids (stop/target hits are fills of the
+        executor's resting legs, not new orders)."""
+        out = []
+        sl_frac, tp_frac = self.trading.stop_loss_threshold, self.trading.take_profit_threshold
+        for o in res.orders:
+            if o.purpose not in PURPOSE_OF:
+                continue
+            sym, purpose = self.symbols[o.symbol], PURPOSE_OF[o.purpose]
+            side = "buy" if o.side > 0 else "sell"
+            otype = "market_on_close" if o.order_type == "market_on_close" else "market"
+            stop = target = None
+            if purpose == "entry":  # indicative levels at the decision close; the fill price anchors them
+                c = self.strategy.last_close(o.symbol)
+                stop, target = c * (1.0 - o.side * sl_frac), c * (1.0 + o.side * tp_frac)
+            out.append(OrderRequest(client_order_id(self.session.name, T.to_pydatetime(), sym, purpose), sym, side,
+                                    o.quantity, otype, purpose, T.to_pydatetime(), stop_loss=stop, take_profit=target))
+        return out
+
+    def _moc_fills(self, res: SliceResult) -> dict[str, StrategyFill]:
+        return {self.symbols[f.symbol]: f for f in res.fills if f.purpose in MOC_PURPOSES}
+
+    async def _flatten(self) -> None:
+        """Close every position at its last close and drop pending entries (``--flatten-on-exit``)."""
+        T = self.stats.last_bar
+        res = self.strategy.close_all()
+        orders = []
+        for f in res.fills:
+            sym = self.symbols[f.symbol]
+            bt = self.last_bar_of.get(sym, T).to_pydatetime()
+            orders.append(OrderRequest(client_order_id(self.session.name, T.to_pydatetime(), sym, "end"), sym,
+                                       "buy" if f.side > 0 else "sell", f.quantity, "market_on_close", "end", bt))
+        cancels = self.book.stale(self.strategy, self.index)
+        ev = self.store.commit_slice(SliceWrite(T, self.strategy.snapshot(), SNAPSHOT_FORMAT, orders=orders, events=[
+            EventRow("order", self.book.order_data(o, "new"), o.symbol, T) for o in orders]))
+        self.book.committed(orders, [])
+        self.book.publish(ev)
+        await self.book.send(cancels, orders, expected=self._moc_fills(res), snapshot=self.strategy.snapshot, last=T)
+        self.stats.equity = res.equity
+        self.stats.cash = res.cash
+        if self.stats.curve:
+            self.stats.curve[-1] = (T, res.equity, res.cash, res.gross)
+
+    # --- events -------------------------------------------------------------------------------
+    def _slice_events(self, sl: Slice, preds: dict, mkt: np.ndarray, res: SliceResult) -> list[EventRow]:
+        T = sl.timestamp
+        ev = [EventRow("bar", {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume,
+                               "status": status, "gap_bars": 0}, b.symbol, b.timestamp) for b, status in sl.refused]
+        for s, b in sl.bars.items():
+            ev.append(EventRow("bar", {"open": b.open, "high": b.high, "low": b.low, "close": b.close,
+                                       "volume": b.volume, "status": "applied", "gap_bars": sl.gaps.get(s, 0)}, s, T))
+        for s, p in preds.items():
+            ev.append(EventRow("prediction", {"predicted_close": p.predicted_close, "close": p.close,
+                                              "predicted_return_pct": 100.0 * (p.predicted_close / p.close - 1.0),
+                                              "confidence": p.confidence}, s, T))
+        positions = {}
+        for i, s in enumerate(self.symbols):
+            side, qty = self.strategy.position(i)
+            if side:
+                entry, last = float(self.strategy.state.sf[i, L.F_ENTRY_PRICE]), self.strategy.last_close(i)
+                positions[s] = {"quantity": side * qty, "avg_price": entry, "last_price": last,
+                                "unrealized_pnl": side * qty * (last - entry)}
+        ev.append(EventRow("portfolio", {"equity": res.equity, "cash": res.cash, "gross_exposure": res.gross,
+                                         "realized_pnl": self.book.realized_total(), "positions": positions},
+                           None, T))
+        return ev
+
+    def _prediction_rows(self, T: pd.Timestamp, preds: dict, mkt: np.ndarray, res: SliceResult,
+                         orders: list[OrderRequest]) -> tuple[list[dict[str, Any]], list[EventRow]]:
+        """Rows for ``predictions`` (with their ``signals`` JSON) and the matching signal events."""
+        rows, events = [], []
+        decided = {o.symbol: o.purpose for o in orders}
+        rejected = {self.symbols[i]: r for i, r in res.rejections}
+        for s, p in preds.items():
+            i = self.index[s]
+            sig = signals.explain(mkt[i], self.strategy.params, decided.get(s), rejected.get(s),
+                                  self.strategy.position(i)[0] != 0)
+            self.stats.last_signals[s] = {"time": T, **sig, "predicted_close": p.predicted_close}
+            if self.model_id is not None:
+                rows.append({"model_id": self.model_id, "symbol": s, "timeframe": "1m", "horizon": 1,
+                             "timestamp": T.to_pydatetime(), "predicted_price": p.predicted_close,
+                             "confidence": None if math.isnan(p.confidence) else p.confidence, "signals": sig,
+                             "created_at": pd.Timestamp.now(tz="UTC").to_pydatetime()})
+            events.append(EventRow("signal", sig, s, T))
+        return rows, events
+
+    def _risk_event(self, ev: list[EventRow], T: pd.Timestamp | None, commit: bool = True) -> list[EventRow]:
+        status = self.strategy.status
+        if status == self._risk_status:
+            return []
+        r = self.strategy.risk()
+        data = {"status": status, "previous": self._risk_status, "equity": r["equity"], "peak_equity": r["peak_equity"],
+                "day_start_equity": r["day_start_equity"],
+                "drawdown_pct": 100.0 * (1.0 - r["equity"] / r["peak_equity"]) if r["peak_equity"] else 0.0,
+                "day_loss_pct": 100.0 * (1.0 - r["equity"] / r["day_start_equity"]) if r["day_start_equity"] else 0.0}
+        self._risk_status = status
+        self.stats.status = status
+        rows = [EventRow("risk", data, None, None if T is None else T.to_pydatetime())]
+        if commit:
+            self.book.publish(self.store.append_events(rows))
+            return []
+        return rows
+

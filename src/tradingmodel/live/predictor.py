@@ -1,0 +1,147 @@
+"""Per-bar predictions from a checkpoint: streaming features, a ring buffer per symbol, one batched call.
+
+The checkpoint is loaded once. Each closed bar updates the symbol's :class:`StreamingFeatures` (the same
+numbers as the batch features) and appends the model's input row (close, log1p(volume), sma20, ema20,
+rsi/100, computed in float64 and stored as float32 exactly as :func:`tradingmodel.model.windows.symbol_series`
+does) to a ring buffer of the last ``sequence_length`` rows. A prediction normalises that window with the
+training statistics stored in the checkpoint (:func:`tradingmodel.model.windows.relative_windows`, then the
+per-symbol mean and std) and runs the network on all ready symbols of one checkpoint in one call, padded
+like :func:`tradingmodel.model.train.predict_standardised` so every row gets the same bits as in
+``model.predict``. Warm-up: feed stored or replayed history through :meth:`Predictor.warm_up`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tradingmodel.features.streaming import StreamingFeatures
+from tradingmodel.model.baselines import apply_calibration
+from tradingmodel.model.checkpoint import Checkpoint, CheckpointError, load_checkpoint, resolve_model_dir
+from tradingmodel.model.train import PAD_ROWS
+from tradingmodel.model.windows import N_FEATURES, relative_windows
+
+#: positions inside StreamingFeatures' output (ALL_NAMES order)
+_CLOSE, _VOLUME, _SMA, _EMA, _RSI, _VSMA, _RETSTD = range(7)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The model's forecast made after one bar closed, for the next bar's close."""
+
+    symbol: str
+    predicted_close: float
+    confidence: float
+    close: float
+
+
+class _Symbol:
+    """One symbol's stream state: features, the last ``L`` input rows, and the strategy's features."""
+
+    __slots__ = ("count", "feats", "last", "rows", "valid")
+
+    def __init__(self, seq_len: int) -> None:
+        self.feats = StreamingFeatures()
+        self.rows = np.zeros((seq_len, N_FEATURES), dtype=np.float32)
+        self.count = 0  # rows written into the ring
+        self.valid = 0  # consecutive rows with all five inputs finite, ending at the newest
+        self.last = np.full(7, np.nan)
+
+    def push(self, close: float, volume: float) -> None:
+        f = self.feats.update(close, volume)
+        self.last = f
+        row = f[:N_FEATURES].copy()
+        row[1] = np.log1p(f[1])
+        row[4] = f[4] / 100.0
+        self.rows[self.count % self.rows.shape[0]] = row  # float64 -> float32 as symbol_series
+        self.count += 1
+        self.valid = self.valid + 1 if np.isfinite(row).all() else 0
+
+    def window(self) -> np.ndarray:
+        """The last L rows, oldest first."""
+        n = self.rows.shape[0]
+        i = self.count % n
+        return np.concatenate([self.rows[i:], self.rows[:i]]) if i else self.rows
+
+
+class Predictor:
+    """Loads ``model_dir`` once; :meth:`update` a closed bar, :meth:`predict` every updated symbol at once."""
+
+    def __init__(self, model_dir: str | Path, symbols: Sequence[str]) -> None:
+        mapping = resolve_model_dir(model_dir)
+        unknown = [s for s in symbols if s not in mapping]
+        if unknown:
+            raise CheckpointError(f"{model_dir}: no model for symbol(s) {', '.join(unknown)} "
+                                  f"(trained on {', '.join(sorted(mapping))})")
+        loaded: dict[Path, Checkpoint] = {}
+        self.checkpoint_of: dict[str, Checkpoint] = {}
+        for s in symbols:
+            p = mapping[s]
+            if p not in loaded:
+                loaded[p] = load_checkpoint(p)
+            if s not in loaded[p].symbols:
+                raise CheckpointError(f"{p}: checkpoint has no metadata for symbol {s}")
+            self.checkpoint_of[s] = loaded[p]
+        self.checkpoints = list(loaded.values())
+        lengths = {ck.config.sequence_length for ck in self.checkpoints}
+        self.sequence_length = max(lengths)
+        self.symbols = list(symbols)
+        self._state = {s: _Symbol(self.checkpoint_of[s].config.sequence_length) for s in symbols}
+        self._mean = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.mean, dtype=torch.float32)
+                      for s in symbols}
+        self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32)
+                     for s in symbols}
+
+    def update(self, symbol: str, close: float, volume: float) -> None:
+        """Feed one closed bar of ``symbol`` (bars of a symbol in time order, each once)."""
+        self._state[symbol].push(close, volume)
+
+    def warm_up(self, symbol: str, close: np.ndarray, volume: np.ndarray) -> None:
+        """Feed past bars (oldest first) so that predictions start at once; see ``LIVE_BUFFER_BARS``."""
+        st = self._state[symbol]
+        for c, v in zip(np.asarray(close, dtype=np.float64).tolist(), np.asarray(volume, dtype=np.float64).tolist(),
+                        strict=True):
+            st.push(c, v)
+
+    def strategy_features(self, symbol: str) -> tuple[float, float, float]:
+        """(volume_sma20, rsi14, ret_std20) after the symbol's last bar (NaN during warm-up)."""
+        f = self._state[symbol].last
+        return float(f[_VSMA]), float(f[_RSI]), float(f[_RETSTD])
+
+    def ready(self, symbol: str) -> bool:
+        """Whether ``symbol`` has a full window of valid inputs."""
+        st = self._state[symbol]
+        return st.valid >= st.rows.shape[0]
+
+    def predict(self, symbols: Sequence[str]) -> dict[str, Prediction]:
+        """Predictions for the ready ones among ``symbols``: one network call per checkpoint."""
+        groups: dict[int, list[str]] = {}
+        for s in symbols:
+            if self.ready(s):
+                groups.setdefault(id(self.checkpoint_of[s]), []).append(s)
+        out: dict[str, Prediction] = {}
+        for syms in groups.values():
+            ck = self.checkpoint_of[syms[0]]
+            L = ck.config.sequence_length
+            pad = -len(syms) % PAD_ROWS  # repeat the last window, as predict_standardised does
+            order = syms + [syms[-1]] * pad
+            stack = np.concatenate([self._state[s].window() for s in order])
+            view = torch.from_numpy(stack).unfold(0, L, 1)
+            t = torch.arange(len(order), dtype=torch.int64) * L + (L - 1)
+            w = relative_windows(view, t, L)
+            w.sub_(torch.stack([self._mean[s] for s in order]).unsqueeze(1))
+            w.div_(torch.stack([self._std[s] for s in order]).unsqueeze(1))
+            with torch.inference_mode():
+                z = ck.net(w).double().numpy()[: len(syms)]
+            for s, zi in zip(syms, z, strict=True):
+                meta = ck.symbols[s]
+                close = float(self._state[s].last[_CLOSE])
+                pred = close * (1.0 + zi * meta.scaler.target_scale)
+                conf = float(apply_calibration(np.abs(np.array([zi])), meta.calibration)[0])
+                out[s] = Prediction(s, float(pred), conf if math.isfinite(conf) else math.nan, close)
+        return out

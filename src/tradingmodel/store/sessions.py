@@ -1,0 +1,299 @@
+"""Paper/live sessions in the store: one run per session name, snapshots, orders, fills, positions, events.
+
+Each public writer is one transaction, in the order the engine needs for crash safety:
+
+* :meth:`SessionStore.commit_slice`: a time slice's fills (by unique ``broker_fill_id``, with the positions
+  they change), its decisions (orders ``new``), its predictions, the strategy snapshot and the last bar,
+  and their events. Committed **before** any of the slice's orders is submitted.
+* :meth:`SessionStore.record_fills`: fills that arrive outside a slice (market-on-close, reconciliation),
+  with the positions and the snapshot.
+* :meth:`SessionStore.set_status`: an order's move through the state machine (:mod:`execution.orders`).
+
+A fill whose ``broker_fill_id`` is already stored is skipped, with its position change: a fill delivered
+twice is applied once. Events get their ids from the database (monotonic) and are returned so that the
+engine can publish them in-process after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from tradingmodel.execution.orders import FillReport, OrderRequest, OrderUpdate, advance
+from tradingmodel.store.ingest import write_transaction
+from tradingmodel.store.schema import Event, Fill, Order, Position, Prediction, Run, SessionState, utcnow
+from tradingmodel.store.sql import json_safe, upsert
+from tradingmodel.store.types import StoreError, to_utc
+
+OPEN_STATUSES = ("new", "submitted", "partially_filled")
+
+
+@dataclass
+class SessionInfo:
+    """A session's run and where it stopped (``snapshot`` None for a new session)."""
+
+    run_id: int
+    name: str
+    resumed: bool
+    snapshot: bytes | None = None
+    format_version: int | None = None
+    last_bar_time: datetime | None = None
+
+
+@dataclass
+class EventRow:
+    """One event to append: ``type``, ``symbol`` or None, ``bar_time`` or None, ``data`` JSON."""
+
+    type: str
+    data: dict[str, Any]
+    symbol: str | None = None
+    bar_time: datetime | None = None
+    id: int | None = None
+
+
+@dataclass
+class SliceWrite:
+    """What one slice commits (see the module docstring)."""
+
+    bar_time: datetime
+    snapshot: bytes
+    format_version: int
+    fills: list[FillReport] = field(default_factory=list)
+    legs: list[dict[str, Any]] = field(default_factory=list)  # protective orders the executor opened
+    orders: list[OrderRequest] = field(default_factory=list)  # decisions, stored as `new`
+    updates: list[OrderUpdate] = field(default_factory=list)  # status changes seen with the fills
+    predictions: list[dict[str, Any]] = field(default_factory=list)
+    events: list[EventRow] = field(default_factory=list)
+
+
+def open_session(engine: Engine, name: str, *, symbols: Sequence[str], config_toml: str, kind: str = "paper",
+                 model_id: int | None = None, notes: str | None = None) -> SessionInfo:
+    """The run of session ``name`` (created when new) with its last snapshot. Refuses a session of the same
+    name with other symbols or of another kind: continuing it would mix two books."""
+    with write_transaction(engine) as conn:
+        row = conn.execute(select(Run.id, Run.kind, Run.symbols).where(Run.name == name)).first()
+        if row is None:
+            run_id = int(conn.execute(insert(Run).values(
+                name=name, kind=kind, status="running", config_toml=config_toml, metrics={}, symbols=list(symbols),
+                model_id=model_id, notes=notes, created_at=utcnow()).returning(Run.id)).scalar_one())
+            return SessionInfo(run_id, name, resumed=False)
+        if row.kind != kind or list(row.symbols) != list(symbols):
+            raise StoreError(f"session {name!r} exists as a {row.kind} session of {','.join(row.symbols)}; "
+                             f"give another --session to trade {','.join(symbols)}")
+        conn.execute(update(Run).where(Run.id == row.id).values(status="running", finished_at=None))
+        st = conn.execute(select(SessionState.snapshot, SessionState.format_version, SessionState.last_bar_time)
+                          .where(SessionState.run_id == row.id)).first()
+        if st is None:
+            return SessionInfo(int(row.id), name, resumed=True)
+        return SessionInfo(int(row.id), name, True, bytes(st.snapshot), st.format_version, st.last_bar_time)
+
+
+def _signed(side: str, qty: float) -> float:
+    return qty if side == "buy" else -qty
+
+
+class SessionStore:
+    """Writes and reads one session's rows; ``crash`` is called at the test-only crash points."""
+
+    def __init__(self, engine: Engine, run_id: int, crash: Callable[[str], None] = lambda _p: None) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.crash = crash
+        self._stmts: dict[str, Any] = {}
+
+    def _upsert(self, conn: Connection, name: str) -> Any:
+        """The session's two upserts, built once (building one costs more than running it)."""
+        if name not in self._stmts:
+            if name == "prediction":
+                self._stmts[name] = upsert(conn, Prediction.__table__, ["model_id", "symbol", "timeframe", "horizon",
+                                                                         "timestamp"],
+                                           ["predicted_price", "confidence", "signals"])
+            else:
+                self._stmts[name] = upsert(conn, SessionState.__table__, ["run_id"],
+                                           ["format_version", "last_bar_time", "snapshot", "updated_at"])
+        return self._stmts[name]
+
+    # --- writers -------------------------------------------------------------------------------
+    def commit_slice(self, w: SliceWrite) -> list[EventRow]:
+        """Fills + positions, decisions, predictions, snapshot and events of one slice, in one transaction."""
+        with write_transaction(self.engine) as conn:
+            events = list(w.events)
+            self._insert_legs(conn, w.legs)
+            events += self._apply_fills(conn, w.fills)
+            for u in w.updates:
+                events += self._status(conn, u)
+            for o in w.orders:
+                conn.execute(insert(Order).values(
+                    run_id=self.run_id, client_order_id=o.client_order_id, symbol=o.symbol, side=o.side,
+                    quantity=o.quantity, order_type=o.order_type, limit_price=o.limit_price, stop_price=o.stop_price,
+                    status="new", reason=o.purpose, bar_time=o.bar_time,
+                    parent_client_order_id=o.parent_client_order_id, created_at=utcnow(), updated_at=utcnow()))
+            if w.predictions:
+                conn.execute(self._upsert(conn, "prediction"), w.predictions)
+            self._snapshot(conn, w.snapshot, w.format_version, w.bar_time)
+            self.crash("slice_before_commit")
+            return self._events(conn, events)
+
+    def record_fills(self, fills: Sequence[FillReport], snapshot: bytes, format_version: int,
+                     bar_time: datetime | None, legs: Sequence[dict[str, Any]] = (),
+                     events: Sequence[EventRow] = ()) -> list[EventRow]:
+        """Fills outside a slice (with their positions and the snapshot) in one transaction."""
+        with write_transaction(self.engine) as conn:
+            self._insert_legs(conn, legs)
+            ev = list(events) + self._apply_fills(conn, fills)
+            self._snapshot(conn, snapshot, format_version, bar_time)
+            return self._events(conn, ev)
+
+    def set_status(self, updates: Iterable[OrderUpdate], events: Sequence[EventRow] = ()) -> list[EventRow]:
+        """Order status changes (state machine enforced; a stale update is ignored) in one transaction."""
+        with write_transaction(self.engine) as conn:
+            ev = list(events)
+            for u in updates:
+                ev += self._status(conn, u)
+            return self._events(conn, ev)
+
+    def append_events(self, events: Sequence[EventRow]) -> list[EventRow]:
+        with write_transaction(self.engine) as conn:
+            return self._events(conn, events)
+
+    def finish(self, status: str, metrics: dict[str, Any]) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(update(Run).where(Run.id == self.run_id).values(
+                status=status, metrics=json_safe(metrics), finished_at=utcnow()))
+
+    # --- readers -------------------------------------------------------------------------------
+    def open_orders(self) -> list[dict[str, Any]]:
+        """Orders of this session not yet terminal, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Order.__table__).where(Order.run_id == self.run_id,
+                                                              Order.status.in_(OPEN_STATUSES)).order_by(Order.id))
+            return [dict(r._mapping) for r in rows]
+
+    def orders(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Order.__table__).where(Order.run_id == self.run_id).order_by(Order.id))
+            return [dict(r._mapping) for r in rows]
+
+    def fills(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Fill.__table__, Order.client_order_id, Order.reason)
+                                .join(Order, Order.id == Fill.order_id)
+                                .where(Order.run_id == self.run_id).order_by(Fill.id))
+            return [dict(r._mapping) for r in rows]
+
+    def positions(self) -> dict[str, dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Position.__table__).where(Position.run_id == self.run_id))
+            return {r.symbol: dict(r._mapping) for r in rows}
+
+    def events(self, after: int = 0, types: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            stmt = select(Event.__table__).where(Event.run_id == self.run_id, Event.id > after)
+            if types:
+                stmt = stmt.where(Event.type.in_(list(types)))
+            return [dict(r._mapping) for r in conn.execute(stmt.order_by(Event.id))]
+
+    # --- inside a transaction ------------------------------------------------------------------
+    def _insert_legs(self, conn: Connection, legs: Sequence[dict[str, Any]]) -> None:
+        for leg in legs:
+            if conn.execute(select(Order.id).where(Order.client_order_id == leg["cid"])).first() is not None:
+                continue
+            conn.execute(insert(Order).values(
+                run_id=self.run_id, client_order_id=leg["cid"], broker_order_id="paper-" + leg["cid"],
+                symbol=leg["symbol"], side=leg["side"], quantity=leg["quantity"], order_type=leg["order_type"],
+                limit_price=leg.get("limit_price"), stop_price=leg.get("stop_price"), status="submitted",
+                reason=leg["purpose"], bar_time=to_utc(leg["bar_time"]) if leg.get("bar_time") else None,
+                parent_client_order_id=leg.get("parent"),
+                created_at=utcnow(), updated_at=utcnow()))
+
+    def _order_row(self, conn: Connection, cid: str) -> Any:
+        row = conn.execute(select(Order.id, Order.status, Order.filled_quantity, Order.quantity, Order.symbol,
+                                  Order.reason).where(Order.client_order_id == cid)).first()
+        if row is None:
+            raise StoreError(f"order {cid}: not in session {self.run_id} (a fill or update for an unknown order)")
+        return row
+
+    def _status(self, conn: Connection, u: OrderUpdate) -> list[EventRow]:
+        row = self._order_row(conn, u.client_order_id)
+        if row.status == u.status and u.status != "partially_filled":
+            return []
+        from tradingmodel.execution.orders import can_advance
+
+        if not can_advance(row.status, u.status):
+            return []  # stale or replayed: the machine never goes backwards
+        advance(u.client_order_id, row.status, u.status)
+        values: dict[str, Any] = {"status": u.status, "updated_at": utcnow()}
+        if u.broker_order_id:
+            values["broker_order_id"] = u.broker_order_id
+        if u.message:
+            values["message"] = u.message
+        conn.execute(update(Order).where(Order.id == row.id).values(**values))
+        return [EventRow("order", {"client_order_id": u.client_order_id, "status": u.status,
+                                   "previous": row.status, "purpose": row.reason, "message": u.message,
+                                   "filled_quantity": u.filled_quantity}, symbol=row.symbol)]
+
+    def _apply_fills(self, conn: Connection, fills: Sequence[FillReport]) -> list[EventRow]:
+        out: list[EventRow] = []
+        for f in fills:
+            if conn.execute(select(Fill.id).where(Fill.broker_fill_id == f.fill_id)).first() is not None:
+                continue  # delivered before: applied once
+            row = self._order_row(conn, f.client_order_id)
+            conn.execute(insert(Fill).values(order_id=row.id, symbol=f.symbol, side=f.side, quantity=f.quantity,
+                                             price=f.price, commission=f.commission, timestamp=f.timestamp,
+                                             broker_fill_id=f.fill_id))
+            self.crash("fill_before_position")
+            filled = row.filled_quantity + f.quantity
+            status = "filled" if filled >= row.quantity - 1e-9 else "partially_filled"
+            conn.execute(update(Order).where(Order.id == row.id).values(
+                filled_quantity=filled, status=advance(f.client_order_id, row.status, status), updated_at=utcnow()))
+            pos = self._position(conn, f)
+            out.append(EventRow("fill", {"fill_id": f.fill_id, "client_order_id": f.client_order_id, "side": f.side,
+                                         "quantity": f.quantity, "price": f.price,
+                                         "reference_price": f.reference_price, "commission": f.commission,
+                                         "position_after": pos[0], "realized_pnl": pos[1]},
+                                symbol=f.symbol, bar_time=f.timestamp))
+            out.append(EventRow("order", {"client_order_id": f.client_order_id, "status": status,
+                                          "previous": row.status, "purpose": row.reason, "message": None,
+                                          "filled_quantity": filled}, symbol=f.symbol))
+        return out
+
+    def _position(self, conn: Connection, f: FillReport) -> tuple[float, float]:
+        """Apply a fill to the symbol's position (average price, realised PnL net of commission)."""
+        cur = conn.execute(select(Position.id, Position.quantity, Position.avg_price, Position.realized_pnl)
+                           .where(Position.run_id == self.run_id, Position.symbol == f.symbol)).first()
+        q0, avg0, pnl = (cur.quantity, cur.avg_price, cur.realized_pnl) if cur else (0.0, 0.0, 0.0)
+        dq = _signed(f.side, f.quantity)
+        q = q0 + dq
+        if q0 == 0 or (q0 > 0) == (dq > 0):
+            avg = (abs(q0) * avg0 + abs(dq) * f.price) / abs(q)
+        else:
+            closed = min(abs(dq), abs(q0))
+            pnl += closed * (f.price - avg0) * (1.0 if q0 > 0 else -1.0)
+            avg = avg0 if abs(q) > 1e-12 and (q > 0) == (q0 > 0) else (f.price if abs(q) > 1e-12 else 0.0)
+        pnl -= f.commission
+        values = dict(quantity=q, avg_price=avg, realized_pnl=pnl, updated_at=utcnow())
+        if cur is None:
+            conn.execute(insert(Position).values(run_id=self.run_id, symbol=f.symbol, **values))
+        else:
+            conn.execute(update(Position).where(Position.id == cur.id).values(**values))
+        return q, pnl
+
+    def _snapshot(self, conn: Connection, snapshot: bytes, version: int, bar_time: datetime | None) -> None:
+        conn.execute(self._upsert(conn, "state"), {"run_id": self.run_id, "format_version": version,
+                                                   "last_bar_time": bar_time, "snapshot": snapshot,
+                                                   "updated_at": utcnow()})
+
+    def _events(self, conn: Connection, events: Sequence[EventRow]) -> list[EventRow]:
+        if not events:
+            return []
+        now = utcnow()
+        rows = [{"run_id": self.run_id, "type": e.type, "symbol": e.symbol, "bar_time": e.bar_time,
+                 "data": json_safe(e.data), "created_at": now} for e in events]
+        ids = conn.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), rows).scalars().all()
+        for e, i in zip(events, ids, strict=True):
+            e.id = int(i)
+        return list(events)
