@@ -42,6 +42,7 @@ class ApiConfig:
     workers: int = 1
     heartbeat_s: float = 15.0
     poll_s: float = 0.1
+    ws_queue: int = 10_000  # events queued per WebSocket client before it is dropped as too slow
     cors_origins: list[str] = field(default_factory=list)
     max_body_bytes: int = MAX_BODY_BYTES
     paper: Any = None  # a started paper session handle (``serve --paper``), stopped with the server
@@ -129,7 +130,7 @@ def create_app(cfg: ApiConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = get_engine(cfg.database_url)
         app.state.engine = engine
-        app.state.hub = hub = EventHub(engine, poll_s=cfg.poll_s)
+        app.state.hub = hub = EventHub(engine, poll_s=cfg.poll_s, queue_size=cfg.ws_queue)
         await hub.start()
         pool = WorkerPool(cfg.database_url, cfg.models_dir, cfg.workers)
         interrupted = pool.start() if cfg.workers > 0 else []

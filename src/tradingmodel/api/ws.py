@@ -72,12 +72,14 @@ class _Stream:
     def __init__(self, ws: WebSocket, hub: EventHub, start: int, heartbeat_s: float) -> None:
         self.ws, self.hub, self.last, self.heartbeat_s = ws, hub, start, heartbeat_s
         self.sub: Subscriber | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.ended = asyncio.Event()
 
     async def _send(self, text: str) -> None:
         await asyncio.wait_for(self.ws.send_text(text), SEND_TIMEOUT_S)
 
     async def run(self, sub: Subscriber, upto: int) -> None:
-        self.sub = sub
+        """Replay ``(start, upto]`` from the database, then the live queue; ends when the client is dropped."""
         try:
             while self.last < upto:  # replay what the hub had delivered before this client subscribed
                 page = await asyncio.to_thread(fetch_after, self.hub.engine, self.last, upto)
@@ -99,11 +101,33 @@ class _Stream:
                 if m.id > self.last:
                     await self._send(m.text)
                     self.last = m.id
-        except TimeoutError:
-            pass  # the socket took no frame in time: drop the client below
+        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the socket took no frame in time, or the client is gone: drop it below
         self.hub.unsubscribe(sub)
         with contextlib.suppress(Exception):
-            await self.ws.close(CLOSE_TRY_LATER, "client too slow: reconnect with ?since=<last id>")
+            await asyncio.wait_for(self.ws.close(CLOSE_TRY_LATER, "client too slow: reconnect with ?since=<last id>"),
+                                   SEND_TIMEOUT_S)
+        self.ended.set()
+
+
+async def _receive(ws: WebSocket, hub: EventHub, stream: _Stream) -> None:
+    """Read the client's messages: the first subscribe starts the stream, later ones change its filter."""
+    while True:
+        text = await ws.receive_text()
+        try:
+            msg = json.loads(text)
+            if not isinstance(msg, dict) or msg.get("type") != "subscribe":
+                raise ValueError('expected {"type": "subscribe", "channels": [...], "symbols": [...]}')
+            channels, symbols = _filters(msg)
+        except ValueError as e:
+            await ws.send_text(_error(str(e)))
+            continue
+        if stream.sub is None:
+            sub, upto = hub.subscribe(channels, symbols)
+            stream.sub = sub
+            stream.task = asyncio.create_task(stream.run(sub, upto))
+        else:
+            stream.sub.channels, stream.sub.symbols = channels, symbols
 
 
 @router.websocket("/api/v1/ws")
@@ -124,30 +148,18 @@ async def events_ws(ws: WebSocket) -> None:
     start = hub.frontier if since is None else since
     await ws.send_text(json.dumps({"type": "hello", "id": hub.frontier, "data": {"channels": list(CHANNELS)}}))
     stream = _Stream(ws, hub, start, ws.app.state.heartbeat_s)
-    task: asyncio.Task[None] | None = None
+    receiver = asyncio.create_task(_receive(ws, hub, stream))
+    ended = asyncio.create_task(stream.ended.wait())
     try:
-        while True:
-            text = await ws.receive_text()
-            try:
-                msg = json.loads(text)
-                if not isinstance(msg, dict) or msg.get("type") != "subscribe":
-                    raise ValueError('expected {"type": "subscribe", "channels": [...], "symbols": [...]}')
-                channels, symbols = _filters(msg)
-            except ValueError as e:
-                await ws.send_text(_error(str(e)))
-                continue
-            if task is None:
-                sub, upto = hub.subscribe(channels, symbols)
-                stream.sub = sub
-                task = asyncio.create_task(stream.run(sub, upto))
-            elif stream.sub is not None:
-                stream.sub.channels, stream.sub.symbols = channels, symbols
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+        # until the client goes away, or its stream ends (dropped: it cannot keep up)
+        await asyncio.wait([receiver, ended], return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for t in (receiver, ended, stream.task):
+            if t is not None and not t.done():
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+        with contextlib.suppress(Exception):
+            receiver.result()
         if stream.sub is not None:
             hub.unsubscribe(stream.sub)
