@@ -17,7 +17,8 @@ from tradingmodel.services import predict as predict_service
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.ErrorBody, "description": desc}
-    for code, desc in ((401, "missing API key"), (403, "wrong API key"), (404, "not found"),
+    for code, desc in ((400, "malformed request body"), (401, "missing API key"), (403, "wrong API key"),
+                       (404, "not found"),
                        (409, "conflict with the current state"), (413, "request body too large"),
                        (422, "invalid request"), (503, "database not answering"))}
 

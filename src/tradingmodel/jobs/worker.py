@@ -2,8 +2,8 @@
 
 Loops: claim the oldest queued job, run it (:func:`tradingmodel.services.training.run_job`), repeat; polls
 every ``--poll`` seconds when idle. It stops when its parent (the server) is gone or on SIGTERM/SIGINT;
-a job it was running is then marked ``interrupted`` at the next batch. One torch thread by default, so a
-training job leaves the other cores to the API.
+a job it was running is then marked ``interrupted`` at the next batch. One torch thread and a niceness of
+10 by default, so a training job leaves the other cores to the API and yields the CPU to its requests.
 """
 
 from __future__ import annotations
@@ -35,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--parent", type=int, default=None)
     ap.add_argument("--poll", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--nice", type=int, default=10, help="scheduling niceness added (the API's requests first)")
     args = ap.parse_args(argv)
+    if args.nice:
+        os.nice(args.nice)
     stop = _Stop(args.parent)
 
     def _on_signal(*_: object) -> None:
