@@ -45,6 +45,12 @@ def _submit(api: Api, params: dict, **extra: object) -> int:
 @pytest.mark.slow
 def test_a_job_trains_while_the_portfolio_answers_fast(trainer: Api) -> None:
     api = trainer
+    idle = []  # the same requests with the worker idle: what the machine itself gives
+    for _ in range(100):
+        t0 = time.perf_counter()
+        assert api.client.get("/api/v1/portfolio").status_code == 200
+        idle.append(time.perf_counter() - t0)
+        time.sleep(0.01)
     bad = _submit(api, TINY, start="2024-01-02T14:30:00+00:00", end="2024-01-02T15:00:00+00:00")
     good = _submit(api, {**TINY, "num_epochs": 8, "patience": 8})
     timings, during = [], 0
@@ -61,7 +67,8 @@ def test_a_job_trains_while_the_portfolio_answers_fast(trainer: Api) -> None:
     assert job["status"] == "succeeded", job
     assert during >= 30, f"only {during} portfolio requests while the job ran"
     p99 = float(np.percentile(np.array(timings) * 1000, 99))
-    assert p99 < 100, f"GET /portfolio p99 {p99:.1f} ms while training"
+    idle_p99 = float(np.percentile(np.array(idle) * 1000, 99))
+    assert p99 < 100, f"GET /portfolio p99 {p99:.1f} ms while training (worker idle: {idle_p99:.1f} ms)"
     prog = job["progress"]
     assert prog["epoch"] >= 1 and prog["model"] == SYMBOL
     assert prog["train_loss"] > 0 and prog["val_loss"] > 0 and prog["samples_per_s"] > 0
