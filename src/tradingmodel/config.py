@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     polygon_ws_url: str = "wss://socket.polygon.io/stocks"
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'tradingmodel.db'}"
     tradingmodel_api_keys: str = ""  # comma-separated keys accepted by the REST API
+    tradingmodel_cors_origins: str = ""  # comma-separated browser origins allowed by CORS (none: closed)
 
     @property
     def api_keys(self) -> list[str]:

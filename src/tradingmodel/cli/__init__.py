@@ -25,7 +25,7 @@ app = typer.Typer(
 
 # Modules that define commands; each exposes ``register(app)``. Missing ones are skipped so that
 # an area under construction never breaks the others.
-_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo", "paper")
+_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo", "paper", "serve")
 
 for _name in _COMMAND_MODULES:
     try:

@@ -100,9 +100,9 @@ def check_model_out(out_dir: Path, force: bool) -> None:
         raise UserError(f"--out {out_dir}: cannot write there ({target} is not a writable folder)")
 
 
-def _epoch_line(name: str, rec: dict) -> None:
-    console.print(f"{name}: epoch {rec['epoch']} train loss {rec['train_loss']:.4f} val loss {rec['val_loss']:.4f}",
-                  highlight=False, soft_wrap=True)
+def _epoch_line(rec: dict) -> None:
+    console.print(f"{rec['model']}: epoch {rec['epoch']} train loss {rec['train_loss']:.4f} "
+                  f"val loss {rec['val_loss']:.4f}", highlight=False, soft_wrap=True)
 
 
 def _train(

@@ -41,6 +41,13 @@ from tradingmodel.model.windows import (
 EVAL_CHUNK = 2048
 PAD_ROWS = 16
 
+EpochHook = Callable[[dict], None]
+StopHook = Callable[[], bool]
+
+
+class _Stopped(Exception):
+    """Raised inside the batch loop when the ``should_stop`` hook says so (handled like Ctrl-C)."""
+
 
 @dataclass
 class TrainResult:
@@ -114,11 +121,10 @@ def _make_progress(enabled: bool) -> Progress:
                     console=Console(stderr=True), disable=not enabled, transient=False)
 
 
-EpochHook = Callable[[str, dict], None]  # (model name, history record) after each epoch
-
 
 def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.device,
-         progress: Progress, on_epoch: EpochHook | None = None) -> tuple[torch.nn.Module | None, list[dict], int, bool]:
+         progress: Progress, on_epoch: EpochHook | None = None,
+         should_stop: StopHook | None = None) -> tuple[torch.nn.Module | None, list[dict], int, bool]:
     """Train one network; returns (best net or None, history, best epoch, interrupted)."""
     L = cfg.sequence_length
     ws = WindowSet([p.series for p in preps], [p.scaler for p in preps], L)
@@ -144,6 +150,8 @@ def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.devi
             t0 = time.perf_counter()
             total = torch.zeros((), device=device, dtype=torch.float64)  # no per-step GPU sync
             for k, i in enumerate(range(0, n, bs)):
+                if should_stop is not None and should_stop():
+                    raise _Stopped
                 idx = perm[i:i + bs]
                 xb, yb = ws.batch(tr_g_t[idx], tr_s_t[idx])
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
@@ -168,13 +176,13 @@ def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.devi
             else:
                 bad += 1
             if on_epoch is not None:  # after the best state is kept: a Ctrl-C from here on keeps this epoch
-                on_epoch(name, rec)
+                on_epoch({"model": name, "epochs": cfg.num_epochs, "best_epoch": best_epoch, **rec})
             progress.update(task, stats=f"epoch {epoch}/{cfg.num_epochs} loss {rec['train_loss']:.4f} "
                                         f"val {val_loss:.4f} (best {best_epoch}) {rec['samples_per_s']:,.0f}/s")
             if bad >= cfg.patience:
                 progress.update(task, completed=cfg.num_epochs * steps)
                 break
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped):
         interrupted = True
         progress.update(task, stats=f"interrupted; keeping best epoch {best_epoch or 'none'}")
     if best_state is None:
@@ -203,11 +211,13 @@ def _meta(p: _Prepared, calibration: list[float]) -> SymbolMeta:
 
 def train(bars: pd.DataFrame, cfg: ModelConfig, out_dir: str | Path, *, symbols: list[str] | None = None,
           pooled: bool = False, progress: bool = True, feature_fn: FeatureFn | None = None,
-          on_epoch: EpochHook | None = None) -> TrainResult:
+          on_epoch: EpochHook | None = None, should_stop: StopHook | None = None) -> TrainResult:
     """Train on ``bars`` and write checkpoints under ``out_dir`` (see :mod:`tradingmodel.model.checkpoint`).
 
     Ctrl-C stops training cleanly: the best epoch so far is saved and ``interrupted`` is set; symbols not
-    yet started are not trained. ``on_epoch(name, record)`` is called after every epoch (e.g. a log line).
+    yet started are not trained. ``should_stop`` (checked before every batch) returning true stops the
+    same way; ``on_epoch`` receives each epoch's record (model, epoch, losses, samples/s, best epoch) —
+    the hooks a background job reports and is cancelled through.
     """
     out = Path(out_dir)
     present = sorted(pd.unique(bars["symbol"]).tolist()) if "symbol" in bars.columns else []
@@ -222,7 +232,7 @@ def train(bars: pd.DataFrame, cfg: ModelConfig, out_dir: str | Path, *, symbols:
     with _make_progress(progress) as prog:
         for name, syms in groups:
             gp = [preps[s] for s in syms]
-            net, hist, best_epoch, interrupted = _fit(name, gp, cfg, device, prog, on_epoch)
+            net, hist, best_epoch, interrupted = _fit(name, gp, cfg, device, prog, on_epoch, should_stop)
             for s in syms:
                 result.history[s] = hist
             if net is not None:
