@@ -15,6 +15,8 @@ def test_non_loopback_host_without_keys_is_refused(monkeypatch: pytest.MonkeyPat
     assert "set TRADINGMODEL_API_KEYS" in r.output and "Traceback" not in r.output
 
 
-def test_paper_is_refused_until_the_live_engine_lands() -> None:
+def test_paper_needs_a_model_and_its_options_need_paper() -> None:
     r = CliRunner().invoke(app, ["serve", "--paper"])
-    assert r.exit_code == 2 and "--paper needs the live paper engine" in r.output
+    assert r.exit_code == 2 and "serve --paper needs --model DIR" in r.output
+    r = CliRunner().invoke(app, ["serve", "--model", "m"])
+    assert r.exit_code == 2 and "are options of --paper" in r.output

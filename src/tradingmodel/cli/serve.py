@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -35,10 +38,11 @@ def _serve(
     from tradingmodel.api.security import is_loopback, new_key
     from tradingmodel.config import Settings
 
+    child = None
     if paper:
-        raise UserError("serve --paper needs the live paper engine, which is not on this branch yet; run "
-                        "`tradingmodel serve` without --paper (it serves sessions run by another process)")
-    del symbols, model, source, data, speed, session  # the --paper options, wired with the live engine
+        child_argv = _paper_argv(symbols, model, source, data, speed, session, config)
+    elif any(v is not None for v in (symbols, model, source, data, speed, session)):
+        raise UserError("--symbols/--model/--source/--data/--speed/--session are options of --paper")
     settings = Settings()
     keys = settings.api_keys
     if not keys:
@@ -52,7 +56,45 @@ def _serve(
     origins = [o.strip() for o in settings.tradingmodel_cors_origins.split(",") if o.strip()]
     app = create_app(ApiConfig(database_url=settings.database_url, api_keys=keys, app_config=app_cfg,
                                models_dir=models, workers=workers, cors_origins=origins))
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    if paper:
+        child = _start_paper(child_argv)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level)
+    finally:
+        if child is not None:
+            _stop_paper(child)
+
+
+def _paper_argv(symbols: str | None, model: Path | None, source: str | None, data: Path | None,
+                speed: float | None, session: str | None, config: Path | None) -> list[str]:
+    """The ``tradingmodel paper`` command line that ``serve --paper`` runs beside the API."""
+    if model is None:
+        raise UserError("serve --paper needs --model DIR (a folder written by `tradingmodel train`)")
+    argv = ["paper", "--model", str(model), "--no-panel"]
+    for flag, value in (("--symbols", symbols), ("--source", source), ("--data", data), ("--speed", speed),
+                        ("--session", session), ("--config", config)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def _start_paper(argv: list[str]) -> subprocess.Popen:
+    """Run the paper session in its own process: the API's event loop and the trading loop never wait on
+    each other, and the API serves the session through the database (its events table) like any other."""
+    proc = subprocess.Popen([sys.executable, "-c", "from tradingmodel.cli import main; main()", *argv])
+    console.print(f"[yellow]note:[/] paper session running in process {proc.pid}: tradingmodel {' '.join(argv)}",
+                  highlight=False, soft_wrap=True)
+    return proc
+
+
+def _stop_paper(proc: subprocess.Popen) -> None:
+    """SIGTERM: the engine takes no new entries, persists and exits 0 (see docs/live.md)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def register(app: typer.Typer) -> None:
