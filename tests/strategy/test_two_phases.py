@@ -186,6 +186,10 @@ def test_apply_fills_refuses_fills_that_do_not_match_the_book():
         assert state.snapshot(include_logs=True) == before  # nothing applied
     state.apply_fills([good])
     assert state.positions()["AAA"][:2] == (1, 10.0)
+    with pytest.raises(ValueError, match=r"a market slice must have shape \(2, 10\) .* got \(3, 10\)"):
+        state.decide(np.zeros((3, L.NK)), 2, 0)
+    with pytest.raises(ValueError, match=r"stamp -1 must be a non-negative int below 2\*\*53"):
+        state.decide(state.new_slice(), -1, 0)
 
 
 def test_order_as_an_executor_contract_request():

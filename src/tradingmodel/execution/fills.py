@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 from tradingmodel.strategy import layout as L
+from tradingmodel.strategy.core import fill_row
 from tradingmodel.strategy.risk import protective_levels
 
 NO_EXIT = 0
@@ -83,15 +84,7 @@ NXA = 4
 @njit(cache=True, error_model="numpy")
 def _report(rep, k, stamp, s, side, qty, price, ref, comm, purpose, status, reason):
     """Write report ``k`` (fill-log columns + status + reason); returns ``k + 1``."""
-    rep[k, L.FL_T] = stamp
-    rep[k, L.FL_SYM] = s
-    rep[k, L.FL_SIDE] = side
-    rep[k, L.FL_QTY] = qty
-    rep[k, L.FL_PRICE] = price
-    rep[k, L.FL_REF] = ref
-    rep[k, L.FL_COMM] = comm
-    rep[k, L.FL_SLIP] = qty * abs(price - ref)
-    rep[k, L.FL_PURPOSE] = purpose
+    fill_row(rep, k, stamp, s, side, qty, price, ref, comm, purpose)
     rep[k, L.X_STATUS] = status
     rep[k, L.X_REASON] = reason
     return k + 1

@@ -28,7 +28,7 @@ from tradingmodel.execution import fills as F
 from tradingmodel.strategy import layout as L
 from tradingmodel.strategy import snapshot
 from tradingmodel.strategy.messages import Order, Report, order_rows, reports_from_rows
-from tradingmodel.strategy.state import StrategyState
+from tradingmodel.strategy.state import StrategyState, market_row
 
 
 @dataclass
@@ -71,7 +71,7 @@ class SimulatedExecutor:
 
     def on_bar_rows(self, row: np.ndarray, stamp: int) -> np.ndarray:
         """:meth:`on_bar` returning report rows (a copy)."""
-        mkt = np.ascontiguousarray(row, dtype=np.float64).reshape(1, self.n_symbols, L.NK)
+        mkt = market_row(row, self.n_symbols)
         k = F.sim_bar(mkt, 0, int(stamp), self.ex, self.xa, self.rep)
         return self.rep[:k].copy()
 

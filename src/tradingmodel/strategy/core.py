@@ -75,16 +75,35 @@ def entry_signal(close: float, pred: float, rsi: float, volume: float, volume_av
     return 0
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def order_row(buf, i, stamp, s, side, qty, otype, purpose):
+    """Write the orders-log columns ``OR_*`` of row ``i`` (an orders-log row, or an ``out`` row)."""
+    buf[i, L.OR_T] = stamp
+    buf[i, L.OR_SYM] = s
+    buf[i, L.OR_SIDE] = side
+    buf[i, L.OR_QTY] = qty
+    buf[i, L.OR_TYPE] = otype
+    buf[i, L.OR_PURPOSE] = purpose
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def fill_row(buf, i, stamp, s, side, qty, price, ref, comm, purpose):
+    """Write the fill-log columns ``FL_*`` of row ``i`` (a fill-log row, or an executor's report row)."""
+    buf[i, L.FL_T] = stamp
+    buf[i, L.FL_SYM] = s
+    buf[i, L.FL_SIDE] = side
+    buf[i, L.FL_QTY] = qty
+    buf[i, L.FL_PRICE] = price
+    buf[i, L.FL_REF] = ref
+    buf[i, L.FL_COMM] = comm
+    buf[i, L.FL_SLIP] = qty * abs(price - ref)
+    buf[i, L.FL_PURPOSE] = purpose
+
+
 @njit(cache=True, error_model="numpy")
 def _log_order(orders, counts, stamp, s, side, qty, otype, purpose):
-    i = counts[L.C_ORDERS]
-    orders[i, L.OR_T] = stamp
-    orders[i, L.OR_SYM] = s
-    orders[i, L.OR_SIDE] = side
-    orders[i, L.OR_QTY] = qty
-    orders[i, L.OR_TYPE] = otype
-    orders[i, L.OR_PURPOSE] = purpose
-    counts[L.C_ORDERS] = i + 1
+    order_row(orders, counts[L.C_ORDERS], stamp, s, side, qty, otype, purpose)
+    counts[L.C_ORDERS] += 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -98,28 +117,14 @@ def _log_rejection(rej, counts, stamp, s, reason):
 
 @njit(cache=True, error_model="numpy")
 def _log_fill(fills, counts, stamp, s, side, qty, price, ref, comm, purpose):
-    i = counts[L.C_FILLS]
-    fills[i, L.FL_T] = stamp
-    fills[i, L.FL_SYM] = s
-    fills[i, L.FL_SIDE] = side
-    fills[i, L.FL_QTY] = qty
-    fills[i, L.FL_PRICE] = price
-    fills[i, L.FL_REF] = ref
-    fills[i, L.FL_COMM] = comm
-    fills[i, L.FL_SLIP] = qty * abs(price - ref)
-    fills[i, L.FL_PURPOSE] = purpose
-    counts[L.C_FILLS] = i + 1
+    fill_row(fills, counts[L.C_FILLS], stamp, s, side, qty, price, ref, comm, purpose)
+    counts[L.C_FILLS] += 1
 
 
 @njit(cache=True, error_model="numpy")
 def _emit(out, k, stamp, s, side, qty, otype, purpose, stop_frac, target_frac):
     """Write order ``k`` of this slice's ``out`` rows; returns ``k + 1``."""
-    out[k, L.OR_T] = stamp
-    out[k, L.OR_SYM] = s
-    out[k, L.OR_SIDE] = side
-    out[k, L.OR_QTY] = qty
-    out[k, L.OR_TYPE] = otype
-    out[k, L.OR_PURPOSE] = purpose
+    order_row(out, k, stamp, s, side, qty, otype, purpose)
     out[k, L.O_SL] = stop_frac
     out[k, L.O_TP] = target_frac
     return k + 1

@@ -102,7 +102,7 @@ class StrategyState:
 
     def decide_rows(self, row: np.ndarray, stamp: int, day: int) -> np.ndarray:
         """:meth:`decide` returning the orders as ``out`` rows (a copy) instead of objects."""
-        mkt = np.ascontiguousarray(row, dtype=np.float64).reshape(1, len(self.symbols), L.NK)
+        mkt = market_row(row, len(self.symbols))
         if not 0 <= int(stamp) < MAX_STAMP:
             raise ValueError(f"stamp {stamp} must be a non-negative int below 2**53 (e.g. epoch seconds)")
         self.ensure_capacity()
@@ -231,6 +231,15 @@ class StrategyState:
                 logs[name][:c] = a[name]
         return cls(symbols=saved, p=a["p"].copy(), sf=a["sf"].copy(), si=a["si"].copy(), acct=a["acct"].copy(),
                    counts=counts, **logs)
+
+
+def market_row(row: np.ndarray, n_symbols: int) -> np.ndarray:
+    """One slice as the compiled phases read it, ``(1, n_symbols, NK)`` float64; ``ValueError`` otherwise."""
+    a = np.ascontiguousarray(row, dtype=np.float64)
+    if a.size != n_symbols * L.NK or a.shape[-1] != L.NK:
+        raise ValueError(f"a market slice must have shape ({n_symbols}, {L.NK}) (symbols, K_* fields), "
+                         f"got {a.shape}")
+    return a.reshape(1, n_symbols, L.NK)
 
 
 def _sim(state: StrategyState) -> SimulatedExecutor:
