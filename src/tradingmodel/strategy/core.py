@@ -1,27 +1,25 @@
-"""The strategy step: one time slice of bars (all symbols) through the per-symbol state machines.
+"""The strategy's two compiled phases per time slice: apply the executor's fills, then decide.
 
-This is the single implementation of the trading rules. :func:`step` processes a range of rows of
-the time axis: the backtest passes the whole history in one call, a live engine passes one row
-per completed bar time (through :func:`tradingmodel.strategy.state.step`). The loop over rows is
-inside the function on purpose: calling a compiled function per row, or inlining it, makes numba
-reference-count every array argument on each row, which cost 3x the run time.
+This is the single implementation of the trading rules, and it never fills an order itself. For each
+time slice (row ``t`` of ``mkt``: one bar per symbol, NaN close = no bar) a caller runs:
 
-For each row ``t`` of ``mkt``, in order:
+1. :func:`apply_fills` with what the executor reports for the slice's open and the bar itself: orders
+   filled at the open (entries, time and halt exits), protective stop / target legs hit in the bar,
+   entries rejected (e.g. for cash). Cash, positions, round trips and the logs follow the fills given.
+2. :func:`decide` after the bar's close: bar counts, mark to market (equity = cash + sum of signed
+   qty x last close; peak), risk state (equity at or below peak x (1 - max_drawdown_limit) halts for
+   good, at or below the day's starting equity x (1 - daily_loss_limit) for the rest of the day; a
+   halt cancels entries still waiting for a symbol's next bar), then per symbol with a bar: the
+   session-close exit (market-on-close at the session's last bar, no entry there), the halt and
+   holding-time exits (market at the next open), and entries through the risk manager (:mod:`.risk`),
+   each carrying its protective stop and target. The orders go to ``out`` (see :mod:`.layout`).
+3. :func:`apply_fills` again with the fills of orders executed at this close (market-on-close); a fill
+   at a close marks the book again at once.
 
-1. **Open of each bar**: the order decided at the previous bar of that symbol fills at this open
-   (entry with slippage and commission, or a time / halt exit); then an open position's stop and
-   target are checked on this bar (stop first; a gap fills at the open).
-2. **Mark to market**: equity = cash + sum(signed qty x last close); peak equity is updated.
-3. **Risk state**: equity at or below peak x (1 - max_drawdown_limit) halts for good; at or below
-   the day's starting equity x (1 - daily_loss_limit) halts for the rest of the day. Halting
-   sends an exit for every open position (filled at each symbol's next open) and cancels entries
-   still waiting for a symbol's next bar (rejection ``halted``).
-4. **Close of each bar** (decisions): with ``flatten_at_close`` a position is closed at the close
-   of the session's last bar (market-on-close) and no entry is taken there; a position held
-   ``max_holding_bars`` bars gets an exit for the next open; a flat symbol whose bar and
-   prediction pass the entry rules sends an entry through the risk manager (:mod:`.risk`).
-
-A symbol without a bar in the slice (its close is NaN) is left untouched.
+The backtest's compiled loop (:func:`tradingmodel.backtest.engine.run_rows`) puts the simulated
+executor (:mod:`tradingmodel.execution.fills`) between these calls; a live engine calls the same
+functions through :class:`tradingmodel.strategy.StrategyState` with fills from any executor.
+Functions taking arrays are called, not inlined, per slice: a slice costs tens of nanoseconds.
 """
 
 from __future__ import annotations
@@ -31,9 +29,8 @@ import math
 import numpy as np
 from numba import njit
 
-from tradingmodel.execution.fills import EXIT_STOP, NO_EXIT, check_exit, commission, fill_price
 from tradingmodel.strategy import layout as L
-from tradingmodel.strategy.risk import size_entry
+from tradingmodel.strategy.risk import protective_levels, size_entry
 
 
 @njit(cache=True, error_model="numpy")
@@ -78,16 +75,35 @@ def entry_signal(close: float, pred: float, rsi: float, volume: float, volume_av
     return 0
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def order_row(buf, i, stamp, s, side, qty, otype, purpose):
+    """Write the orders-log columns ``OR_*`` of row ``i`` (an orders-log row, or an ``out`` row)."""
+    buf[i, L.OR_T] = stamp
+    buf[i, L.OR_SYM] = s
+    buf[i, L.OR_SIDE] = side
+    buf[i, L.OR_QTY] = qty
+    buf[i, L.OR_TYPE] = otype
+    buf[i, L.OR_PURPOSE] = purpose
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def fill_row(buf, i, stamp, s, side, qty, price, ref, comm, purpose):
+    """Write the fill-log columns ``FL_*`` of row ``i`` (a fill-log row, or an executor's report row)."""
+    buf[i, L.FL_T] = stamp
+    buf[i, L.FL_SYM] = s
+    buf[i, L.FL_SIDE] = side
+    buf[i, L.FL_QTY] = qty
+    buf[i, L.FL_PRICE] = price
+    buf[i, L.FL_REF] = ref
+    buf[i, L.FL_COMM] = comm
+    buf[i, L.FL_SLIP] = qty * abs(price - ref)
+    buf[i, L.FL_PURPOSE] = purpose
+
+
 @njit(cache=True, error_model="numpy")
 def _log_order(orders, counts, stamp, s, side, qty, otype, purpose):
-    i = counts[L.C_ORDERS]
-    orders[i, L.OR_T] = stamp
-    orders[i, L.OR_SYM] = s
-    orders[i, L.OR_SIDE] = side
-    orders[i, L.OR_QTY] = qty
-    orders[i, L.OR_TYPE] = otype
-    orders[i, L.OR_PURPOSE] = purpose
-    counts[L.C_ORDERS] = i + 1
+    order_row(orders, counts[L.C_ORDERS], stamp, s, side, qty, otype, purpose)
+    counts[L.C_ORDERS] += 1
 
 
 @njit(cache=True, error_model="numpy")
@@ -101,46 +117,23 @@ def _log_rejection(rej, counts, stamp, s, reason):
 
 @njit(cache=True, error_model="numpy")
 def _log_fill(fills, counts, stamp, s, side, qty, price, ref, comm, purpose):
-    i = counts[L.C_FILLS]
-    fills[i, L.FL_T] = stamp
-    fills[i, L.FL_SYM] = s
-    fills[i, L.FL_SIDE] = side
-    fills[i, L.FL_QTY] = qty
-    fills[i, L.FL_PRICE] = price
-    fills[i, L.FL_REF] = ref
-    fills[i, L.FL_COMM] = comm
-    fills[i, L.FL_SLIP] = qty * abs(price - ref)
-    fills[i, L.FL_PURPOSE] = purpose
-    counts[L.C_FILLS] = i + 1
+    fill_row(fills, counts[L.C_FILLS], stamp, s, side, qty, price, ref, comm, purpose)
+    counts[L.C_FILLS] += 1
 
 
 @njit(cache=True, error_model="numpy")
-def _open(s, stamp, side, qty, ref, sf, si, acct, p, fills, rej, counts):
-    """Fill an entry of ``qty`` shares at ``ref`` (plus slippage); a long needs the cash."""
-    price = fill_price(ref, side, p[L.P_SLIP_BPS])
-    comm = commission(qty, price, p[L.P_COMM_SHARE], p[L.P_COMM_BPS])
-    if side > 0 and acct[L.A_CASH] < qty * price + comm:
-        _log_rejection(rej, counts, stamp, s, L.RJ_CASH)
-        return
-    acct[L.A_CASH] -= side * qty * price + comm
-    sf[s, L.F_QTY] = qty
-    sf[s, L.F_ENTRY_PRICE] = price
-    sf[s, L.F_STOP] = price * (1.0 - side * p[L.P_SL])
-    sf[s, L.F_TARGET] = price * (1.0 + side * p[L.P_TP])
-    sf[s, L.F_ENTRY_COMM] = comm
-    si[s, L.I_SIDE] = side
-    si[s, L.I_ENTRY_T] = stamp
-    si[s, L.I_BARS_HELD] = 0
-    _log_fill(fills, counts, stamp, s, side, qty, price, ref, comm, L.PURPOSE_ENTRY)
+def _emit(out, k, stamp, s, side, qty, otype, purpose, stop_frac, target_frac):
+    """Write order ``k`` of this slice's ``out`` rows; returns ``k + 1``."""
+    order_row(out, k, stamp, s, side, qty, otype, purpose)
+    out[k, L.O_SL] = stop_frac
+    out[k, L.O_TP] = target_frac
+    return k + 1
 
 
 @njit(cache=True, error_model="numpy")
-def _close(s, stamp, ref, reason, sf, si, acct, p, fills, trades, counts):
-    """Close symbol ``s``'s position at ``ref`` (plus slippage) and record the round trip."""
+def _close(s, stamp, qty, price, ref, comm, reason, sf, si, acct, p, fills, trades, counts):
+    """Symbol ``s``'s position was closed at ``price``: cash, the fill and the round trip."""
     side = si[s, L.I_SIDE]
-    qty = sf[s, L.F_QTY]
-    price = fill_price(ref, -side, p[L.P_SLIP_BPS])
-    comm = commission(qty, price, p[L.P_COMM_SHARE], p[L.P_COMM_BPS])
     acct[L.A_CASH] += side * qty * price - comm
     entry = sf[s, L.F_ENTRY_PRICE]
     total_comm = sf[s, L.F_ENTRY_COMM] + comm
@@ -162,8 +155,8 @@ def _close(s, stamp, ref, reason, sf, si, acct, p, fills, trades, counts):
     si[s, L.I_SIDE] = 0
     si[s, L.I_BARS_HELD] = 0
     sf[s, L.F_QTY] = 0.0
-    if reason == L.R_STOP:
-        si[s, L.I_COOLDOWN_UNTIL] = si[s, L.I_BAR_COUNT] + int(p[L.P_COOLDOWN])
+    if reason == L.R_STOP:  # the stop hit the bar being traded, which decide counts next: hence + 1
+        si[s, L.I_COOLDOWN_UNTIL] = si[s, L.I_BAR_COUNT] + 1 + int(p[L.P_COOLDOWN])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -186,136 +179,153 @@ def _mark(sf, si, acct):
     return equity, gross, count, gross + pending
 
 
-@njit(cache=True, error_model="numpy")
-def step(mkt, days, t_start, t_stop, stamp_offset, sf, si, acct, p, fills, trades, orders, rej, counts, curve):
-    """Advance every symbol through the bar slices ``mkt[t_start:t_stop]`` (see the module docstring).
+@njit(cache=True, inline="always", error_model="numpy")
+def apply_fills(rep, n_rep, sf, si, acct, p, fills, trades, orders, rej, counts):
+    """Apply the executor's reports ``rep[:n_rep]`` (rows: fill-log columns + status + reason) in order.
 
-    ``days[t]`` identifies the trading session of row t (daily loss limit); events are logged at
-    ``t + stamp_offset``; ``curve[t]`` receives (equity, cash, gross exposure) after row t.
-    Returns the next row to process: ``t_stop``, or earlier when a log has fewer than
-    ``2 * n_symbols + 2`` free rows (grow it and call again). The loop lives inside this function
-    so that the backtest (whole history) and a live engine (one row) run the very same code.
+    An entry fill opens the position (stop and target from its fill price); any other fill closes the
+    position and records the round trip (a stop-loss or take-profit fill also logs its order, the
+    protective leg that triggered); a rejection clears the order waiting for the next open and logs
+    the reason. Fills at a close (session close, end of data) mark the book again at once; fills at an
+    open wait for :func:`decide`, which marks at the new closes.
+    """
+    at_close = False
+    for k in range(n_rep):
+        s = int(rep[k, L.FL_SYM])
+        stamp = int(rep[k, L.FL_T])
+        purpose = int(rep[k, L.FL_PURPOSE])
+        if rep[k, L.X_STATUS] != L.X_FILLED:
+            si[s, L.I_PENDING] = 0
+            _log_rejection(rej, counts, stamp, s, int(rep[k, L.X_REASON]))
+            continue
+        side = int(rep[k, L.FL_SIDE])
+        qty, price, ref, comm = rep[k, L.FL_QTY], rep[k, L.FL_PRICE], rep[k, L.FL_REF], rep[k, L.FL_COMM]
+        if purpose == L.PURPOSE_ENTRY:
+            si[s, L.I_PENDING] = 0
+            acct[L.A_CASH] -= side * qty * price + comm
+            sf[s, L.F_QTY] = qty
+            sf[s, L.F_ENTRY_PRICE] = price
+            sf[s, L.F_STOP], sf[s, L.F_TARGET] = protective_levels(price, side, p[L.P_SL], p[L.P_TP])
+            sf[s, L.F_ENTRY_COMM] = comm
+            si[s, L.I_SIDE] = side
+            si[s, L.I_ENTRY_T] = stamp
+            si[s, L.I_BARS_HELD] = 0
+            _log_fill(fills, counts, stamp, s, side, qty, price, ref, comm, L.PURPOSE_ENTRY)
+            continue
+        if purpose == L.R_STOP or purpose == L.R_TARGET:
+            otype = L.OT_STOP if purpose == L.R_STOP else L.OT_LIMIT
+            _log_order(orders, counts, stamp, s, side, qty, otype, purpose)
+        elif purpose == L.R_TIME or purpose == L.R_HALT:
+            si[s, L.I_PENDING] = 0
+        else:
+            at_close = True
+        _close(s, stamp, qty, price, ref, comm, purpose, sf, si, acct, p, fills, trades, counts)
+    if at_close:
+        equity, gross, _, _ = _mark(sf, si, acct)
+        if equity > acct[L.A_PEAK]:
+            acct[L.A_PEAK] = equity
+        acct[L.A_EQUITY] = equity
+        acct[L.A_GROSS] = gross
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def decide(mkt, t, day, stamp, sf, si, acct, p, orders, rej, counts, out):
+    """The decisions after the close of slice ``mkt[t]`` (session ``day``, logged at ``stamp``).
+
+    Writes the orders to ``out`` (at most ``2 * n_symbols`` rows) and returns how many; they are also
+    logged (except cancels). The caller makes sure the logs have ``2 * n_symbols + 2`` free rows.
     """
     n = mkt.shape[1]
-    extra = 2 * n + 2
     buy_th, sell_th, sigma = p[L.P_BUY_TH], p[L.P_SELL_TH], p[L.P_SIGMA] > 0
     vol_mult, rsi_ob, rsi_os = p[L.P_VOL_MULT], p[L.P_RSI_OB], p[L.P_RSI_OS]
     allow_short, flatten = p[L.P_ALLOW_SHORT] > 0, p[L.P_FLATTEN] > 0
     max_hold, max_dd, daily_loss = p[L.P_MAX_HOLD], p[L.P_MAX_DD], p[L.P_DAILY_LOSS]
-    t = t_start
-    while t < t_stop:
-        if (counts[L.C_FILLS] + extra > fills.shape[0] or counts[L.C_TRADES] + extra > trades.shape[0]
-                or counts[L.C_ORDERS] + extra > orders.shape[0] or counts[L.C_REJ] + extra > rej.shape[0]):
-            return t
-        stamp = t + stamp_offset
-        day = days[t]
-        if day != acct[L.A_DAY]:
-            acct[L.A_DAY] = day
-            acct[L.A_DAY_START] = acct[L.A_EQUITY]
-            if acct[L.A_HALTED] == 1.0:
-                acct[L.A_HALTED] = 0.0
-        # 1. opens: pending orders fill, then stops and targets
+    if day != acct[L.A_DAY]:
+        acct[L.A_DAY] = day
+        acct[L.A_DAY_START] = acct[L.A_EQUITY]
+        if acct[L.A_HALTED] == 1.0:
+            acct[L.A_HALTED] = 0.0
+    for s in range(n):  # the bars of this slice
+        c = mkt[t, s, L.K_CLOSE]
+        if math.isnan(c):
+            continue
+        si[s, L.I_BAR_COUNT] += 1
+        si[s, L.I_LAST_T] = stamp
+        if si[s, L.I_SIDE] != 0:
+            si[s, L.I_BARS_HELD] += 1
+        sf[s, L.F_LAST_CLOSE] = c
+    equity, gross, open_count, committed = _mark(sf, si, acct)
+    if equity > acct[L.A_PEAK]:
+        acct[L.A_PEAK] = equity
+    if acct[L.A_HALTED] < 2.0 and equity <= acct[L.A_PEAK] * (1.0 - max_dd):
+        acct[L.A_HALTED] = 2.0
+    elif acct[L.A_HALTED] == 0.0 and equity <= acct[L.A_DAY_START] * (1.0 - daily_loss):
+        acct[L.A_HALTED] = 1.0
+    halted = acct[L.A_HALTED]
+    k = 0
+    if halted > 0:  # no entry may fill while halted: cancel those waiting for a symbol's next bar
         for s in range(n):
-            c = mkt[t, s, L.K_CLOSE]
-            if math.isnan(c):
-                continue
-            si[s, L.I_BAR_COUNT] += 1
-            si[s, L.I_LAST_T] = stamp
-            o = mkt[t, s, L.K_OPEN]
             pend = si[s, L.I_PENDING]
-            if pend != 0:
+            if pend == 1 or pend == -1:
                 si[s, L.I_PENDING] = 0
-                if pend == 2:
-                    if si[s, L.I_SIDE] != 0:
-                        _close(s, stamp, o, si[s, L.I_PEND_REASON], sf, si, acct, p, fills, trades, counts)
-                else:
-                    _open(s, stamp, pend, sf[s, L.F_PEND_QTY], o, sf, si, acct, p, fills, rej, counts)
-            side = si[s, L.I_SIDE]
-            if side != 0:
-                code, ref = check_exit(side, o, mkt[t, s, L.K_HIGH], mkt[t, s, L.K_LOW], sf[s, L.F_STOP],
-                                       sf[s, L.F_TARGET])
-                if code != NO_EXIT:
-                    reason = L.R_STOP if code == EXIT_STOP else L.R_TARGET
-                    otype = L.OT_STOP if code == EXIT_STOP else L.OT_LIMIT
-                    _log_order(orders, counts, stamp, s, -side, sf[s, L.F_QTY], otype, reason)
-                    _close(s, stamp, ref, reason, sf, si, acct, p, fills, trades, counts)
-                else:
-                    si[s, L.I_BARS_HELD] += 1
-            sf[s, L.F_LAST_CLOSE] = c
-        # 2. mark to market
-        equity, gross, open_count, committed = _mark(sf, si, acct)
-        if equity > acct[L.A_PEAK]:
-            acct[L.A_PEAK] = equity
-        # 3. risk state
-        if acct[L.A_HALTED] < 2.0 and equity <= acct[L.A_PEAK] * (1.0 - max_dd):
-            acct[L.A_HALTED] = 2.0
-        elif acct[L.A_HALTED] == 0.0 and equity <= acct[L.A_DAY_START] * (1.0 - daily_loss):
-            acct[L.A_HALTED] = 1.0
-        halted = acct[L.A_HALTED]
-        if halted > 0:  # no entry may fill while halted: cancel those waiting for a symbol's next bar
-            for s in range(n):
-                if si[s, L.I_PENDING] == 1 or si[s, L.I_PENDING] == -1:
-                    si[s, L.I_PENDING] = 0
-                    _log_rejection(rej, counts, stamp, s, L.RJ_HALTED)
-        # 4. closes: decisions
-        closed_on_close = False
-        for s in range(n):
-            c = mkt[t, s, L.K_CLOSE]
-            if math.isnan(c):
-                continue
-            last = flatten and mkt[t, s, L.K_SESSION_LAST] > 0
-            side = si[s, L.I_SIDE]
-            if side != 0:
-                if last:
-                    _log_order(orders, counts, stamp, s, -side, sf[s, L.F_QTY], L.OT_ON_CLOSE, L.R_SESSION)
-                    _close(s, stamp, c, L.R_SESSION, sf, si, acct, p, fills, trades, counts)
-                    closed_on_close = True
-                elif halted > 0 or si[s, L.I_BARS_HELD] >= max_hold:
-                    reason = L.R_HALT if halted > 0 else L.R_TIME
-                    si[s, L.I_PENDING] = 2
-                    si[s, L.I_PEND_REASON] = reason
-                    _log_order(orders, counts, stamp, s, -side, sf[s, L.F_QTY], L.OT_NEXT_OPEN, reason)
-                continue
-            sig = entry_signal(c, mkt[t, s, L.K_PRED], mkt[t, s, L.K_RSI], mkt[t, s, L.K_VOLUME],
-                               mkt[t, s, L.K_VOLAVG], mkt[t, s, L.K_RETSTD], buy_th, sell_th, sigma, vol_mult,
-                               rsi_ob, rsi_os, allow_short)
-            if sig == 0:
-                continue
+                _log_rejection(rej, counts, stamp, s, L.RJ_HALTED)
+                k = _emit(out, k, stamp, s, pend, sf[s, L.F_PEND_QTY], L.OT_CANCEL, L.PURPOSE_ENTRY, 0.0, 0.0)
+    for s in range(n):
+        c = mkt[t, s, L.K_CLOSE]
+        if math.isnan(c):
+            continue
+        last = flatten and mkt[t, s, L.K_SESSION_LAST] > 0
+        side = si[s, L.I_SIDE]
+        if side != 0:
             if last:
-                _log_rejection(rej, counts, stamp, s, L.RJ_SESSION_END)
+                reason, otype = L.R_SESSION, L.OT_ON_CLOSE
+            elif halted > 0 or si[s, L.I_BARS_HELD] >= max_hold:
+                reason, otype = (L.R_HALT if halted > 0 else L.R_TIME), L.OT_NEXT_OPEN
+                si[s, L.I_PENDING] = 2
+                si[s, L.I_PEND_REASON] = reason
+            else:
                 continue
-            in_cooldown = si[s, L.I_BAR_COUNT] < si[s, L.I_COOLDOWN_UNTIL]
-            qty, code = size_entry(c, equity, committed, open_count, halted, in_cooldown, p)
-            if code != 0:
-                _log_rejection(rej, counts, stamp, s, code)
-                continue
-            si[s, L.I_PENDING] = sig
-            sf[s, L.F_PEND_QTY] = qty
-            _log_order(orders, counts, stamp, s, sig, qty, L.OT_NEXT_OPEN, L.PURPOSE_ENTRY)
-            open_count += 1
-            committed += qty * c
-        if closed_on_close:  # a market-on-close exit changed cash and positions: mark again
-            equity, gross, _, _ = _mark(sf, si, acct)
-            if equity > acct[L.A_PEAK]:
-                acct[L.A_PEAK] = equity
-        acct[L.A_EQUITY] = equity
-        acct[L.A_GROSS] = gross
-        acct[L.A_STEPS] += 1.0
-        curve[t, 0] = equity
-        curve[t, 1] = acct[L.A_CASH]
-        curve[t, 2] = gross
-        t += 1
-    return t
+            _log_order(orders, counts, stamp, s, -side, sf[s, L.F_QTY], otype, reason)
+            k = _emit(out, k, stamp, s, -side, sf[s, L.F_QTY], otype, reason, 0.0, 0.0)
+            continue
+        sig = entry_signal(c, mkt[t, s, L.K_PRED], mkt[t, s, L.K_RSI], mkt[t, s, L.K_VOLUME],
+                           mkt[t, s, L.K_VOLAVG], mkt[t, s, L.K_RETSTD], buy_th, sell_th, sigma, vol_mult,
+                           rsi_ob, rsi_os, allow_short)
+        if sig == 0:
+            continue
+        if last:
+            _log_rejection(rej, counts, stamp, s, L.RJ_SESSION_END)
+            continue
+        in_cooldown = si[s, L.I_BAR_COUNT] < si[s, L.I_COOLDOWN_UNTIL]
+        qty, code = size_entry(c, equity, committed, open_count, halted, in_cooldown, p)
+        if code != 0:
+            _log_rejection(rej, counts, stamp, s, code)
+            continue
+        si[s, L.I_PENDING] = sig
+        sf[s, L.F_PEND_QTY] = qty
+        _log_order(orders, counts, stamp, s, sig, qty, L.OT_NEXT_OPEN, L.PURPOSE_ENTRY)
+        k = _emit(out, k, stamp, s, sig, qty, L.OT_NEXT_OPEN, L.PURPOSE_ENTRY, p[L.P_SL], p[L.P_TP])
+        open_count += 1
+        committed += qty * c
+    acct[L.A_EQUITY] = equity
+    acct[L.A_GROSS] = gross
+    acct[L.A_STEPS] += 1.0
+    return k
 
 
 @njit(cache=True, error_model="numpy")
-def close_all(sf, si, acct, p, fills, trades, counts):
-    """End of data: close every open position at its symbol's last close (reason ``end``)."""
+def end_orders(sf, si, out):
+    """End of data (or shutdown): cancel what waits for a next open and close every open position at
+    its symbol's last close (reason ``end``, at that bar's stamp). Returns the number of ``out`` rows."""
+    k = 0
     for s in range(sf.shape[0]):
-        si[s, L.I_PENDING] = 0
-        if si[s, L.I_SIDE] != 0:
-            _close(s, si[s, L.I_LAST_T], sf[s, L.F_LAST_CLOSE], L.R_END, sf, si, acct, p, fills, trades, counts)
-    equity, gross, _, _ = _mark(sf, si, acct)
-    acct[L.A_EQUITY] = equity
-    acct[L.A_GROSS] = gross
-
+        pend = si[s, L.I_PENDING]
+        if pend != 0:
+            si[s, L.I_PENDING] = 0
+            purpose = L.PURPOSE_ENTRY if pend != 2 else si[s, L.I_PEND_REASON]
+            side = pend if pend != 2 else -si[s, L.I_SIDE]
+            k = _emit(out, k, si[s, L.I_LAST_T], s, side, sf[s, L.F_PEND_QTY], L.OT_CANCEL, purpose, 0.0, 0.0)
+        side = si[s, L.I_SIDE]
+        if side != 0:
+            k = _emit(out, k, si[s, L.I_LAST_T], s, -side, sf[s, L.F_QTY], L.OT_ON_CLOSE, L.R_END, 0.0, 0.0)
+    return k

@@ -28,7 +28,8 @@ F_QTY, F_ENTRY_PRICE, F_STOP, F_TARGET, F_ENTRY_COMM, F_LAST_CLOSE, F_PEND_QTY =
 NF = 7
 
 # --- per-symbol int state si[s, I_*] -----------------------------------------------------------
-# side: 0 flat, 1 long, -1 short; pending: 0 none, 1 buy entry, -1 short entry, 2 exit at next open
+# side: 0 flat, 1 long, -1 short; pending (the order sent for the symbol's next open, not yet reported
+# filled or rejected by the executor): 0 none, 1 buy entry, -1 short entry, 2 exit
 I_SIDE, I_ENTRY_T, I_BARS_HELD, I_PENDING, I_PEND_REASON = 0, 1, 2, 3, 4
 I_BAR_COUNT, I_COOLDOWN_UNTIL, I_LAST_T = 5, 6, 7
 NI = 8
@@ -55,6 +56,16 @@ NREJ = 3
 # counts[C_*] (int64): rows used in each log
 C_FILLS, C_TRADES, C_ORDERS, C_REJ = 0, 1, 2, 3
 
+# --- between the strategy and an executor (float64 rows) ---------------------------------------
+# orders out of ``decide``: the orders-log columns OR_* plus, for an entry, its protective stop and
+# target as fractions of the entry's fill price (the levels are set from the fill, like the backtest's)
+O_SL, O_TP = 6, 7
+NOUT = 8
+# reports into ``apply_fills``: the fill-log columns FL_* plus a status and, when rejected, the reason
+X_STATUS, X_REASON = 9, 10
+NX = 11
+X_FILLED, X_REJECTED = 0, 1
+
 # --- codes -------------------------------------------------------------------------------------
 PURPOSE_ENTRY = 0
 R_STOP, R_TARGET, R_TIME, R_SESSION, R_HALT, R_END = 1, 2, 3, 4, 5, 6
@@ -62,16 +73,18 @@ EXIT_REASONS = {R_STOP: "stop", R_TARGET: "target", R_TIME: "time", R_SESSION: "
                 R_HALT: "halt", R_END: "end"}
 PURPOSES = {PURPOSE_ENTRY: "entry", **EXIT_REASONS}
 
-OT_NEXT_OPEN, OT_ON_CLOSE, OT_STOP, OT_LIMIT = 0, 1, 2, 3
+# OT_CANCEL withdraws the symbol's order waiting for its next open (halt); it is not an orders-log row
+OT_NEXT_OPEN, OT_ON_CLOSE, OT_STOP, OT_LIMIT, OT_CANCEL = 0, 1, 2, 3, 4
 ORDER_TYPES = {OT_NEXT_OPEN: "market_next_open", OT_ON_CLOSE: "market_on_close", OT_STOP: "stop",
-               OT_LIMIT: "limit"}
+               OT_LIMIT: "limit", OT_CANCEL: "cancel"}
 
 RJ_HALTED, RJ_COOLDOWN, RJ_MAX_OPEN, RJ_MAX_GROSS, RJ_SIZE_ZERO = 1, 2, 3, 4, 5
-RJ_CASH, RJ_SESSION_END, RJ_NO_EQUITY = 6, 7, 8
+RJ_CASH, RJ_SESSION_END, RJ_NO_EQUITY, RJ_NO_POSITION = 6, 7, 8, 9
 REJECTION_REASONS = {
     RJ_HALTED: "halted", RJ_COOLDOWN: "cooldown", RJ_MAX_OPEN: "max_open_positions",
     RJ_MAX_GROSS: "max_gross_exposure", RJ_SIZE_ZERO: "size_below_one_share",
     RJ_CASH: "insufficient_cash", RJ_SESSION_END: "last_bar_of_session", RJ_NO_EQUITY: "no_equity",
+    RJ_NO_POSITION: "no_position",
 }
 
 

@@ -13,6 +13,9 @@ Checked in this order, the first failure is the recorded reason:
    (gross = sum of |notional| of open positions and pending entries). Shares are whole:
    ``floor(notional / price)``; zero shares -> ``max_gross_exposure`` when the gross cap was the
    binding one, else ``size_below_one_share``.
+
+:func:`protective_levels` turns an entry's stop / target fractions into price levels from its fill
+price; the strategy (its book) and every executor (the resting orders) use this one definition.
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ from tradingmodel.strategy.layout import (
     RJ_NO_EQUITY,
     RJ_SIZE_ZERO,
 )
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def protective_levels(fill_price: float, side: int, stop_frac: float, target_frac: float) -> tuple[float, float]:
+    """(stop, target) of a position entered at ``fill_price``: ``stop_frac`` against it, ``target_frac``
+    in its favour (``side`` +1 long, -1 short)."""
+    return fill_price * (1.0 - side * stop_frac), fill_price * (1.0 + side * target_frac)
 
 
 @njit(cache=True, error_model="numpy")

@@ -1,30 +1,47 @@
-"""Python handle on the strategy state arrays, for the backtest and for a live engine.
+"""Python handle on the strategy state: the two phases for a live engine, snapshots, and the logs.
 
-Live use, one completed minute at a time (the backtest does exactly this inside compiled code)::
+A live engine, per completed minute (time slice of all symbols)::
 
-    state = StrategyState.new(symbols, trading)            # cash = trading.deposit
-    mkt = np.full((1, len(symbols), NK), np.nan)            # one slice; NaN close = no bar
-    mkt[0, i, K_OPEN:K_VOLUME + 1] = o, h, l, c, v          # bar of symbol i
-    mkt[0, i, K_VOLAVG], mkt[0, i, K_RSI], mkt[0, i, K_RETSTD] = volume_sma20, rsi14, ret_std20
-    mkt[0, i, K_PRED] = predicted_close                     # for the next bar's close
-    mkt[0, i, K_SESSION_LAST] = 1.0 if last bar of the session else 0.0
-    step(state, mkt, stamp=k, day=session_number)           # k: your own event counter (int)
-    fills, trades, orders, rejections = state.used()        # logs so far (rows keep their order)
+    state = StrategyState.new(symbols, trading)              # cash = trading.deposit
+    sim = SimulatedExecutor.for_state(state)                 # or a broker (tradingmodel.execution)
+    row = state.new_slice()                                  # (n_symbols, NK), NaN = no bar
+    row[i, K_OPEN:K_VOLUME + 1] = o, h, l, c, v              # bar of symbol i
+    row[i, K_VOLAVG], row[i, K_RSI], row[i, K_RETSTD] = volume_sma20, rsi14, ret_std20
+    row[i, K_PRED] = predicted_close                         # for the next bar's close
+    row[i, K_SESSION_LAST] = 1.0 if last bar of the session else 0.0
+    state.apply_fills(sim.on_bar(row, stamp))                # fills at this bar's open and inside it
+    orders = state.decide(row, stamp, day)                   # -> [Order], also logged
+    state.apply_fills(sim.submit(orders))                    # market-on-close fills at this close
+    blob = state.snapshot()                                  # store it; StrategyState.restore(blob)
 
-Pending orders (``si[:, I_PENDING]``) are what the broker must execute at the symbol's next open.
+``stamp`` is the caller's slice counter or epoch seconds (an int below 2**53), ``day`` the session
+number (the daily loss limit resets when it changes). :func:`step` does exactly this with the
+simulated executor, which is what the backtest's compiled loop does per row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tradingmodel.config import TradingConfig
-from tradingmodel.strategy import core
+from tradingmodel.strategy import core, snapshot
 from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.layout import params_from_config
+from tradingmodel.strategy.messages import Fill, Order, Rejection, Report, orders_from_rows, report_rows
+
+if TYPE_CHECKING:
+    from tradingmodel.execution.simulated import SimulatedExecutor
+
+_STATE = {"p": ((L.NP,), np.float64), "sf": (("n", L.NF), np.float64), "si": (("n", L.NI), np.int64),
+          "acct": ((L.NA,), np.float64)}
+_LOGS = {"fills": ((None, L.NFILL), np.float64), "trades": ((None, L.NTRADE), np.float64),
+         "orders": ((None, L.NORDER), np.float64), "rejections": ((None, L.NREJ), np.int64),
+         "counts": ((4,), np.int64)}
+MAX_STAMP = 2**53
 
 
 @dataclass
@@ -33,7 +50,9 @@ class StrategyState:
 
     ``sf``/``si`` are per-symbol float/int state (columns ``F_*``/``I_*`` in :mod:`.layout`),
     ``acct`` the shared account (``A_*``), ``p`` the parameters (``P_*``); ``fills``, ``trades``,
-    ``orders``, ``rejections`` are logs whose first ``counts[C_*]`` rows are used.
+    ``orders``, ``rejections`` are logs whose first ``counts[C_*]`` rows are used; ``out`` is the
+    scratch buffer :meth:`decide` writes its orders to. ``sim`` is the simulated executor that
+    :func:`step` uses (made on first use); a live engine with its own executor leaves it None.
     """
 
     symbols: list[str]
@@ -46,6 +65,12 @@ class StrategyState:
     orders: np.ndarray
     rejections: np.ndarray
     counts: np.ndarray = field(default_factory=lambda: np.zeros(4, dtype=np.int64))
+    out: np.ndarray = field(default_factory=lambda: np.zeros((0, L.NOUT)))
+    sim: SimulatedExecutor | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.out.shape[0] < 2 * len(self.symbols) + 2:
+            self.out = np.zeros((2 * len(self.symbols) + 2, L.NOUT))
 
     @classmethod
     def new(cls, symbols: Sequence[str], trading: TradingConfig, capacity: int = 1024) -> StrategyState:
@@ -62,14 +87,89 @@ class StrategyState:
             rejections=np.zeros((cap, L.NREJ), dtype=np.int64),
         )
 
-    def ensure_capacity(self) -> None:
-        """Make room for one more :func:`step` (at most ``2n + 2`` rows per log)."""
-        extra = 2 * len(self.symbols) + 2
+    def ensure_capacity(self, rows: int | None = None) -> None:
+        """Make room for ``rows`` more rows in every log (default ``2n + 2``: one phase of one slice)."""
+        extra = 2 * len(self.symbols) + 2 if rows is None else rows
         self.fills = core.grow_log(self.fills, int(self.counts[L.C_FILLS]) + extra)
         self.trades = core.grow_log(self.trades, int(self.counts[L.C_TRADES]) + extra)
         self.orders = core.grow_log(self.orders, int(self.counts[L.C_ORDERS]) + extra)
         self.rejections = core.grow_log(self.rejections, int(self.counts[L.C_REJ]) + extra)
 
+    # --- the two phases ------------------------------------------------------------------------
+    def new_slice(self) -> np.ndarray:
+        """An empty market slice ``(n_symbols, NK)``: all NaN (no bar) until the caller fills rows."""
+        return np.full((len(self.symbols), L.NK), np.nan)
+
+    def decide_rows(self, row: np.ndarray, stamp: int, day: int) -> np.ndarray:
+        """:meth:`decide` returning the orders as ``out`` rows (a copy) instead of objects."""
+        mkt = market_row(row, len(self.symbols))
+        if not 0 <= int(stamp) < MAX_STAMP:
+            raise ValueError(f"stamp {stamp} must be a non-negative int below 2**53 (e.g. epoch seconds)")
+        self.ensure_capacity()
+        k = core.decide(mkt, 0, int(day), int(stamp), self.sf, self.si, self.acct, self.p, self.orders,
+                        self.rejections, self.counts, self.out)
+        return self.out[:k].copy()
+
+    def decide(self, row: np.ndarray, stamp: int, day: int) -> list[Order]:
+        """Decisions after the close of the slice ``row`` (``(n_symbols, NK)``, see :meth:`new_slice`).
+
+        Marks the book at the new closes, updates the risk state (halts) and returns the orders: exits
+        (market-on-close at the session's last bar, halt / holding-time exits at the next open), cancels
+        of entries waiting while halted, and entries with their stop / target. Apply the fills of the
+        slice's open first (:meth:`apply_fills`).
+        """
+        return orders_from_rows(self.decide_rows(row, stamp, day))
+
+    def apply_fill_rows(self, rep: np.ndarray) -> None:
+        """:meth:`apply_fills` for report rows (``FL_*`` + ``X_STATUS`` / ``X_REASON``), unchecked."""
+        rep = np.ascontiguousarray(rep, dtype=np.float64).reshape(-1, L.NX)
+        self.ensure_capacity(2 * rep.shape[0] + 2)
+        core.apply_fills(rep, rep.shape[0], self.sf, self.si, self.acct, self.p, self.fills, self.trades,
+                         self.orders, self.rejections, self.counts)
+
+    def apply_fills(self, reports: Iterable[Report]) -> None:
+        """Apply an executor's fills and rejections, in order, to cash, positions and the logs.
+
+        An entry fill opens the position (stop / target from its fill price), any other fill closes it
+        (whole quantity), a rejection withdraws the order waiting for the symbol's next open. Checked
+        first, nothing applied on error: a fill that does not match the book raises ``ValueError``.
+        """
+        reports = list(reports)
+        side, held = self.si[:, L.I_SIDE].copy(), self.sf[:, L.F_QTY].copy()  # the book as the fills go
+        for x in reports:
+            if not isinstance(x, Fill | Rejection):
+                raise ValueError(f"apply_fills: {x!r} is neither a Fill nor a Rejection")
+            if not 0 <= x.symbol < len(self.symbols):
+                raise ValueError(f"apply_fills: symbol index {x.symbol} out of range ({len(self.symbols)} symbols)")
+            sym = self.symbols[x.symbol]
+            if x.purpose not in L.PURPOSES.values():
+                raise ValueError(f"apply_fills: {sym}: unknown purpose {x.purpose!r}")
+            if isinstance(x, Rejection):
+                if x.reason not in L.REJECTION_REASONS.values():
+                    raise ValueError(f"apply_fills: {sym}: unknown rejection reason {x.reason!r}")
+                continue
+            if x.side not in (1, -1) or not x.qty > 0 or not x.price > 0:
+                raise ValueError(f"apply_fills: {sym}: fill needs side +1/-1 and positive qty and price: {x}")
+            if x.purpose == "entry":
+                if side[x.symbol] != 0:
+                    raise ValueError(f"apply_fills: {sym}: entry fill while a position is open")
+                side[x.symbol], held[x.symbol] = x.side, x.qty
+            else:
+                if side[x.symbol] != -x.side or held[x.symbol] != x.qty:
+                    raise ValueError(f"apply_fills: {sym}: {x.purpose} fill {x.side:+d} x {x.qty} does not "
+                                     f"close the position ({int(side[x.symbol]):+d} x {held[x.symbol]})")
+                side[x.symbol] = 0
+            if not 0 <= x.stamp < MAX_STAMP:
+                raise ValueError(f"apply_fills: {sym}: stamp {x.stamp} must be an int in [0, 2**53)")
+        self.apply_fill_rows(report_rows(reports))
+
+    def end_orders(self) -> list[Order]:
+        """End of data or shutdown: cancel orders waiting for a next open and close every position at its
+        last close (purpose ``end``); the executor's fills then go to :meth:`apply_fills`."""
+        k = core.end_orders(self.sf, self.si, self.out)
+        return orders_from_rows(self.out[:k].copy())
+
+    # --- views ---------------------------------------------------------------------------------
     @property
     def status(self) -> str:
         """``"trading"``, ``"halted_for_the_day"`` (daily loss limit) or ``"halted"`` (drawdown limit)."""
@@ -82,33 +182,91 @@ class StrategyState:
         return {sym: names[int(code)] for sym, code in zip(self.symbols, self.si[:, L.I_PENDING], strict=True)
                 if code != 0}
 
+    @property
+    def equity(self) -> float:
+        """Equity at the last mark (cash + signed positions at the last closes)."""
+        return float(self.acct[L.A_EQUITY])
+
+    def positions(self) -> dict[str, tuple[int, float, float, float]]:
+        """Open positions: ``{symbol: (side, qty, stop price, target price)}``; the stop and target are
+        the resting orders the executor holds for it."""
+        return {sym: (int(self.si[s, L.I_SIDE]), float(self.sf[s, L.F_QTY]), float(self.sf[s, L.F_STOP]),
+                      float(self.sf[s, L.F_TARGET]))
+                for s, sym in enumerate(self.symbols) if self.si[s, L.I_SIDE] != 0}
+
     def used(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The used rows of (fills, trades, orders, rejections)."""
         c = self.counts
         return (self.fills[: c[L.C_FILLS]], self.trades[: c[L.C_TRADES]], self.orders[: c[L.C_ORDERS]],
                 self.rejections[: c[L.C_REJ]])
 
+    # --- snapshots -----------------------------------------------------------------------------
+    def snapshot(self, include_logs: bool = False) -> bytes:
+        """The whole decision state (parameters, per-symbol state, account) as bytes, with the format
+        version; with ``include_logs`` also the used rows of the logs. :meth:`restore` reads it back."""
+        arrays = {"p": self.p, "sf": self.sf, "si": self.si, "acct": self.acct}
+        if include_logs:
+            fills, trades, orders, rej = self.used()
+            arrays.update(fills=fills, trades=trades, orders=orders, rejections=rej, counts=self.counts)
+        return snapshot.pack("strategy", self.symbols, arrays)
+
+    @classmethod
+    def restore(cls, data: bytes, symbols: Sequence[str] | None = None, capacity: int = 1024) -> StrategyState:
+        """The state saved by :meth:`snapshot`, exactly. ``symbols``, when given, must match the saved
+        ones; a wrong kind, format version, shape or dtype raises :class:`~.snapshot.SnapshotError`."""
+        saved, a = snapshot.unpack(data, "strategy", {**_STATE, **_LOGS}, optional=tuple(_LOGS))
+        if symbols is not None and list(symbols) != saved:
+            raise snapshot.SnapshotError(f"strategy snapshot: symbols {saved} differ from {list(symbols)}")
+        n = len(saved)
+        cap = max(capacity, 4 * n + 4)
+        logs = {name: np.zeros((cap, spec[0][1]), dtype=spec[1]) for name, spec in _LOGS.items() if name != "counts"}
+        counts = np.zeros(4, dtype=np.int64)
+        if "counts" in a:
+            counts = a["counts"].copy()
+            for name, c in zip(("fills", "trades", "orders", "rejections"), counts, strict=True):
+                if a[name].shape[0] != c:
+                    raise snapshot.SnapshotError(
+                        f"strategy snapshot: {name} has {a[name].shape[0]} rows, counts say {c}")
+                logs[name] = core.grow_log(logs[name], int(c) + cap)
+                logs[name][:c] = a[name]
+        return cls(symbols=saved, p=a["p"].copy(), sf=a["sf"].copy(), si=a["si"].copy(), acct=a["acct"].copy(),
+                   counts=counts, **logs)
+
+
+def market_row(row: np.ndarray, n_symbols: int) -> np.ndarray:
+    """One slice as the compiled phases read it, ``(1, n_symbols, NK)`` float64; ``ValueError`` otherwise."""
+    a = np.ascontiguousarray(row, dtype=np.float64)
+    if a.size != n_symbols * L.NK or a.shape[-1] != L.NK:
+        raise ValueError(f"a market slice must have shape ({n_symbols}, {L.NK}) (symbols, K_* fields), "
+                         f"got {a.shape}")
+    return a.reshape(1, n_symbols, L.NK)
+
+
+def _sim(state: StrategyState) -> SimulatedExecutor:
+    if state.sim is None:
+        from tradingmodel.execution.simulated import SimulatedExecutor  # execution imports strategy
+
+        state.sim = SimulatedExecutor.for_state(state)
+    return state.sim
+
 
 def step(state: StrategyState, mkt: np.ndarray, stamp: int, day: int) -> np.ndarray:
-    """Run the compiled :func:`tradingmodel.strategy.core.step` on every row of ``mkt``.
-
-    ``mkt`` has shape ``(rows, n_symbols, NK)`` (one row = one time slice; a live engine passes
-    one row per completed bar time). Events are logged at ``stamp + row``; ``day`` is the session
-    of these rows. Returns the (equity, cash, gross exposure) after each row.
-    """
-    n_rows = mkt.shape[0]
-    days = np.full(n_rows, day, dtype=np.int64)
-    curve = np.zeros((n_rows, 3))
-    t = 0
-    while t < n_rows:
-        state.ensure_capacity()
-        t = core.step(np.ascontiguousarray(mkt, dtype=np.float64), days, t, n_rows, stamp, state.sf, state.si,
-                      state.acct, state.p, state.fills, state.trades, state.orders, state.rejections,
-                      state.counts, curve)
+    """Run the rows of ``mkt`` (``(rows, n_symbols, NK)``) through the simulated executor and the two
+    phases, as the backtest does per row (``state.sim``, made on first use). Events are logged at
+    ``stamp + row``; ``day`` is the session of these rows. Returns (equity, cash, gross) per row."""
+    sim = _sim(state)
+    curve = np.zeros((mkt.shape[0], 3))
+    for r in range(mkt.shape[0]):
+        state.apply_fill_rows(sim.on_bar_rows(mkt[r], stamp + r))
+        orders = state.decide_rows(mkt[r], stamp + r, day)
+        if len(orders):
+            state.apply_fill_rows(sim.submit_rows(orders))
+        curve[r] = state.acct[L.A_EQUITY], state.acct[L.A_CASH], state.acct[L.A_GROSS]
     return curve
 
 
 def close_all(state: StrategyState) -> None:
-    """Close every open position at its last close (end of data / shutdown)."""
-    state.ensure_capacity()
-    core.close_all(state.sf, state.si, state.acct, state.p, state.fills, state.trades, state.counts)
+    """Close every open position at its last close through ``state.sim`` (end of data / shutdown)."""
+    sim = _sim(state)
+    rows = core.end_orders(state.sf, state.si, state.out)
+    state.apply_fill_rows(sim.submit_rows(state.out[:rows]))

@@ -1,0 +1,101 @@
+"""Snapshots: the strategy (and the simulated executor) saved mid-run and restored continue exactly."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from tradingmodel.backtest.engine import run_prepared
+from tradingmodel.backtest.prepare import prepare
+from tradingmodel.execution.simulated import SimulatedExecutor
+from tradingmodel.strategy import SnapshotError, StrategyState
+from tradingmodel.strategy import layout as L
+
+from .test_two_phases import LIVE, bars_with_gaps
+
+
+def run_from(state: StrategyState, sim: SimulatedExecutor, prep, t0: int) -> None:
+    """Slices t0.. through the row-level phases, then the end-of-data close."""
+    for t in range(t0, prep.mkt.shape[0]):
+        state.apply_fill_rows(sim.on_bar_rows(prep.mkt[t], t))
+        orders = state.decide_rows(prep.mkt[t], t, int(prep.days[t]))
+        state.apply_fill_rows(sim.submit_rows(orders))
+    state.apply_fills(sim.submit(state.end_orders()))
+
+
+@pytest.fixture(scope="module")
+def prep():
+    return prepare(*bars_with_gaps())
+
+
+def test_restore_mid_run_continues_exactly(prep):
+    whole, _ = run_prepared(prep, LIVE)
+    n_t = prep.mkt.shape[0]
+    open_at_a_cut = False
+    for cut in (1, n_t // 3, 2 * n_t // 3 + 7):
+        state = StrategyState.new(prep.symbols, LIVE)
+        sim = SimulatedExecutor.for_state(state)
+        for t in range(cut):
+            state.apply_fill_rows(sim.on_bar_rows(prep.mkt[t], t))
+            state.apply_fill_rows(sim.submit_rows(state.decide_rows(prep.mkt[t], t, int(prep.days[t]))))
+        open_at_a_cut |= bool(state.positions() or state.pending)
+        head = state.used()
+        with_logs = StrategyState.restore(state.snapshot(include_logs=True), symbols=prep.symbols)
+        bare = StrategyState.restore(state.snapshot())
+        sim_blob = sim.snapshot()
+        del state, sim
+        run_from(with_logs, SimulatedExecutor.restore(sim_blob, n_symbols=len(prep.symbols)), prep, cut)
+        run_from(bare, SimulatedExecutor.restore(sim_blob), prep, cut)
+        for a, b, h, tail in zip(whole.used(), with_logs.used(), head, bare.used(), strict=True):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, np.concatenate([h, tail]))
+        np.testing.assert_array_equal(whole.acct, with_logs.acct)
+        np.testing.assert_array_equal(whole.acct, bare.acct)
+    assert open_at_a_cut  # a snapshot taken with a position or an order open
+
+
+def test_snapshot_round_trip_is_bitwise(prep):
+    state, _ = run_prepared(prep, LIVE)
+    again = StrategyState.restore(state.snapshot(include_logs=True))
+    assert again.symbols == state.symbols
+    for name in ("p", "sf", "si", "acct", "counts"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(state, name))
+        assert getattr(again, name).dtype == getattr(state, name).dtype
+    assert again.snapshot(include_logs=True) == state.snapshot(include_logs=True)
+
+
+def _rewrite(blob: bytes, **changes) -> bytes:
+    """The same snapshot with some arrays replaced (a corrupt or foreign one)."""
+    with np.load(io.BytesIO(blob)) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def test_restore_refuses_a_wrong_snapshot_with_a_clear_error():
+    state = StrategyState.new(["AAA", "BBB"], LIVE)
+    blob = state.snapshot()
+    with pytest.raises(SnapshotError, match=r"strategy snapshot: format version 2, this build reads version 1"):
+        StrategyState.restore(_rewrite(blob, version__=np.array(2)))
+    with pytest.raises(SnapshotError, match=r"array 'sf' has shape \(2, 6\), expected \(2, 7\) for 2 symbols"):
+        StrategyState.restore(_rewrite(blob, sf=np.zeros((2, 6))))
+    with pytest.raises(SnapshotError, match=r"array 'si' has dtype float64, expected int64"):
+        StrategyState.restore(_rewrite(blob, si=np.zeros((2, L.NI))))
+    with pytest.raises(SnapshotError, match=r"array 'acct' is missing"):
+        with np.load(io.BytesIO(blob)) as z:
+            arrays = {k: z[k] for k in z.files if k != "acct"}
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        StrategyState.restore(buf.getvalue())
+    with pytest.raises(SnapshotError, match=r"symbols \['AAA', 'BBB'\] differ from \['AAA'\]"):
+        StrategyState.restore(blob, symbols=["AAA"])
+    with pytest.raises(SnapshotError, match=r"strategy snapshot: this is a simulated-executor snapshot"):
+        StrategyState.restore(SimulatedExecutor.for_state(state).snapshot())
+    with pytest.raises(SnapshotError, match=r"strategy snapshot: not a snapshot"):
+        StrategyState.restore(b"definitely not a snapshot")
+    with pytest.raises(SnapshotError, match=r"simulated-executor snapshot: 2 symbols, expected 3"):
+        SimulatedExecutor.restore(SimulatedExecutor.for_state(state).snapshot(), n_symbols=3)
