@@ -19,7 +19,7 @@ app = typer.Typer(
 
 # Modules that define commands; each exposes ``register(app)``. Missing ones are skipped so that
 # an area under construction never breaks the others.
-_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo")
+_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo", "walkforward")
 
 for _name in _COMMAND_MODULES:
     try:
