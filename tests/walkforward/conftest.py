@@ -43,8 +43,8 @@ def spec(**kw: object) -> WalkForwardSpec:
 
 @pytest.fixture(scope="session")
 def small_bars() -> pd.DataFrame:
-    """Two symbols, 6 weeks of weekdays (30 sessions) as 15-minute bars: 2 full folds + a partial one."""
-    return coarse_bars(["AAA", "BBB"], 32, seed=4, signal=1.0)
+    """Two symbols, 28 weekday sessions (38 calendar days) as 15-minute bars: 2 full folds + a partial one."""
+    return coarse_bars(["AAA", "BBB"], 28, seed=4, signal=1.0)
 
 
 @pytest.fixture(scope="session")
