@@ -25,7 +25,8 @@ app = typer.Typer(
 
 # Modules that define commands; each exposes ``register(app)``. Missing ones are skipped so that
 # an area under construction never breaks the others.
-_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo", "paper", "serve")
+_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo", "paper", "serve",
+                    "walkforward")
 
 for _name in _COMMAND_MODULES:
     try:

@@ -7,6 +7,7 @@ produce bit-identical weights.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from tradingmodel.model.windows import (
     Split,
     SymbolSeries,
     WindowSet,
+    calendar_cuts,
     fit_scaler,
     symbol_series,
 )
@@ -75,21 +77,34 @@ def _iso(ts: pd.Timestamp) -> str:
     return ts.isoformat()
 
 
-def _prepare(bars: pd.DataFrame, sym: str, cfg: ModelConfig, feature_fn: FeatureFn | None) -> _Prepared:
-    s = symbol_series(bars, sym, feature_fn)
+def prepare_series(s: SymbolSeries, split: Split, cfg: ModelConfig, digest: str, what: str) -> _Prepared:
+    """Samples of each part, the training-only scaler and AR fit; too few windows raise naming ``what``
+    (the split that was asked for), the symbol and the counts."""
     L = cfg.sequence_length
-    split = Split.make(s.n, cfg.train_fraction, cfg.val_fraction, gap=L)
     parts = {p: split.samples(p, s, L) for p in ("train", "val", "test")}
     if len(parts["train"]) < 2 or len(parts["val"]) < 1 or len(parts["test"]) < 1:
         counts = ", ".join(f"{p} {len(v)}" for p, v in parts.items())
         raise ValueError(
-            f"{sym}: {s.n} bars are too few for sequence_length {L} with a {cfg.train_fraction:.0%}/"
-            f"{cfg.val_fraction:.0%} train/validation split, {L}-bar purge gaps and a "
-            f"{s.first_valid}-bar feature warm-up (windows: {counts}); use more bars or a shorter sequence")
+            f"{s.symbol}: {s.n} bars are too few for sequence_length {L} with {what}, {L}-bar purge gaps "
+            f"and a {s.first_valid}-bar feature warm-up (windows: {counts}); use more bars or a shorter "
+            "sequence")
     scaler = fit_scaler(s, parts["train"], L)
-    sub = bars[bars["symbol"] == sym]
     return _Prepared(s, split, scaler, parts["train"], parts["val"], parts["test"],
-                     fit_ar(s.close, parts["train"]), data_hash(sub))
+                     fit_ar(s.close, parts["train"]), digest)
+
+
+def _prepare_all(bars: pd.DataFrame, symbols: list[str], cfg: ModelConfig,
+                 feature_fn: FeatureFn | None) -> dict[str, _Prepared]:
+    """Every symbol split at the same two calendar times (the train/validation shares of the union time
+    axis), so no symbol's training bar is later than any symbol's first validation or test bar."""
+    series = {sym: symbol_series(bars, sym, feature_fn) for sym in symbols}
+    train_end, val_end = calendar_cuts([s.timestamps for s in series.values()], cfg.train_fraction,
+                                       cfg.val_fraction)
+    what = (f"a {cfg.train_fraction:.0%}/{cfg.val_fraction:.0%} train/validation split at the shared times "
+            f"{_iso(train_end)} and {_iso(val_end)}")
+    return {sym: prepare_series(s, Split.at_times(s.timestamps, train_end, val_end, cfg.sequence_length), cfg,
+                                data_hash(bars[bars["symbol"] == sym]), what)
+            for sym, s in series.items()}
 
 
 def predict_standardised(net: torch.nn.Module, ws: WindowSet, g: np.ndarray, sym: np.ndarray,
@@ -209,11 +224,46 @@ def _meta(p: _Prepared, calibration: list[float]) -> SymbolMeta:
     return SymbolMeta(p.scaler, p.hash, split_ts, p.series.n, p.ar_coef, calibration)
 
 
+@dataclass
+class GroupFit:
+    """One trained network (None when not one epoch finished) and what :func:`save_group` stores."""
+
+    net: torch.nn.Module | None
+    history: list[dict]
+    best_epoch: int
+    interrupted: bool
+    calibration: list[float]
+
+
+def fit_group(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.device,
+              progress: Progress | None = None, on_epoch: EpochHook | None = None,
+              should_stop: StopHook | None = None) -> GroupFit:
+    """Train one network on the training parts of ``preps`` and calibrate it on their validation parts."""
+    with _make_progress(False) if progress is None else contextlib.nullcontext(progress) as prog:
+        net, hist, best_epoch, interrupted = _fit(name, preps, cfg, device, prog, on_epoch, should_stop)
+    calib = _calibrate(net, preps, device, cfg.sequence_length) if net is not None else [0.0, 0.0]
+    return GroupFit(net, hist, best_epoch, interrupted, calib)
+
+
+def save_group(path: Path, fit: GroupFit, preps: dict[str, _Prepared], cfg: ModelConfig, pooled: bool,
+               device: torch.device) -> Path:
+    """Write the checkpoint of a trained group (one directory; the manifest is the caller's, written once)."""
+    assert fit.net is not None
+    info = {"history": fit.history, "best_epoch": fit.best_epoch, "interrupted": fit.interrupted,
+            "device": str(device), "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "data_range": {s: [_iso(p.series.timestamps[0]), _iso(p.series.timestamps[-1])]
+                           for s, p in preps.items()}}
+    return save_checkpoint(path, fit.net, cfg, {s: _meta(p, fit.calibration) for s, p in preps.items()},
+                           pooled, info)
+
+
 def train(bars: pd.DataFrame, cfg: ModelConfig, out_dir: str | Path, *, symbols: list[str] | None = None,
           pooled: bool = False, progress: bool = True, feature_fn: FeatureFn | None = None,
           on_epoch: EpochHook | None = None, should_stop: StopHook | None = None) -> TrainResult:
     """Train on ``bars`` and write checkpoints under ``out_dir`` (see :mod:`tradingmodel.model.checkpoint`).
 
+    All symbols are split at the same calendar times (:func:`calendar_cuts`). The manifest is written
+    once, after the last group, so nothing that trains groups in parallel overwrites another's entry.
     Ctrl-C stops training cleanly: the best epoch so far is saved and ``interrupted`` is set; symbols not
     yet started are not trained. ``should_stop`` (checked before every batch) returning true stops the
     same way; ``on_epoch`` receives each epoch's record (model, epoch, losses, samples/s, best epoch) —
@@ -225,31 +275,25 @@ def train(bars: pd.DataFrame, cfg: ModelConfig, out_dir: str | Path, *, symbols:
     missing = [s for s in symbols if s not in present]
     if missing:
         raise ValueError(f"no bars for symbol(s) {', '.join(missing)} (data has {', '.join(present) or 'none'})")
-    preps = {s: _prepare(bars, s, cfg, feature_fn) for s in symbols}
+    preps = _prepare_all(bars, symbols, cfg, feature_fn)
     device = pick_device()
     groups = [("pooled", symbols)] if pooled else [(s, [s]) for s in symbols]
     result = TrainResult({}, {})
     with _make_progress(progress) as prog:
         for name, syms in groups:
-            gp = [preps[s] for s in syms]
-            net, hist, best_epoch, interrupted = _fit(name, gp, cfg, device, prog, on_epoch, should_stop)
+            fit = fit_group(name, [preps[s] for s in syms], cfg, device, prog, on_epoch, should_stop)
             for s in syms:
-                result.history[s] = hist
-            if net is not None:
-                calib = _calibrate(net, gp, device, cfg.sequence_length)
-                info = {"history": hist, "best_epoch": best_epoch, "interrupted": interrupted,
-                        "device": str(device), "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                        "data_range": {s: [_iso(preps[s].series.timestamps[0]),
-                                           _iso(preps[s].series.timestamps[-1])] for s in syms}}
-                path = save_checkpoint(out / name, net, cfg, {s: _meta(preps[s], calib) for s in syms},
-                                       pooled, info)
+                result.history[s] = fit.history
+            if fit.net is not None:
+                path = save_group(out / name, fit, {s: preps[s] for s in syms}, cfg, pooled, device)
                 for s in syms:
                     result.model_dirs[s] = path
-                    result.best_epoch[s] = best_epoch
-                write_manifest(out, pooled, result.model_dirs)
-            if interrupted:
+                    result.best_epoch[s] = fit.best_epoch
+            if fit.interrupted:
                 result.interrupted = True
                 break
+    if result.model_dirs:
+        write_manifest(out, pooled, result.model_dirs)
     if not result.model_dirs and result.interrupted:
         raise KeyboardInterrupt
     return result

@@ -15,10 +15,12 @@ Normalisation of one window ending at bar t (all statistics fitted on the traini
 Target: the next bar's simple return ``close[t+1] / close[t] - 1`` divided by its training-part standard
 deviation (not centred: the training mean of 1-minute returns is noise and would bias every prediction).
 
-A sample is identified by ``t``, the index of its window's last bar. Splits (per symbol, by bar position):
-train bars ``[0, a)``, validation ``[a + gap, b)``, test ``[b + gap, n)``, ``gap = sequence_length``;
-a sample belongs to a part when its whole window AND its target bar lie inside the part, so no window or
-target straddles two parts.
+A sample is identified by ``t``, the index of its window's last bar. Splits: train bars ``[start, a)``,
+validation ``[a + gap, b)``, test ``[b + gap, n)``, ``gap = sequence_length``; a sample belongs to a part
+when its whole window AND its target bar lie inside the part, so no window or target straddles two parts.
+The cuts ``a`` and ``b`` come from *calendar* times shared by every symbol (:func:`calendar_cuts`), not
+from each symbol's bar positions: symbols with different bar counts would otherwise put one symbol's
+training bars inside another's test period (they share a market factor, so that is a leak).
 """
 
 from __future__ import annotations
@@ -117,22 +119,45 @@ def next_returns(close: np.ndarray) -> np.ndarray:
     return r
 
 
+def calendar_cuts(times: list[pd.DatetimeIndex], train_fraction: float,
+                  val_fraction: float) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Two cut times shared by every symbol: the bars of the union time axis at ``train_fraction`` and at
+    ``train_fraction + val_fraction`` of its length (one symbol: exactly its own bar positions)."""
+    axis = times[0] if len(times) == 1 else pd.to_datetime(
+        np.unique(np.concatenate([t.as_unit("ns").asi8 for t in times])), unit="ns", utc=True)
+    n = len(axis)
+    if n == 0:
+        raise ValueError("bars: no timestamps to split")
+    a, b = int(n * train_fraction), int(n * (train_fraction + val_fraction))
+    return axis[min(a, n - 1)], axis[min(b, n - 1)]
+
+
 @dataclass(frozen=True)
 class Split:
-    """Bar-index boundaries of one symbol's parts: train [0,a), val [a+gap,b), test [b+gap,n)."""
+    """Bar-index boundaries of one symbol's parts: train [start,a), val [a+gap,b), test [b+gap,n)."""
 
     a: int
     b: int
     n: int
     gap: int
+    start: int = 0
 
     @classmethod
     def make(cls, n: int, train_fraction: float, val_fraction: float, gap: int) -> Split:
+        """By bar position within one symbol (kept for single-series tools; training uses :meth:`at_times`)."""
         return cls(int(n * train_fraction), int(n * (train_fraction + val_fraction)), n, gap)
+
+    @classmethod
+    def at_times(cls, ts: pd.DatetimeIndex, train_end: pd.Timestamp, val_end: pd.Timestamp, gap: int) -> Split:
+        """Training = bars before ``train_end``, validation before ``val_end`` (after the gap), test the rest."""
+        a = int(ts.searchsorted(train_end, side="left"))
+        b = int(ts.searchsorted(val_end, side="left"))
+        return cls(a, b, len(ts), gap)
 
     def part_range(self, part: str) -> tuple[int, int]:
         """Bar range ``[start, end)`` of a part."""
-        return {"train": (0, self.a), "val": (self.a + self.gap, self.b), "test": (self.b + self.gap, self.n)}[part]
+        return {"train": (self.start, self.a), "val": (self.a + self.gap, self.b),
+                "test": (self.b + self.gap, self.n)}[part]
 
     def samples(self, part: str, s: SymbolSeries, seq_len: int) -> np.ndarray:
         """Sample indices t (window end) whose window and target bar t+1 lie inside ``part``."""

@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from tradingmodel.report import charts, tables
+from tradingmodel.report import charts, tables, walkforward
 from tradingmodel.report.downsample import DEFAULT_MAX_POINTS
 from tradingmodel.report.runs import RunData, load_run
 
@@ -113,12 +113,14 @@ def render(run: RunData, max_points: int = DEFAULT_MAX_POINTS) -> str:
     if run.trading_metrics:
         sections.append(("trading", "Trading metrics",
                          tables.trading_metrics_table(run.trading_metrics, _deposit(run))))
+    sections += walkforward.sections(run, _chart, max_points)  # walk-forward runs only
     if run.config is not None:
         sections.append(("params", "Parameters", tables.params_table(run.config)))
     if run.provenance:
         sections.append(("data", "Data provenance", tables.dict_table(run.provenance)))
-    if run.extra:
-        sections.append(("extra", "Other", tables.dict_table(run.extra)))
+    extra = {k: v for k, v in run.extra.items() if k != "walkforward"}  # shown by its own sections
+    if extra:
+        sections.append(("extra", "Other", tables.dict_table(extra)))
     if prices or any(s[0] in ("equity",) for s in sections):
         sections.append(("notes", "Notes", _NOTES.format(max_points=max_points)))
     return _page(run, sections)

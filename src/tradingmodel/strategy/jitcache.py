@@ -8,11 +8,19 @@ that holds compiled strategy code; when the hash differs from the one stored bes
 their cache files are deleted and numba recompiles once.
 
 Applies to caches in the packages' ``__pycache__`` folders (numba's default when writable).
+
+Many processes import the strategy at once (a walk-forward's worker pool): the check, the deletion and
+the new stamp happen under one exclusive file lock, so exactly one process deletes stale files and the
+others find the fresh stamp; none deletes a cache file another has just written after recompiling.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent.parent  # src/tradingmodel
@@ -21,41 +29,60 @@ JIT_MODULES = ("strategy/core.py", "strategy/risk.py", "strategy/layout.py", "ex
 _STAMP = _PKG / "strategy" / "__pycache__" / "jit_sources.sha1"
 
 
-def sources_hash() -> str:
+def sources_hash(pkg: Path = _PKG) -> str:
     """SHA-1 over the sources of all modules with compiled strategy code."""
     h = hashlib.sha1()
     for rel in JIT_MODULES:
-        p = _PKG / rel
+        p = pkg / rel
         h.update(rel.encode())
         h.update(p.read_bytes() if p.is_file() else b"")
     return h.hexdigest()
 
 
-def invalidate_stale_caches() -> bool:
-    """Delete the numba cache files of :data:`JIT_MODULES` if any of them changed; True if deleted."""
-    digest = sources_hash()
+@contextlib.contextmanager
+def _locked(stamp: Path) -> Iterator[bool]:
+    """Hold an exclusive lock beside the stamp (yields False when the folder is not writable)."""
     try:
-        if _STAMP.is_file() and _STAMP.read_text().strip() == digest:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(stamp.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield True
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def invalidate_stale_caches(pkg: Path = _PKG) -> bool:
+    """Delete the numba cache files of :data:`JIT_MODULES` if any of them changed; True if deleted.
+
+    ``pkg`` is the package folder (tests point it at a copy)."""
+    digest = sources_hash(pkg)
+    stamp = pkg / _STAMP.relative_to(_PKG)
+    with _locked(stamp) as ok:
+        try:
+            if not ok or (stamp.is_file() and stamp.read_text().strip() == digest):
+                return False
+        except OSError:
             return False
-    except OSError:
-        return False
-    removed = False
-    for rel in JIT_MODULES:
-        p = _PKG / rel
-        cache_dir = p.parent / "__pycache__"
-        if not cache_dir.is_dir():
-            continue
-        for f in list(cache_dir.glob(f"{p.stem}.*.nbi")) + list(cache_dir.glob(f"{p.stem}.*.nbc")):
-            try:
-                f.unlink()
-                removed = True
-            except OSError:
-                pass
-    try:
-        _STAMP.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _STAMP.with_suffix(".tmp")
-        tmp.write_text(digest)
-        tmp.replace(_STAMP)
-    except OSError:
-        pass
-    return removed
+        removed = False
+        for rel in JIT_MODULES:
+            p = pkg / rel
+            cache_dir = p.parent / "__pycache__"
+            if not cache_dir.is_dir():
+                continue
+            for f in list(cache_dir.glob(f"{p.stem}.*.nbi")) + list(cache_dir.glob(f"{p.stem}.*.nbc")):
+                try:
+                    f.unlink()
+                    removed = True
+                except OSError:
+                    pass
+        try:
+            tmp = stamp.with_name(f"{stamp.name}.{os.getpid()}.tmp")
+            tmp.write_text(digest)
+            tmp.replace(stamp)
+        except OSError:
+            pass
+        return removed
