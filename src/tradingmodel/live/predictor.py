@@ -22,7 +22,8 @@ import torch
 
 from tradingmodel.features.streaming import StreamingFeatures
 from tradingmodel.model.baselines import apply_calibration
-from tradingmodel.model.checkpoint import Checkpoint, CheckpointError, load_checkpoint, resolve_model_dir
+from tradingmodel.model.checkpoint import Checkpoint
+from tradingmodel.model.predict import checkpoints_for
 from tradingmodel.model.train import PAD_ROWS
 from tradingmodel.model.windows import N_FEATURES, relative_windows
 
@@ -73,20 +74,9 @@ class Predictor:
     """Loads ``model_dir`` once; :meth:`update` a closed bar, :meth:`predict` every updated symbol at once."""
 
     def __init__(self, model_dir: str | Path, symbols: Sequence[str]) -> None:
-        mapping = resolve_model_dir(model_dir)
-        unknown = [s for s in symbols if s not in mapping]
-        if unknown:
-            raise CheckpointError(f"{model_dir}: no model for symbol(s) {', '.join(unknown)} "
-                                  f"(trained on {', '.join(sorted(mapping))})")
-        loaded: dict[Path, Checkpoint] = {}
-        self.checkpoint_of: dict[str, Checkpoint] = {}
-        for s in symbols:
-            p = mapping[s]
-            if p not in loaded:
-                loaded[p] = load_checkpoint(p)
-            if s not in loaded[p].symbols:
-                raise CheckpointError(f"{p}: checkpoint has no metadata for symbol {s}")
-            self.checkpoint_of[s] = loaded[p]
+        pairs = checkpoints_for(model_dir, list(symbols))
+        self.checkpoint_of: dict[str, Checkpoint] = dict(pairs)
+        loaded = {id(ck): ck for _, ck in pairs}
         self.checkpoints = list(loaded.values())
         lengths = {ck.config.sequence_length for ck in self.checkpoints}
         self.sequence_length = max(lengths)

@@ -35,15 +35,20 @@ def _checkpoints(model_dir: str | Path, bars: pd.DataFrame) -> list[tuple[str, C
     """(symbol, checkpoint) for every symbol in ``bars``; unknown symbols are an error."""
     if "symbol" not in bars.columns:
         raise ValueError("bars: missing column symbol")
+    return checkpoints_for(model_dir, sorted(pd.unique(bars["symbol"]).tolist()))
+
+
+def checkpoints_for(model_dir: str | Path, symbols: list[str]) -> list[tuple[str, Checkpoint]]:
+    """(symbol, checkpoint) for each of ``symbols``, each checkpoint file loaded once (a pooled model serves
+    several symbols); a symbol the model was not trained on is an error naming the ones it was."""
     mapping = resolve_model_dir(model_dir)
-    syms = sorted(pd.unique(bars["symbol"]).tolist())
-    unknown = [s for s in syms if s not in mapping]
+    unknown = [s for s in symbols if s not in mapping]
     if unknown:
         raise CheckpointError(f"{model_dir}: no model for symbol(s) {', '.join(unknown)} "
                               f"(trained on {', '.join(sorted(mapping))})")
     loaded: dict[Path, Checkpoint] = {}
     out = []
-    for s in syms:
+    for s in symbols:
         p = mapping[s]
         if p not in loaded:
             loaded[p] = load_checkpoint(p)
