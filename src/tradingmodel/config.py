@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     polygon_ws_url: str = "wss://socket.polygon.io/stocks"
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'tradingmodel.db'}"
     tradingmodel_api_keys: str = ""  # comma-separated keys accepted by the REST API
+    apca_api_key_id: str = ""  # Alpaca (--broker alpaca)
+    apca_api_secret_key: str = ""
+    apca_api_base_url: str = "https://paper-api.alpaca.markets"  # the paper account by default
+    apca_api_stream_url: str = ""  # trade_updates WebSocket; derived from the base URL when empty
 
     @property
     def api_keys(self) -> list[str]:
