@@ -71,19 +71,24 @@ class Rest:
         session.request = functools.partial(session.request, timeout=(timeout, timeout))  # type: ignore[method-assign]
         self.timeout, self.retries_429, self.wait_429 = timeout, retries_429, wait_429
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking client call in a thread with a deadline; 429 is waited out, never a 504."""
-        for attempt in range(self.retries_429 + 1):
+    async def call(self, fn: Callable[..., T], *args: Any, idempotent: bool = True) -> T:
+        """Run a blocking client call in a thread with a deadline; 429 is waited out; a read that got no
+        answer is asked again (twice), an order POST never is (the caller looks the order up instead)."""
+        unanswered = 0
+        for attempt in range(self.retries_429 + 3):
             try:
                 return await asyncio.wait_for(asyncio.to_thread(fn, *args), self.timeout + 1.0)
             except APIError as e:
                 err = _refusal(e)
-                if e.status_code == 429 and attempt < self.retries_429:
+                if e.status_code == 429 and attempt < self.retries_429:  # refused unprocessed: safe to resend
                     await asyncio.sleep(self.wait_429 * (attempt + 1))
                     continue
                 raise err from None
             except (requests.exceptions.RequestException, TimeoutError) as e:
-                raise Unavailable(f"{type(e).__name__}: {e}") from None
+                unanswered += 1
+                if not idempotent or unanswered > 2:
+                    raise Unavailable(f"{type(e).__name__}: {e}") from None
+                await asyncio.sleep(0.1 * unanswered)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:

@@ -213,7 +213,7 @@ class AlpacaExecutor(BrokerSync):
         last: Exception | None = None
         for _ in range(self.cfg.submit_attempts):
             try:
-                return await self.rest.call(self.rest.client.submit_order, request)
+                return await self.rest.call(self.rest.client.submit_order, request, idempotent=False)
             except Refused as e:
                 if not e.duplicate:
                     raise

@@ -18,6 +18,7 @@ close). Stream switches live on :class:`~.fake_ws.FakeTradeStream` (``fake.strea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import threading
@@ -95,9 +96,14 @@ class FakeAlpaca:
         """The next ``count`` REST requests (any path) are answered ``status`` without effect."""
         self._push("fail", status, 0.0, count)
 
-    def hang_next(self, seconds: float, count: int = 1) -> None:
-        """The next ``count`` REST requests wait ``seconds`` before being served (a stalled connection)."""
-        self._push("hang", 0, seconds, count)
+    def hang_next(self, seconds: float, count: int = 1, *, orders_only: bool = False) -> None:
+        """The next ``count`` REST requests (or order POSTs) wait ``seconds`` before being served (a stall)."""
+        self._push("hang_post" if orders_only else "hang", 0, seconds, count)
+
+    def slow_answer_next(self, seconds: float, count: int = 1) -> None:
+        """The next ``count`` order POSTs are placed at once but answered ``seconds`` later (a kill between
+        the broker's acceptance and the caller's acknowledgement)."""
+        self._push("slow_answer", 0, seconds, count)
 
     def _push(self, kind: str, status: int, seconds: float, count: int) -> None:
         with self._fault_lock:
@@ -108,7 +114,7 @@ class FakeAlpaca:
             if not self._faults:
                 return None
             kind = self._faults[0][0]
-            if kind == "accept_504" and not post_order:
+            if kind in ("accept_504", "slow_answer", "hang_post") and not post_order:
                 return None
             return self._faults.popleft()
 
@@ -204,7 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/html" if raw is not None else "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the caller gave up (a timeout)
+            self.wfile.write(data)
 
     def _serve(self, method: str) -> None:
         url = urlparse(self.path)
@@ -229,7 +236,7 @@ class _Handler(BaseHTTPRequestHandler):
             if (key, secret) != (f.key_id, f.secret_key):
                 return 401, {"code": 40110000, "message": "request is not authorized"}
         fault = None if path.startswith("/_fake/") else f._take(method == "POST" and path == "/v2/orders")
-        if fault and fault[0] == "hang":
+        if fault and fault[0] in ("hang", "hang_post"):
             time.sleep(fault[2])
         if fault and fault[0] == "fail":
             return fault[1], {"code": 42910000, "message": "rate limit exceeded"} if fault[1] == 429 else None
@@ -242,6 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 422, {"code": 40010001, "message": f"invalid request: {e}"}
         if fault and fault[0] == "accept_504":
             return 504, None
+        if fault and fault[0] == "slow_answer":
+            time.sleep(fault[2])
         return status, payload
 
     def do_GET(self) -> None:  # noqa: N802

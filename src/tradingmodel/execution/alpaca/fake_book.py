@@ -322,9 +322,10 @@ class FakeBook:
                 if px is None:
                     continue
                 left = o.qty - o.filled_qty
-                chunk = left if o.type != "market" or self.partial_chunks <= 1 else max(
-                    float(int(o.qty / self.partial_chunks)) or left, 1.0)
-                self._fill(o, min(chunk, left), px)
+                chunk = max(float(int(o.qty / self.partial_chunks)), 1.0)
+                if o.type != "market" or left < 2 * chunk:  # the last execution takes the remainder
+                    chunk = left
+                self._fill(o, chunk, px)
                 made += 1
         return made
 
