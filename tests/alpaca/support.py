@@ -19,10 +19,11 @@ BAR = datetime(2026, 3, 2, 15, 31, tzinfo=UTC)
 
 def config(fake: FakeAlpaca, **kw: Any) -> AlpacaConfig:
     """Fast deadlines for loopback: the same code paths, seconds instead of minutes."""
-    defaults: dict[str, Any] = {"call_timeout_s": 2.0, "stream_wait_s": 10.0, "heartbeat_s": 1.0,
-                                "backoff": (0.05, 0.2)}
+    defaults: dict[str, Any] = {"key_id": fake.key_id, "secret_key": fake.secret_key, "base_url": fake.base_url,
+                                "stream_url": fake.stream_url, "call_timeout_s": 2.0, "stream_wait_s": 10.0,
+                                "heartbeat_s": 1.0, "backoff": (0.05, 0.2)}
     defaults.update(kw)
-    return AlpacaConfig(fake.key_id, fake.secret_key, fake.base_url, fake.stream_url, **defaults)
+    return AlpacaConfig(**defaults)
 
 
 def run(coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:

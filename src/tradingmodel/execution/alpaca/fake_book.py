@@ -173,7 +173,8 @@ class FakeBook:
         legs = [self.render(self.orders[x]) for x in o.legs] if nested and o.legs else None
         return {
             "id": o.id, "client_order_id": o.cid, "created_at": o.created_at, "updated_at": o.updated_at,
-            "submitted_at": o.created_at, "filled_at": o.filled_at, "expired_at": None, "expires_at": None,
+            "submitted_at": o.created_at, "filled_at": o.filled_at, "expired_at": None,
+            "expires_at": o.created_at[:10] + "T21:00:00.000000000Z",
             "canceled_at": o.canceled_at, "failed_at": None, "replaced_at": None, "replaced_by": None,
             "replaces": None, "asset_id": o.asset_id, "symbol": o.symbol, "asset_class": "us_equity",
             "notional": None, "qty": num(o.qty), "filled_qty": num(o.filled_qty),
