@@ -8,8 +8,9 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from tradingmodel.execution.alpaca.executor import AlpacaConfig, AlpacaExecutor
+from tradingmodel.execution.alpaca.executor import AlpacaExecutor
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
+from tradingmodel.execution.alpaca.settings import AlpacaConfig
 from tradingmodel.execution.orders import FillReport, OrderRequest, client_order_id
 
 SYMBOLS = ("AAA", "BBB")

@@ -6,8 +6,9 @@ import pytest
 
 from tests.alpaca.support import config, drain, entry, exit_order, run, started, until
 from tradingmodel.config import Settings
-from tradingmodel.execution.alpaca.executor import AlpacaExecutor, config_from_settings, stream_url_for
+from tradingmodel.execution.alpaca.executor import AlpacaExecutor
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
+from tradingmodel.execution.alpaca.settings import config_from_settings, stream_url_for
 from tradingmodel.execution.base import Executor, ExecutorError
 
 

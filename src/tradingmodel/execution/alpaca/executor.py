@@ -27,15 +27,16 @@ import contextlib
 import logging
 import math
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pandas as pd
+import requests
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 
 from tradingmodel.execution.alpaca.client import Refused, Rest, Unavailable
+from tradingmodel.execution.alpaca.settings import AlpacaConfig, stream_url_for
 from tradingmodel.execution.alpaca.sync import EPS, BrokerSync
 from tradingmodel.execution.alpaca.wire import (
     activity_fill,
@@ -50,60 +51,6 @@ from tradingmodel.execution.base import AccountState, ExecutorError
 from tradingmodel.execution.orders import TERMINAL, FillReport, OrderRequest, OrderUpdate
 
 log = logging.getLogger(__name__)
-PAPER_URL = "https://paper-api.alpaca.markets"
-LIVE_URL = "https://api.alpaca.markets"
-
-
-def stream_url_for(base_url: str) -> str:
-    """The trade_updates WebSocket URL of a REST base (``https://h`` → ``wss://h/stream``)."""
-    base = base_url.rstrip("/")
-    return ("wss://" + base[8:] if base.startswith("https://") else "ws://" + base.removeprefix("http://")) + "/stream"
-
-
-def is_paper(base_url: str) -> bool:
-    """A paper endpoint, or a loopback fake (never real money)."""
-    host = base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    return host in ("paper-api.alpaca.markets", "127.0.0.1", "localhost")
-
-
-@dataclass(frozen=True)
-class AlpacaConfig:
-    """Keys, endpoints and deadlines. ``since``: the start of the session (reconciliation's window)."""
-
-    key_id: str
-    secret_key: str
-    base_url: str = PAPER_URL
-    stream_url: str = ""
-    call_timeout_s: float = 10.0
-    stream_wait_s: float = 30.0
-    heartbeat_s: float = 15.0
-    submit_attempts: int = 3
-    allow_fractional: bool = False
-    require_open: bool = True
-    backoff: tuple[float, float] | None = None  # stream reconnect back-off (min, max); alpaca-py's by default
-    since: datetime | None = None
-    live: bool = False
-
-
-def config_from_settings(settings: Any, *, live: bool = False, confirm_live: bool = False, **kw: Any) -> AlpacaConfig:
-    """An :class:`AlpacaConfig` from :class:`tradingmodel.config.Settings`; refuses real money unless
-    ``live`` and ``confirm_live`` (``tradingmodel live --broker alpaca --confirm-live``)."""
-    if not settings.apca_api_key_id or not settings.apca_api_secret_key:
-        raise ExecutorError("APCA_API_KEY_ID and APCA_API_SECRET_KEY must be set (environment or .env) "
-                            "for --broker alpaca")
-    base = settings.apca_api_base_url.rstrip("/")
-    if live:
-        if not confirm_live:
-            raise ExecutorError("refusing to trade a live-money Alpaca account without --confirm-live")
-        base = LIVE_URL if base == PAPER_URL else base
-    elif not is_paper(base):
-        raise ExecutorError(f"APCA_API_BASE_URL={base} is a live-money endpoint; paper trading needs the paper "
-                            f"endpoint ({PAPER_URL}); real money needs "
-                            "`tradingmodel live --broker alpaca --confirm-live`")
-    return AlpacaConfig(settings.apca_api_key_id, settings.apca_api_secret_key, base,
-                        settings.apca_api_stream_url or stream_url_for(base), live=live, **kw)
-
-
 class AlpacaExecutor(BrokerSync):
     """Alpaca as an :class:`~tradingmodel.execution.base.Executor` (see the module docstring)."""
 
@@ -121,6 +68,8 @@ class AlpacaExecutor(BrokerSync):
         self.exits: dict[str, tuple[float, float]] = {}  # entry id -> (stop, target) to protect a partial
         self.assets: dict[str, dict[str, Any]] = {}
         self.shorting = True
+        self.requests: dict[str, OrderRequest] = {}
+        self._slice_orders: list[str] = []
         self._watchdog: asyncio.Task[None] | None = None
 
     # ----------------------------------------------------------------- lifecycle
@@ -204,7 +153,9 @@ class AlpacaExecutor(BrokerSync):
         except Refused as e:
             return self._reject(cid, e.message)
         self._remember(placed, cid)
-        if order.order_type == "market" and status_of(placed) not in TERMINAL:
+        self.requests[cid] = order
+        self._slice_orders.append(cid)
+        if order.order_type in ("market", "market_on_close") and status_of(placed) not in TERMINAL:
             self.pending.add(cid)
         return to_update(self.orders.get(cid, placed), cid)
 
@@ -356,7 +307,43 @@ class AlpacaExecutor(BrokerSync):
             yield await self.queue.get()
 
     async def on_bars(self, bars: pd.DataFrame) -> Sequence[FillReport]:
-        return ()
+        """A slice arrived. The orders sent since the previous slice are waited for (acknowledged and filled,
+        rejected, or ``slice_wait_s``), so a replay at any speed sends what a real-time session sends. In a
+        replay against the fake (``price_hook``), the bars' opens are first told to it as prices. Returns
+        the fills that arrived since the previous slice (they are also on :meth:`fills`: dedupe by id)."""
+        sent, self._slice_orders = self._slice_orders, []
+        if self.cfg.price_hook is not None and len(bars):
+            prices = {str(r.symbol).upper(): float(r.open) for r in bars.itertuples()}
+            made = await asyncio.to_thread(_post_prices, self.cfg.price_hook, prices, self.cfg.call_timeout_s)
+            target = self.slice_fill_count + made
+            loop = asyncio.get_running_loop()
+            end = loop.time() + self.cfg.slice_wait_s
+            while self.slice_fill_count < target and loop.time() < end:
+                self.changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), min(end - loop.time(), self.heartbeat_s / 4))
+                if self.slice_fill_count < target and loop.time() > end - self.cfg.slice_wait_s / 2:
+                    await self.reconcile()  # the stream is late: REST has them
+        if sent:
+            await self.wait_settled(sent, self.cfg.slice_wait_s)
+        out, self.slice_fills = self.slice_fills, []
+        return out
+
+    async def order_details(self, client_order_id: str) -> dict[str, Any] | None:
+        """An order's particulars for the engine's leg bookkeeping (bracket legs under ``<entry>-sl/-tp``)."""
+        o = self.orders.get(client_order_id)
+        if o is None:
+            return None
+        parent = client_order_id.rsplit("-", 1)[0] if client_order_id.endswith(("-sl", "-tp")) else None
+        req = self.requests.get(parent or client_order_id)
+        purpose = {"sl": "stop_loss", "tp": "take_profit"}.get(client_order_id.rsplit("-", 1)[-1]) if parent else (
+            req.purpose if req else None)
+        return {"cid": client_order_id, "symbol": o["symbol"], "side": o["side"], "quantity": fnum(o.get("qty")),
+                "order_type": o.get("type"), "purpose": purpose, "status": status_of(o),
+                "bar_time": req.bar_time if req else None,
+                "limit_price": o.get("limit_price") and fnum(o["limit_price"]),
+                "stop_price": o.get("stop_price") and fnum(o["stop_price"]), "parent_client_order_id": parent,
+                "broker_order_id": o["id"]}
 
     async def wait_settled(self, client_order_ids: Iterable[str], timeout: float) -> dict[str, OrderUpdate]:
         """Wait until each order is filled or ended (or ``timeout``): a replay slice's barrier, so a replay at
@@ -377,6 +364,13 @@ class AlpacaExecutor(BrokerSync):
                 await self.get_order(c)
         return {c: self.rejected.get(c) or to_update(self.orders[c], c)
                 for c in ids if c in self.orders or c in self.rejected}
+
+
+def _post_prices(url: str, prices: dict[str, float], timeout: float) -> int:
+    """Tell the fake a slice's prices (replay only); returns how many executions they made."""
+    r = requests.post(url, json=prices, timeout=timeout)
+    r.raise_for_status()
+    return int(r.json()["executions"])
 
 
 def _all_orders(since: datetime | None) -> GetOrdersRequest:

@@ -46,6 +46,8 @@ class BrokerSync:
         self.cum: dict[str, float] = {}  # broker order id -> cumulative quantity applied
         self.book: dict[str, float] = {}  # broker positions at start + every fill applied since
         self.queue: asyncio.Queue[FillReport] = asyncio.Queue()
+        self.slice_fills: list[FillReport] = []  # since the last on_bars (a replay slice's fills)
+        self.slice_fill_count = 0
         self.since = since
         self.last_fill: datetime | None = None
         self.fatal: ExecutorError | None = None
@@ -187,6 +189,8 @@ class BrokerSync:
                 del self.book[fill.symbol]
         self.last_fill = max(self.last_fill or fill.timestamp, fill.timestamp)
         self.queue.put_nowait(fill)
+        self.slice_fills.append(fill)
+        self.slice_fill_count += 1
         self.changed.set()
         return True
 

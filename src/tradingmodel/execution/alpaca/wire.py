@@ -88,9 +88,11 @@ def activity_fill(row: dict[str, Any], client_order_id: str) -> FillReport:
 
 
 def order_request(order: OrderRequest, qty: float, *, bracket: bool) -> AlpacaOrderRequest:
-    """Our order as alpaca-py's request model: ``day``, our client id, a bracket when asked and possible."""
+    """Our order as alpaca-py's request model: ``day`` (``cls`` for market-on-close), our client id, a
+    bracket when asked and possible."""
     side = OrderSide.BUY if order.side == "buy" else OrderSide.SELL
-    common: dict[str, Any] = {"symbol": order.symbol, "qty": qty, "side": side, "time_in_force": TimeInForce.DAY,
+    tif = TimeInForce.CLS if order.order_type == "market_on_close" else TimeInForce.DAY
+    common: dict[str, Any] = {"symbol": order.symbol, "qty": qty, "side": side, "time_in_force": tif,
                               "client_order_id": order.client_order_id}
     if bracket:
         common.update(order_class=OrderClass.BRACKET, take_profit=TakeProfitRequest(limit_price=order.take_profit),
