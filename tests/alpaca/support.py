@@ -22,7 +22,7 @@ def config(fake: FakeAlpaca, **kw: Any) -> AlpacaConfig:
     """Fast deadlines for loopback: the same code paths, seconds instead of minutes."""
     defaults: dict[str, Any] = {"key_id": fake.key_id, "secret_key": fake.secret_key, "base_url": fake.base_url,
                                 "stream_url": fake.stream_url, "call_timeout_s": 2.0, "stream_wait_s": 10.0,
-                                "heartbeat_s": 1.0, "backoff": (0.05, 0.2)}
+                                "heartbeat_s": 1.0, "backoff": (0.05, 0.2), "wait_429_s": 0.05}
     defaults.update(kw)
     return AlpacaConfig(**defaults)
 

@@ -104,6 +104,7 @@ def _session(fake: FakeAlpaca) -> list[dict[str, Any]]:
         c.cancel_order_by_id(leg.id)
     time.sleep(0.3)
     stream.stop()
+    fake.stream.drop()  # ends the client's 5 s receive poll at once
     t.join(10)
     return events
 

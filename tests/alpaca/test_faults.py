@@ -75,7 +75,6 @@ def test_stalled_post_times_out_and_the_same_id_is_placed_once(fake: FakeAlpaca)
 def test_rest_429_is_waited_out(fake: FakeAlpaca) -> None:
     async def go() -> None:
         ex = await started(fake)
-        ex.rest.wait_429 = 0.05
         try:
             fake.fail_next(429, 2)
             up = await ex.submit(entry("AAA", 1))

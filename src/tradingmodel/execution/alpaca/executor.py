@@ -62,7 +62,8 @@ class AlpacaExecutor(BrokerSync):
                          stream_url_for(cfg.base_url), paper=not cfg.live, heartbeat_s=cfg.heartbeat_s,
                          backoff=cfg.backoff, since=cfg.since)
         self.cfg = cfg
-        self.rest = Rest(cfg.key_id, cfg.secret_key, cfg.base_url, paper=not cfg.live, timeout=cfg.call_timeout_s)
+        self.rest = Rest(cfg.key_id, cfg.secret_key, cfg.base_url, paper=not cfg.live, timeout=cfg.call_timeout_s,
+                         wait_429=cfg.wait_429_s)
         self.holds_protective_orders = not cfg.allow_fractional
         self.rejected: dict[str, OrderUpdate] = {}
         self.exits: dict[str, tuple[float, float]] = {}  # entry id -> (stop, target) to protect a partial
@@ -314,8 +315,9 @@ class AlpacaExecutor(BrokerSync):
         sent, self._slice_orders = self._slice_orders, []
         if self.cfg.price_hook is not None and len(bars):
             prices = {str(r.symbol).upper(): float(r.open) for r in bars.itertuples()}
+            before = self.slice_fill_count  # the stream may deliver them before the hook answers
             made = await asyncio.to_thread(_post_prices, self.cfg.price_hook, prices, self.cfg.call_timeout_s)
-            target = self.slice_fill_count + made
+            target = before + made
             loop = asyncio.get_running_loop()
             end = loop.time() + self.cfg.slice_wait_s
             while self.slice_fill_count < target and loop.time() < end:
@@ -324,7 +326,7 @@ class AlpacaExecutor(BrokerSync):
                     await asyncio.wait_for(self.changed.wait(), min(end - loop.time(), self.heartbeat_s / 4))
                 if self.slice_fill_count < target and loop.time() > end - self.cfg.slice_wait_s / 2:
                     await self.reconcile()  # the stream is late: REST has them
-        if sent:
+        elif sent:  # real time: wait for the broker; in a replay the fake filled what these prices fill
             await self.wait_settled(sent, self.cfg.slice_wait_s)
         out, self.slice_fills = self.slice_fills, []
         return out

@@ -36,6 +36,7 @@ class AlpacaConfig:
     stream_wait_s: float = 30.0
     heartbeat_s: float = 15.0
     submit_attempts: int = 3
+    wait_429_s: float = 1.0  # first back-off after a REST 429 (then 2x, 3x)
     allow_fractional: bool = False
     require_open: bool = True
     backoff: tuple[float, float] | None = None  # stream reconnect back-off (min, max); alpaca-py's by default

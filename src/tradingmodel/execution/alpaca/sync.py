@@ -112,7 +112,8 @@ class BrokerSync:
         self._up = up
         if not up:
             self.ready.clear()
-            log.warning("trade stream down: order actions wait for it")
+            if self._stream is not None:  # not our own close or restart
+                log.warning("trade stream down: order actions wait for it")
             return
         if self._was_up:
             self.reconnects += 1
@@ -284,5 +285,6 @@ class BrokerSync:
             except ExecutorError:
                 continue
             after = {c: (o.get("status"), o.get("filled_qty")) for c, o in self.orders.items()}
-            if missed or before != after:
-                await self.restart_stream(f"silent for {now - self._last_msg:.1f}s while REST showed new events")
+            quiet = time.monotonic() - self._last_msg
+            if (missed or before != after) and quiet >= self.heartbeat_s:  # still nothing from the stream
+                await self.restart_stream(f"silent for {quiet:.1f}s while REST showed new events")
