@@ -200,6 +200,8 @@ def _wire(t: str) -> str:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeAlpaca
     protocol_version = "HTTP/1.1"  # keep-alive, as requests reuses its connection
+    wbufsize = 1 << 16  # status, headers and body leave in one segment (no Nagle/delayed-ACK stall)
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:  # quiet
         pass
