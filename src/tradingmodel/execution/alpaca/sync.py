@@ -154,8 +154,14 @@ class BrokerSync:
     # ----------------------------------------------------------------- events and fills
     def merge(self, cid: str, order: dict[str, Any]) -> None:
         """Keep the newest state of an order; a late or replayed event never moves it backwards."""
-        self.cid_of[str(order["id"])] = cid
         old = self.orders.get(cid)
+        if old is not None and old["id"] != order["id"]:  # a new broker order under a name (an OCO after a bracket)
+            if self.cid_of.get(str(order["id"])) not in (None, cid) or status_of(old) not in TERMINAL:
+                return  # a late event of the retired order, or a second live order: keep the live one
+            self.cid_of[str(old["id"])] = f"{cid}-prev"
+            self.orders[f"{cid}-prev"] = old
+            old = None
+        self.cid_of[str(order["id"])] = cid
         if old is not None and (status_of(old) in TERMINAL and status_of(order) not in TERMINAL
                                 or fnum(order.get("filled_qty")) < fnum(old.get("filled_qty"))):
             return
