@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -58,7 +59,12 @@ async def drain(ex: AlpacaExecutor) -> list[FillReport]:
     return out
 
 
-async def started(fake: FakeAlpaca, **kw: Any) -> AlpacaExecutor:
+@contextlib.asynccontextmanager
+async def executor(fake: FakeAlpaca, **kw: Any) -> AsyncIterator[AlpacaExecutor]:
+    """A started executor on ``fake``, closed afterwards."""
     ex = AlpacaExecutor(config(fake, **kw))
     await ex.start()
-    return ex
+    try:
+        yield ex
+    finally:
+        await ex.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.alpaca.support import config, drain, entry, exit_order, run, started, until
+from tests.alpaca.support import config, drain, entry, executor, exit_order, run, until
 from tradingmodel.config import Settings
 from tradingmodel.execution.alpaca.executor import AlpacaExecutor
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
@@ -37,8 +37,7 @@ def test_untradable_and_unshortable_symbols_are_rejected_before_sending(fake: Fa
     fake.book.add_asset("DDD", shortable=False)
 
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             assert isinstance(ex, Executor)
             a = await ex.submit(entry("CCC", 1))
             b = await ex.submit(entry("DDD", 1, side="sell"))
@@ -47,16 +46,13 @@ def test_untradable_and_unshortable_symbols_are_rejected_before_sending(fake: Fa
             assert "CCC is not tradable" in a.message and "DDD cannot be sold short" in b.message
             assert "ZZZ: Alpaca does not know this symbol" in c.message
             assert fake.order_count() == 0
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_bracket_legs_fire_at_the_broker_and_report_deterministic_ids(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             order = entry("AAA", 10, stop_loss=95.0, take_profit=110.0)
             await ex.submit(order)
             sl, tp = f"{order.client_order_id}-sl", f"{order.client_order_id}-tp"
@@ -70,16 +66,13 @@ def test_bracket_legs_fire_at_the_broker_and_report_deterministic_ids(fake: Fake
                 (order.client_order_id, "buy", 10), (tp, "sell", 10)]
             resent = await ex.submit(exit_order("AAA", 10, "sell", parent=order.client_order_id))
             assert resent.status == "rejected" and fake.positions() == {}  # never reverses a closed position
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_an_engine_exit_cancels_the_legs_first(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             order = entry("AAA", 10, stop_loss=95.0, take_profit=110.0)
             await ex.submit(order)
             fake.price({"AAA": 100.0})
@@ -89,16 +82,13 @@ def test_an_engine_exit_cancels_the_legs_first(fake: FakeAlpaca) -> None:
             assert ex.orders[f"{order.client_order_id}-sl"]["status"] == "canceled"
             fake.price({"AAA": 100.5})
             await until(lambda: fake.positions() == {} and ex.book == {}, what="exit fill")
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_a_position_change_nothing_explains_stops_the_executor(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             await ex.submit(entry("AAA", 10))
             fake.price({"AAA": 100.0})
             await until(lambda: ex.book == {"AAA": 10.0}, what="fill")
@@ -109,22 +99,18 @@ def test_a_position_change_nothing_explains_stops_the_executor(fake: FakeAlpaca)
                 await ex.submit(entry("BBB", 1))
             with pytest.raises(ExecutorError, match="in BBB: the broker holds 0 shares, the engine 2"):
                 await ex.verify_positions({"AAA": 7.0, "BBB": 2.0})
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_a_restart_sees_earlier_fills_and_open_orders(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        first = await started(fake)
         order = entry("AAA", 10, stop_loss=95.0, take_profit=110.0)
-        await first.submit(order)
-        fake.price({"AAA": 100.0})
-        await until(lambda: first.book == {"AAA": 10.0}, what="fill")
-        await first.close()
-        second = await started(fake)
-        try:
+        async with executor(fake) as first:
+            await first.submit(order)
+            fake.price({"AAA": 100.0})
+            await until(lambda: first.book == {"AAA": 10.0}, what="fill")
+        async with executor(fake) as second:
             assert second.book == {"AAA": 10.0}
             fills = await second.fills_since(None)
             assert [(f.client_order_id, f.quantity) for f in fills] == [(order.client_order_id, 10)]
@@ -134,8 +120,6 @@ def test_a_restart_sees_earlier_fills_and_open_orders(fake: FakeAlpaca) -> None:
             fake.price({"AAA": 94.0})
             await until(lambda: second.book == {}, what="stop fill after the restart")
             assert (await second.get_order(f"{order.client_order_id}-sl")).status == "filled"
-        finally:
-            await second.close()
 
     run(go())
 

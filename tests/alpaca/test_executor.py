@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from tests.alpaca.support import drain, entry, run, started, until
+from tests.alpaca.support import drain, entry, executor, run, until
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
 
 
 def test_market_order_fills_on_the_next_price_once(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             order = entry("AAA", 10)
             up = await ex.submit(order)
             assert up.status == "submitted" and up.broker_order_id
@@ -21,7 +20,5 @@ def test_market_order_fills_on_the_next_price_once(fake: FakeAlpaca) -> None:
             assert await ex.positions() == {"AAA": 10.0} == fake.positions()
             again = await ex.submit(order)
             assert again.status == "filled" and fake.order_count(order.client_order_id) == 1
-        finally:
-            await ex.close()
 
     run(go())

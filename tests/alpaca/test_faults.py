@@ -7,7 +7,7 @@ import asyncio
 
 from alpaca.trading.client import TradingClient
 
-from tests.alpaca.support import drain, entry, run, started, until
+from tests.alpaca.support import drain, entry, executor, run, until
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
 from tradingmodel.execution.alpaca.wire import order_request
 
@@ -19,8 +19,7 @@ async def _fill_once(ex, fake: FakeAlpaca, price: float = 101.0, symbol: str = "
 
 def test_accepted_but_504_is_looked_up_not_placed_again(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             fake.accept_then_504()
             order = entry("AAA", 10)
             up = await ex.submit(order)
@@ -31,8 +30,6 @@ def test_accepted_but_504_is_looked_up_not_placed_again(fake: FakeAlpaca) -> Non
             await _fill_once(ex, fake)
             await until(lambda: ex.queue.qsize() == 1, what="fill")
             assert await ex.positions() == fake.positions() == {"AAA": 10.0}
-        finally:
-            await ex.close()
 
     run(go())
 
@@ -43,44 +40,35 @@ def test_duplicate_client_order_id_is_fetched_not_refused(fake: FakeAlpaca) -> N
     bare = TradingClient(fake.key_id, fake.secret_key, paper=True, url_override=fake.base_url)
 
     async def go() -> None:
-        ex = await started(fake)
-        placed = bare.submit_order(order_request(order, 5, bracket=False))  # after start: unknown to ex
-        try:
+        async with executor(fake) as ex:
+            placed = bare.submit_order(order_request(order, 5, bracket=False))  # after start: unknown to ex
             up = await ex.submit(order)
             assert up.broker_order_id == str(placed.id) and up.status == "submitted"
             assert any(s == 422 for m, p, s in fake.requests if m == "POST")
             assert fake.order_count(order.client_order_id) == 1
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_stalled_post_times_out_and_the_same_id_is_placed_once(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake, call_timeout_s=0.5)
-        try:
+        async with executor(fake, call_timeout_s=0.5) as ex:
             fake.hang_next(1.5, orders_only=True)  # the POST is served (and would place) only after our deadline
             order = entry("BBB", 3)
             up = await ex.submit(order)
             assert up.status == "submitted"
             await asyncio.sleep(1.5)  # the stalled POST now arrives: refused as a duplicate
             assert fake.order_count(order.client_order_id) == 1 == fake.order_count()
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_rest_429_is_waited_out(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             fake.fail_next(429, 2)
             up = await ex.submit(entry("AAA", 1))
             assert up.status == "submitted" and fake.order_count() == 1
-        finally:
-            await ex.close()
 
     run(go())
 
@@ -89,8 +77,7 @@ def test_replayed_fills_after_reconnect_are_applied_once(fake: FakeAlpaca) -> No
     fake.stream.replay_fills_on_reconnect = True
 
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             await ex.submit(entry("AAA", 10))
             await _fill_once(ex, fake)
             await until(lambda: ex.queue.qsize() == 1, what="first fill")
@@ -101,16 +88,13 @@ def test_replayed_fills_after_reconnect_are_applied_once(fake: FakeAlpaca) -> No
             fills = await drain(ex)
             assert len(fills) == 1 and fills[0].quantity == 10
             assert ex.book == fake.positions() == {"AAA": 10.0}
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_stream_dropped_mid_fill_is_reconciled_from_activities(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             order = entry("AAA", 10)
             await ex.submit(order)
             fake.stream.drop_on_next_fill = True
@@ -121,16 +105,13 @@ def test_stream_dropped_mid_fill_is_reconciled_from_activities(fake: FakeAlpaca)
             assert [(f.client_order_id, f.quantity) for f in fills] == [(order.client_order_id, 10)]
             assert fills[0].fill_id == fake.book.activities[0]["id"].split("::")[1]  # same id as the stream's
             assert await ex.positions() == ex.book == {"AAA": 10.0}
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_silent_stream_past_the_heartbeat_is_restarted_and_reconciled(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake, heartbeat_s=0.6)
-        try:
+        async with executor(fake, heartbeat_s=0.6) as ex:
             fake.stream.silent = True
             await ex.submit(entry("AAA", 4))
             await _fill_once(ex, fake)
@@ -138,16 +119,13 @@ def test_silent_stream_past_the_heartbeat_is_restarted_and_reconciled(fake: Fake
             fake.stream.silent = False
             await until(lambda: ex.restarts == 1 and ex.ready.is_set(), timeout=8, what="stream restart")
             assert len(await drain(ex)) == 1 and ex.book == {"AAA": 4.0}
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_order_actions_wait_while_the_stream_is_refused_429(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             fake.stream.reject_handshakes(3)
             fake.stream.drop()
             await until(lambda: not ex.ready.is_set(), what="stream down")
@@ -157,8 +135,6 @@ def test_order_actions_wait_while_the_stream_is_refused_429(fake: FakeAlpaca) ->
             up = await asyncio.wait_for(task, 10)
             assert up.status == "submitted" and fake.stream.stats["refused_429"] >= 3
             assert fake.order_count() == 1 and ex.reconnects == 1
-        finally:
-            await ex.close()
 
     run(go())
 
@@ -167,8 +143,7 @@ def test_partial_fills_are_sized_per_execution(fake: FakeAlpaca) -> None:
     fake.book.partial_chunks = 3
 
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             order = entry("AAA", 10)
             await ex.submit(order)
             for px in (101.0, 102.0, 103.0):
@@ -180,8 +155,6 @@ def test_partial_fills_are_sized_per_execution(fake: FakeAlpaca) -> None:
             assert final is not None and final.status == "filled" and final.filled_quantity == 10
             assert abs(final.filled_avg_price - (3 * 101 + 3 * 102 + 4 * 103) / 10) < 1e-9
             assert await ex.positions() == {"AAA": 10.0}
-        finally:
-            await ex.close()
 
     run(go())
 
@@ -190,8 +163,7 @@ def test_close_cancels_a_partial_bracket_entry_and_an_oco_protects_what_filled(f
     fake.book.partial_chunks = 3
 
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             order = entry("AAA", 10, stop_loss=95.0, take_profit=110.0)
             await ex.submit(order)
             fake.price({"AAA": 100.0})
@@ -209,8 +181,6 @@ def test_close_cancels_a_partial_bracket_entry_and_an_oco_protects_what_filled(f
             await until(lambda: ex.queue.qsize() == 2, what="stop fill on the stream")
             stop_fill = (await drain(ex))[-1]
             assert stop_fill.client_order_id == f"{order.client_order_id}-sl" and stop_fill.quantity == 3
-        finally:
-            await ex.close()
 
     run(go())
 
@@ -219,8 +189,7 @@ def test_buying_power_403_is_rejected_with_the_message_and_not_retried(fake: Fak
     fake.book.buying_power_override = 0.0
 
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             order = entry("AAA", 10)
             up = await ex.submit(order)
             assert up.status == "rejected" and up.message == "insufficient buying power"
@@ -228,20 +197,15 @@ def test_buying_power_403_is_rejected_with_the_message_and_not_retried(fake: Fak
             assert (await ex.submit(order)).status == "rejected"
             assert sum(1 for m, p, _ in fake.requests if m == "POST") == posts == 1
             assert await ex.positions() == {} and ex.book == {} and ex.queue.empty()
-        finally:
-            await ex.close()
 
     run(go())
 
 
 def test_invalid_quantity_422_is_rejected_with_the_broker_message(fake: FakeAlpaca) -> None:
     async def go() -> None:
-        ex = await started(fake)
-        try:
+        async with executor(fake) as ex:
             up = await ex.submit(entry("AAA", 0))
             assert up.status == "rejected" and up.message == "qty must be > 0"
             assert fake.order_count() == 0 and await ex.positions() == {}
-        finally:
-            await ex.close()
 
     run(go())
