@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     database_url: str = f"sqlite:///{DEFAULT_DATA_DIR / 'tradingmodel.db'}"
     tradingmodel_api_keys: str = ""  # comma-separated keys accepted by the REST API
     tradingmodel_cors_origins: str = ""  # comma-separated browser origins allowed by CORS (none: closed)
+    apca_api_key_id: str = ""  # Alpaca adapter (execution/alpaca)
+    apca_api_secret_key: str = ""
+    apca_api_base_url: str = "https://paper-api.alpaca.markets"  # the paper account by default
+    apca_api_stream_url: str = ""  # trade_updates WebSocket; derived from the base URL when empty
 
     @property
     def api_keys(self) -> list[str]:
