@@ -104,7 +104,7 @@ function onBar(ev) {
   Plotly.extendTraces(e.chart, { x: [[t]], open: [[d.open]], high: [[d.high]], low: [[d.low]], close: [[d.close]] },
     [0], MAX_POINTS);
   Plotly.extendTraces(e.chart, { x: [[t], [t]], y: [[rsiPoint(d)], [d.volume]] }, [1, 2], MAX_POINTS);
-  state.drawn[ev.id] = performance.now();
+  state.drawn[ev.id] = Date.now();  // wall clock: comparable with the commit time
 }
 
 function onMark(ev, trace, price) {
