@@ -155,6 +155,9 @@ def create_app(cfg: ApiConfig) -> FastAPI:
     app.include_router(routes_data.router)
     app.include_router(routes_model.router)
     app.include_router(ws.router)
+    from tradingmodel.dashboard import install as install_dashboard
+
+    install_dashboard(app)  # the page at / (docs/dashboard.md)
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     if cfg.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins, allow_methods=["GET", "POST", "DELETE"],
