@@ -54,7 +54,9 @@ def test_a_job_trains_while_the_portfolio_answers_fast(trainer: Api) -> None:
     bad = _submit(api, TINY, start="2024-01-02T14:30:00+00:00", end="2024-01-02T15:00:00+00:00")
     good = _submit(api, {**TINY, "num_epochs": 8, "patience": 8})
     timings, during = [], 0
+    deadline = time.monotonic() + 300
     while (status := _job(api, good)["status"]) in ("queued", "running"):
+        assert time.monotonic() < deadline, f"job {good} still {status} after 300 s"
         t0 = time.perf_counter()
         r = api.client.get("/api/v1/portfolio")
         timings.append(time.perf_counter() - t0)
