@@ -54,8 +54,7 @@ class Bare:
 
     def __init__(self, fake: FakeAlpaca) -> None:
         self.fake = fake
-        self.client = TradingClient(fake.key_id, fake.secret_key, paper=True, raw_data=True,
-                                    url_override=fake.base_url)
+        self.client = TradingClient(fake.key_id, fake.secret_key, paper=True, raw_data=True, url_override=fake.base_url)
         self.stream = TradingStream(fake.key_id, fake.secret_key, raw_data=True, url_override=fake.stream_url)
         self.filled: dict[str, threading.Event] = {}
         self.stream.subscribe_trade_updates(self._on)
@@ -128,14 +127,20 @@ def main() -> None:
         m = asyncio.run(measure(fake, n))
     (b50, b99), (bt50, bt99) = _pct(m["bare_ack"]), _pct(m["bare_trip"])
     (o50, o99), (ot50, ot99) = _pct(m["ack"]), _pct(m["trip"])
-    print(f"submit decision->ack p50 ({n} orders): {o50:.2f} ms = {o50 / b50:.2f}x bare submit_order p50 "
-          f"({b50:.2f} ms)")
-    print(f"submit decision->ack p99 ({n} orders): {o99:.2f} ms = {o99 / b99:.2f}x bare submit_order p99 "
-          f"({b99:.2f} ms)")
-    print(f"round trip decision->ack->fill applied p50 ({n} orders): {ot50:.2f} ms = {ot50 / b50:.2f}x bare "
-          f"submit_order p50 ({b50:.2f} ms); {ot50 / bt50:.2f}x bare client+stream trip p50 ({bt50:.2f} ms)")
-    print(f"round trip decision->ack->fill applied p99 ({n} orders): {ot99:.2f} ms = {ot99 / b99:.2f}x bare "
-          f"submit_order p99 ({b99:.2f} ms); {ot99 / bt99:.2f}x bare client+stream trip p99 ({bt99:.2f} ms)")
+    print(
+        f"submit decision->ack p50 ({n} orders): {o50:.2f} ms = {o50 / b50:.2f}x bare submit_order p50 ({b50:.2f} ms)"
+    )
+    print(
+        f"submit decision->ack p99 ({n} orders): {o99:.2f} ms = {o99 / b99:.2f}x bare submit_order p99 ({b99:.2f} ms)"
+    )
+    print(
+        f"round trip decision->ack->fill applied p50 ({n} orders): {ot50:.2f} ms = {ot50 / b50:.2f}x bare "
+        f"submit_order p50 ({b50:.2f} ms); {ot50 / bt50:.2f}x bare client+stream trip p50 ({bt50:.2f} ms)"
+    )
+    print(
+        f"round trip decision->ack->fill applied p99 ({n} orders): {ot99:.2f} ms = {ot99 / b99:.2f}x bare "
+        f"submit_order p99 ({b99:.2f} ms); {ot99 / bt99:.2f}x bare client+stream trip p99 ({bt99:.2f} ms)"
+    )
 
 
 if __name__ == "__main__":

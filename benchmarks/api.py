@@ -81,8 +81,9 @@ def _wait(base: str, path: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("server did not start")
 
 
-async def _load(base: str, method: str, path: str, body: dict | None, n: int, clients: int,
-                headers: dict[str, str]) -> tuple[float, float, float]:
+async def _load(
+    base: str, method: str, path: str, body: dict | None, n: int, clients: int, headers: dict[str, str]
+) -> tuple[float, float, float]:
     """(requests/s, p50 ms, p99 ms) of ``n`` requests by ``clients`` concurrent clients."""
     lat: list[float] = []
     todo = iter(range(n))
@@ -161,8 +162,22 @@ def main() -> None:
 
     env = {**os.environ, "PYTHONPATH": SRC, "DATABASE_URL": url, "TRADINGMODEL_API_KEYS": KEY}
     ours_port, bare_port = _port(), _port()
-    ours = subprocess.Popen([sys.executable, "-c", "from tradingmodel.cli import main; main()", "serve", "--port",
-                             str(ours_port), "--workers", "0", "--log-level", "warning"], cwd=tmp, env=env)
+    ours = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from tradingmodel.cli import main; main()",
+            "serve",
+            "--port",
+            str(ours_port),
+            "--workers",
+            "0",
+            "--log-level",
+            "warning",
+        ],
+        cwd=tmp,
+        env=env,
+    )
     base = f"http://127.0.0.1:{ours_port}"
     headers = {"X-API-Key": KEY}
     bare = None
@@ -171,19 +186,23 @@ def main() -> None:
         market = "/api/v1/market-data/AAA?limit=1000"
         pred = {"symbol": "AAA"}
         (tmp / "bars.json").write_bytes(httpx.get(base + market, headers=headers, timeout=120).content)
-        (tmp / "predict.json").write_bytes(httpx.post(base + "/api/v1/analysis/predict", json=pred,
-                                                      headers=headers, timeout=120).content)
-        events = [json.dumps({"type": "bar", "id": i, "data": {"close": 100.0 + i}, "symbol": "AAA"})
-                  for i in range(args.events)]
+        (tmp / "predict.json").write_bytes(
+            httpx.post(base + "/api/v1/analysis/predict", json=pred, headers=headers, timeout=120).content
+        )
+        events = [
+            json.dumps({"type": "bar", "id": i, "data": {"close": 100.0 + i}, "symbol": "AAA"})
+            for i in range(args.events)
+        ]
         (tmp / "events.txt").write_text("\n".join(events))
         bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port), str(tmp)], env=env)
         bare_base = f"http://127.0.0.1:{bare_port}"
         _wait(bare_base, "/bars", bare)
 
         n, c = args.requests, args.clients
-        for name, method, path, body, ref_path in (("market-data 1000 bars", "GET", market, None, "/bars"),
-                                                   ("predict", "POST", "/api/v1/analysis/predict", pred,
-                                                    "/predict")):
+        for name, method, path, body, ref_path in (
+            ("market-data 1000 bars", "GET", market, None, "/bars"),
+            ("predict", "POST", "/api/v1/analysis/predict", pred, "/predict"),
+        ):
             rps, p50, p99 = asyncio.run(_load(base, method, path, body, n, c, headers))
             rrps, rp50, rp99 = asyncio.run(_load(bare_base, method, ref_path, body, n, c, {}))
             _line(f"{name} at {c} clients, requests/s", rps, "req/s", rrps, "bare FastAPI route")
@@ -194,19 +213,47 @@ def main() -> None:
             from sqlalchemy import insert
 
             with engine.begin() as conn:  # one transaction, as a replayed session's batch would
-                conn.execute(insert(Event.__table__), [dict(run_id=None, type="bar", symbol="AAA", bar_time=None,
-                                                            data={"close": 100.0 + i}, created_at=utcnow())
-                                                       for i in range(args.events)])
+                conn.execute(
+                    insert(Event.__table__),
+                    [
+                        dict(
+                            run_id=None,
+                            type="bar",
+                            symbol="AAA",
+                            bar_time=None,
+                            data={"close": 100.0 + i},
+                            created_at=utcnow(),
+                        )
+                        for i in range(args.events)
+                    ],
+                )
 
         ws_url = base.replace("http", "ws") + "/api/v1/ws"
         dt = asyncio.run(_fanout(ws_url, headers, args.ws_clients, args.events, append))
-        rdt = asyncio.run(_fanout(bare_base.replace("http", "ws") + "/ws", {}, args.ws_clients, args.events,
-                                  lambda: httpx.post(bare_base + "/fire", timeout=300)))
+        rdt = asyncio.run(
+            _fanout(
+                bare_base.replace("http", "ws") + "/ws",
+                {},
+                args.ws_clients,
+                args.events,
+                lambda: httpx.post(bare_base + "/fire", timeout=300),
+            )
+        )
         total = args.events * args.ws_clients
-        _line(f"websocket fan-out {args.events} events to {args.ws_clients} clients, messages/s", total / dt,
-              "msg/s", total / rdt, "bare FastAPI WebSocket sending from memory")
-        _line(f"websocket fan-out {args.events} events to {args.ws_clients} clients, time", dt * 1000, "ms",
-              rdt * 1000, "bare FastAPI WebSocket sending from memory")
+        _line(
+            f"websocket fan-out {args.events} events to {args.ws_clients} clients, messages/s",
+            total / dt,
+            "msg/s",
+            total / rdt,
+            "bare FastAPI WebSocket sending from memory",
+        )
+        _line(
+            f"websocket fan-out {args.events} events to {args.ws_clients} clients, time",
+            dt * 1000,
+            "ms",
+            rdt * 1000,
+            "bare FastAPI WebSocket sending from memory",
+        )
     finally:
         for p in (ours, bare):
             if p is not None:

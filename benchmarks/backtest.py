@@ -31,13 +31,32 @@ from tradingmodel.config import TradingConfig
 from tradingmodel.data import simulate
 from tradingmodel.strategy import layout as L
 
-ALL_RULES = TradingConfig(threshold_unit="sigma", buy_threshold=1.0, sell_threshold=1.0, cooldown_bars=5,
-                          max_holding_bars=30, flatten_at_close=True, commission_per_share=0.005,
-                          slippage_bps=1.0, max_drawdown_limit=0.5)
-SHARED = TradingConfig(threshold_unit="sigma", buy_threshold=1.0, sell_threshold=1.0, cooldown_bars=0,
-                       max_holding_bars=10**9, flatten_at_close=False, commission_per_share=0.0,
-                       slippage_bps=0.0, deposit=1e7, position_fraction=0.02, max_open_positions=1000,
-                       daily_loss_limit=1.0, max_drawdown_limit=1.0)
+ALL_RULES = TradingConfig(
+    threshold_unit="sigma",
+    buy_threshold=1.0,
+    sell_threshold=1.0,
+    cooldown_bars=5,
+    max_holding_bars=30,
+    flatten_at_close=True,
+    commission_per_share=0.005,
+    slippage_bps=1.0,
+    max_drawdown_limit=0.5,
+)
+SHARED = TradingConfig(
+    threshold_unit="sigma",
+    buy_threshold=1.0,
+    sell_threshold=1.0,
+    cooldown_bars=0,
+    max_holding_bars=10**9,
+    flatten_at_close=False,
+    commission_per_share=0.0,
+    slippage_bps=0.0,
+    deposit=1e7,
+    position_fraction=0.02,
+    max_open_positions=1000,
+    daily_loss_limit=1.0,
+    max_drawdown_limit=1.0,
+)
 
 
 def best_of(fns: list, repeat: int) -> list[float]:
@@ -82,13 +101,27 @@ def vbt_run(o, h, lo, c, long_e, short_e, cfg: TradingConfig):
     from vectorbt.portfolio.enums import OppositeEntryMode
 
     return vbt.Portfolio.from_signals(
-        close=c, entries=long_e, short_entries=short_e, price=o, open=o, high=h, low=lo,
-        sl_stop=cfg.stop_loss_threshold, tp_stop=cfg.take_profit_threshold, size=10.0, size_type="amount",
-        upon_opposite_entry=OppositeEntryMode.Ignore, init_cash=1e12, fees=0.0, slippage=0.0)
+        close=c,
+        entries=long_e,
+        short_entries=short_e,
+        price=o,
+        open=o,
+        high=h,
+        low=lo,
+        sl_stop=cfg.stop_loss_threshold,
+        tp_stop=cfg.take_profit_threshold,
+        size=10.0,
+        size_type="amount",
+        upon_opposite_entry=OppositeEntryMode.Ignore,
+        init_cash=1e12,
+        fees=0.0,
+        slippage=0.0,
+    )
 
 
-def vbt_split_trades(mkt: np.ndarray, long: np.ndarray, short: np.ndarray, symbols: list[str],
-                     cfg: TradingConfig) -> pd.DataFrame:
+def vbt_split_trades(
+    mkt: np.ndarray, long: np.ndarray, short: np.ndarray, symbols: list[str], cfg: TradingConfig
+) -> pd.DataFrame:
     """vectorbt on bars split in (open-only row, full bar) so that it checks the entry bar too."""
     n_t, n = mkt.shape[:2]
     o, h, lo, c = (mkt[:, :, k] for k in (L.K_OPEN, L.K_HIGH, L.K_LOW, L.K_CLOSE))
@@ -101,10 +134,16 @@ def vbt_split_trades(mkt: np.ndarray, long: np.ndarray, short: np.ndarray, symbo
     pf = vbt_run(rows[:, :, 0], rows[:, :, 1], rows[:, :, 2], rows[:, :, 3], le, se, cfg)
     r = pf.trades.records
     r = r[r["status"] == 1]  # closed trades only
-    return pd.DataFrame({"symbol": np.asarray(symbols)[r["col"]], "side": np.where(r["direction"] == 0, "long",
-                                                                                   "short"),
-                         "entry_row": r["entry_idx"] // 2, "entry_price": r["entry_price"],
-                         "exit_row": r["exit_idx"] // 2, "exit_price": r["exit_price"]})
+    return pd.DataFrame(
+        {
+            "symbol": np.asarray(symbols)[r["col"]],
+            "side": np.where(r["direction"] == 0, "long", "short"),
+            "entry_row": r["entry_idx"] // 2,
+            "entry_price": r["entry_price"],
+            "exit_row": r["exit_idx"] // 2,
+            "exit_price": r["exit_price"],
+        }
+    )
 
 
 def identity(bars: pd.DataFrame, preds: pd.DataFrame) -> tuple[int, int]:
@@ -114,9 +153,16 @@ def identity(bars: pd.DataFrame, preds: pd.DataFrame) -> tuple[int, int]:
     ours = build_result(prep, state, curve, SHARED).trades
     ours = ours[ours["exit_reason"] != "end"]
     pos = {t: i for i, t in enumerate(prep.times)}
-    ours = pd.DataFrame({"symbol": ours["symbol"], "side": ours["side"],
-                         "entry_row": ours["entry_time"].map(pos), "entry_price": ours["entry_price"],
-                         "exit_row": ours["exit_time"].map(pos), "exit_price": ours["exit_price"]})
+    ours = pd.DataFrame(
+        {
+            "symbol": ours["symbol"],
+            "side": ours["side"],
+            "entry_row": ours["entry_time"].map(pos),
+            "entry_price": ours["entry_price"],
+            "exit_row": ours["exit_time"].map(pos),
+            "exit_price": ours["exit_price"],
+        }
+    )
     long, short = entry_signals(prep.mkt, SHARED)
     theirs = vbt_split_trades(prep.mkt, long, short, prep.symbols, SHARED)
     key = ["symbol", "entry_row"]
@@ -124,10 +170,14 @@ def identity(bars: pd.DataFrame, preds: pd.DataFrame) -> tuple[int, int]:
     b = theirs.sort_values(key).reset_index(drop=True)
     if len(a) != len(b):
         return max(len(a), len(b)), 0
-    same = ((a[["symbol", "side", "entry_row", "exit_row"]].to_numpy() == b[["symbol", "side", "entry_row",
-                                                                            "exit_row"]].to_numpy()).all(axis=1)
-            & np.isclose(a["entry_price"], b["entry_price"], rtol=1e-12, atol=0)
-            & np.isclose(a["exit_price"], b["exit_price"], rtol=1e-12, atol=0))
+    same = (
+        (
+            a[["symbol", "side", "entry_row", "exit_row"]].to_numpy()
+            == b[["symbol", "side", "entry_row", "exit_row"]].to_numpy()
+        ).all(axis=1)
+        & np.isclose(a["entry_price"], b["entry_price"], rtol=1e-12, atol=0)
+        & np.isclose(a["exit_price"], b["exit_price"], rtol=1e-12, atol=0)
+    )
     return len(a), int(same.sum())
 
 
@@ -142,21 +192,29 @@ def case(label: str, n_symbols: int, n_bars: int, repeat: int) -> None:
     le, se = shift(long), shift(short)
     run_prepared(prep, ALL_RULES)  # compile or load from cache
     vbt_run(o, h, lo, c, le, se, ALL_RULES)  # compile
-    ours, theirs = best_of([lambda: run_prepared(prep, ALL_RULES),
-                            lambda: vbt_run(o, h, lo, c, le, se, ALL_RULES)], repeat)
-    print(f"engine bars/s, all rules, {label}: {n / ours / 1e6:.1f} M bars/s = {theirs / ours:.2f}x "
-          f"vectorbt from_signals sl+tp ({n / theirs / 1e6:.1f} M bars/s)")
-    print(f"engine time, all rules, {label}: {ours * 1e3:.0f} ms = {theirs / ours:.2f}x vectorbt "
-          f"({theirs * 1e3:.0f} ms)")
+    ours, theirs = best_of(
+        [lambda: run_prepared(prep, ALL_RULES), lambda: vbt_run(o, h, lo, c, le, se, ALL_RULES)], repeat
+    )
+    print(
+        f"engine bars/s, all rules, {label}: {n / ours / 1e6:.1f} M bars/s = {theirs / ours:.2f}x "
+        f"vectorbt from_signals sl+tp ({n / theirs / 1e6:.1f} M bars/s)"
+    )
+    print(
+        f"engine time, all rules, {label}: {ours * 1e3:.0f} ms = {theirs / ours:.2f}x vectorbt ({theirs * 1e3:.0f} ms)"
+    )
     print(f"prepare (checks, features, alignment), {label}: {t_prep:.2f} s = {t_prep / ours:.0f}x engine loop")
     t = time.perf_counter()
     run_backtest(bars, preds, ALL_RULES)
     t_all = time.perf_counter() - t
-    print(f"run_backtest end to end (checks, features, loop, frames, metrics), {label}: {n / t_all / 1e6:.2f} "
-          f"M bars/s = {theirs / t_all:.2f}x vectorbt from_signals alone")
+    print(
+        f"run_backtest end to end (checks, features, loop, frames, metrics), {label}: {n / t_all / 1e6:.2f} "
+        f"M bars/s = {theirs / t_all:.2f}x vectorbt from_signals alone"
+    )
     compared, same = identity(bars, preds)
-    print(f"identical trades on shared rules, {label}: {same} trades = {same / max(compared, 1):.3f}x "
-          f"trades compared ({compared})")
+    print(
+        f"identical trades on shared rules, {label}: {same} trades = {same / max(compared, 1):.3f}x "
+        f"trades compared ({compared})"
+    )
 
 
 def main() -> None:

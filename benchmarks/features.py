@@ -43,9 +43,17 @@ def pandas_live_update(buffer: pd.DataFrame) -> np.ndarray:
     d = c.diff()
     ag = d.clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean().iloc[-1]
     al = (-d).clip(lower=0).ewm(alpha=1 / 14, adjust=False).mean().iloc[-1]
-    return np.array([c.iloc[-1], v.iloc[-1], c.rolling(20).mean().iloc[-1],
-                     c.ewm(span=20, adjust=False).mean().iloc[-1], 100 * ag / (ag + al),
-                     v.rolling(20).mean().iloc[-1], c.pct_change().rolling(20).std(ddof=0).iloc[-1]])
+    return np.array(
+        [
+            c.iloc[-1],
+            v.iloc[-1],
+            c.rolling(20).mean().iloc[-1],
+            c.ewm(span=20, adjust=False).mean().iloc[-1],
+            100 * ag / (ag + al),
+            v.rolling(20).mean().iloc[-1],
+            c.pct_change().rolling(20).std(ddof=0).iloc[-1],
+        ]
+    )
 
 
 def best_of(repeat: int, fn: Callable[[], object]) -> float:
@@ -74,8 +82,10 @@ def main() -> None:
         np.testing.assert_allclose(ours[col], ref[col], rtol=1e-7, atol=1e-12, equal_nan=True)
     t_ours = best_of(a.repeat, lambda: compute_features(bars))
     t_ref = best_of(a.repeat, lambda: pandas_features(bars))
-    print(f"batch features, {n:,} bars x {SYMBOLS} symbols: {n / t_ours:,.0f} bars/s = "
-          f"{t_ref / t_ours:.1f}x pandas groupby rolling/ewm ({n / t_ref:,.0f} bars/s)")
+    print(
+        f"batch features, {n:,} bars x {SYMBOLS} symbols: {n / t_ours:,.0f} bars/s = "
+        f"{t_ref / t_ours:.1f}x pandas groupby rolling/ewm ({n / t_ref:,.0f} bars/s)"
+    )
 
     one = bars[bars["symbol"] == "S00"]
     c = np.resize(one["close"].to_numpy(), a.stream_bars)
@@ -93,13 +103,15 @@ def main() -> None:
 
     def pandas_live() -> None:
         for t in range(LIVE_BUFFER_BARS, LIVE_BUFFER_BARS + m):
-            pandas_live_update(frame.iloc[t - LIVE_BUFFER_BARS + 1: t + 1])
+            pandas_live_update(frame.iloc[t - LIVE_BUFFER_BARS + 1 : t + 1])
 
     t_pl = best_of(1, pandas_live)
     rate, ref_rate = a.stream_bars / t_stream, m / t_pl
-    print(f"incremental update (StreamingFeatures), {a.stream_bars:,} bars: {rate:,.0f} bars/s = "
-          f"{rate / ref_rate:.0f}x pandas rolling/ewm recomputed on a {LIVE_BUFFER_BARS}-bar buffer per bar "
-          f"({ref_rate:,.0f} bars/s)")
+    print(
+        f"incremental update (StreamingFeatures), {a.stream_bars:,} bars: {rate:,.0f} bars/s = "
+        f"{rate / ref_rate:.0f}x pandas rolling/ewm recomputed on a {LIVE_BUFFER_BARS}-bar buffer per bar "
+        f"({ref_rate:,.0f} bars/s)"
+    )
 
 
 if __name__ == "__main__":

@@ -38,15 +38,29 @@ def make_bars(rows: int) -> pd.DataFrame:
 def orm_add_all(url: str, bars: pd.DataFrame) -> float:
     """Seconds for a plain ORM insert: one MarketData object per bar, ``add_all``, one commit."""
     engine = get_engine(url)
-    cols = [bars[c].tolist() for c in ("symbol", "timestamp", "open", "high", "low", "close", "volume", "vwap",
-                                       "transactions")]
+    cols = [
+        bars[c].tolist()
+        for c in ("symbol", "timestamp", "open", "high", "low", "close", "volume", "vwap", "transactions")
+    ]
     start = time.perf_counter()
     with Session(engine) as session:
-        session.add_all([
-            MarketData(symbol="ORM" + s[:4], timeframe="1m", timestamp=t.to_pydatetime(), open=o, high=h, low=lo,
-                       close=c, volume=int(v), vwap=vw, transactions=int(n))
-            for s, t, o, h, lo, c, v, vw, n in zip(*cols, strict=True)
-        ])
+        session.add_all(
+            [
+                MarketData(
+                    symbol="ORM" + s[:4],
+                    timeframe="1m",
+                    timestamp=t.to_pydatetime(),
+                    open=o,
+                    high=h,
+                    low=lo,
+                    close=c,
+                    volume=int(v),
+                    vwap=vw,
+                    transactions=int(n),
+                )
+                for s, t, o, h, lo, c, v, vw, n in zip(*cols, strict=True)
+            ]
+        )
         session.commit()
     return time.perf_counter() - start
 
@@ -72,18 +86,33 @@ def run(label: str, url: str, bars: pd.DataFrame, orm_rows: int) -> None:
     # reading reference: pandas.read_sql of the same columns for one symbol (per-row rate)
     one = str(bars["symbol"].iloc[0])
     start = time.perf_counter()
-    ref_n = len(pd.read_sql_query(text(
-        "SELECT symbol, timestamp, open, high, low, close, volume, vwap, transactions FROM market_data "
-        "WHERE symbol = :s AND timeframe = '1m' ORDER BY timestamp"), engine, params={"s": one}))
+    ref_n = len(
+        pd.read_sql_query(
+            text(
+                "SELECT symbol, timestamp, open, high, low, close, volume, vwap, transactions FROM market_data "
+                "WHERE symbol = :s AND timeframe = '1m' ORDER BY timestamp"
+            ),
+            engine,
+            params={"s": one},
+        )
+    )
     ref_rate = ref_n / (time.perf_counter() - start)
-    print(f"{label} bulk ingest, {len(bars):,} new bars: {first.rows_per_second:,.0f} bars/s = "
-          f"{first.rows_per_second / orm_rate:.1f}x {ref}")
-    print(f"{label} re-ingest, {len(bars):,} unchanged bars: {again.rows_per_second:,.0f} bars/s = "
-          f"{again.rows_per_second / orm_rate:.1f}x {ref}")
-    print(f"{label} ingest of corrections, {upd.updated:,} bars replaced: {upd.rows_per_second:,.0f} bars/s = "
-          f"{upd.rows_per_second / orm_rate:.1f}x {ref}")
-    print(f"{label} read_bars, {n:,} bars: {n / read_s:,.0f} bars/s = {(n / read_s) / ref_rate:.1f}x "
-          f"pandas.read_sql ({ref_n:,} bars of one symbol, per-row rate {ref_rate:,.0f} bars/s)")
+    print(
+        f"{label} bulk ingest, {len(bars):,} new bars: {first.rows_per_second:,.0f} bars/s = "
+        f"{first.rows_per_second / orm_rate:.1f}x {ref}"
+    )
+    print(
+        f"{label} re-ingest, {len(bars):,} unchanged bars: {again.rows_per_second:,.0f} bars/s = "
+        f"{again.rows_per_second / orm_rate:.1f}x {ref}"
+    )
+    print(
+        f"{label} ingest of corrections, {upd.updated:,} bars replaced: {upd.rows_per_second:,.0f} bars/s = "
+        f"{upd.rows_per_second / orm_rate:.1f}x {ref}"
+    )
+    print(
+        f"{label} read_bars, {n:,} bars: {n / read_s:,.0f} bars/s = {(n / read_s) / ref_rate:.1f}x "
+        f"pandas.read_sql ({ref_n:,} bars of one symbol, per-row rate {ref_rate:,.0f} bars/s)"
+    )
     sys.stdout.flush()
 
 
@@ -91,8 +120,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--orm-rows", type=int, default=50_000)
-    ap.add_argument("--pg-url", default=os.environ.get("TEST_DATABASE_URL") or os.environ.get("TEST_PG_URL")
-                    or DEFAULT_PG, help="PostgreSQL server (a scratch database is created on it)")
+    ap.add_argument(
+        "--pg-url",
+        default=os.environ.get("TEST_DATABASE_URL") or os.environ.get("TEST_PG_URL") or DEFAULT_PG,
+        help="PostgreSQL server (a scratch database is created on it)",
+    )
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = ap.parse_args()
     bars = make_bars(args.rows)

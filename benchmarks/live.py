@@ -63,8 +63,9 @@ def latency(model_dir: Path, bars: pd.DataFrame, symbols: list[str], minutes: in
             pred.update(s, c, v)
         p = pred.predict(list(g["symbol"]))
         mkt = np.full((n, L.NK), np.nan)
-        for i, (s, o, h, lo, c, v) in enumerate(zip(g["symbol"], g["open"], g["high"], g["low"], g["close"],
-                                                     g["volume"], strict=True)):
+        for i, (s, o, h, lo, c, v) in enumerate(
+            zip(g["symbol"], g["open"], g["high"], g["low"], g["close"], g["volume"], strict=True)
+        ):
             mkt[i, :5] = o, h, lo, c, v
             mkt[i, L.K_VOLAVG], mkt[i, L.K_RSI], mkt[i, L.K_RETSTD] = pred.strategy_features(s)
             mkt[i, L.K_PRED] = p[s].predicted_close if s in p else np.nan
@@ -89,8 +90,12 @@ def commit_cost(url: str, n: int) -> tuple[float, float]:
     t_slice, t_empty = [], []
     for k in range(n):
         T = pd.Timestamp("2024-02-05 14:30", tz="UTC") + pd.Timedelta(minutes=k)
-        ev = [EventRow("bar", {"close": 1.0}, "A", T), EventRow("prediction", {"predicted_close": 1.0}, "A", T),
-              EventRow("signal", {"signal": "none"}, "A", T), EventRow("portfolio", {"equity": 1.0}, None, T)]
+        ev = [
+            EventRow("bar", {"close": 1.0}, "A", T),
+            EventRow("prediction", {"predicted_close": 1.0}, "A", T),
+            EventRow("signal", {"signal": "none"}, "A", T),
+            EventRow("portfolio", {"equity": 1.0}, None, T),
+        ]
         t0 = time.perf_counter()
         store.commit_slice(SliceWrite(T.to_pydatetime(), snap, 1, events=ev))
         t_slice.append(time.perf_counter() - t0)
@@ -116,32 +121,51 @@ def main() -> None:
         train(bars[bars["symbol"].isin(syms[:2])], CFG, tmpd / "m", pooled=True, progress=False)
         one = bars[bars["symbol"] == syms[0]]
         fast, slow = latency(tmpd / "m", one, [syms[0]], minutes)
-        print(f"bar->orders p50, 1 symbol: {_pct(fast, 50):.3f} ms = {_pct(slow, 50) / _pct(fast, 50):.1f}x "
-              f"faster than model.predict per symbol ({_pct(slow, 50):.3f} ms)")
-        print(f"bar->orders p99, 1 symbol: {_pct(fast, 99):.3f} ms = {_pct(slow, 99) / _pct(fast, 99):.1f}x "
-              f"faster than model.predict per symbol ({_pct(slow, 99):.3f} ms)")
+        print(
+            f"bar->orders p50, 1 symbol: {_pct(fast, 50):.3f} ms = {_pct(slow, 50) / _pct(fast, 50):.1f}x "
+            f"faster than model.predict per symbol ({_pct(slow, 50):.3f} ms)"
+        )
+        print(
+            f"bar->orders p99, 1 symbol: {_pct(fast, 99):.3f} ms = {_pct(slow, 99) / _pct(fast, 99):.1f}x "
+            f"faster than model.predict per symbol ({_pct(slow, 99):.3f} ms)"
+        )
         # 100 symbols: a model that knows all of them (one pooled checkpoint trained on one step of data)
         train(bars, CFG, tmpd / "m100", pooled=True, progress=False)
         fast, slow = latency(tmpd / "m100", bars, syms, max(5, minutes // 20))
-        print(f"bar->orders p50, 100 symbols: {_pct(fast, 50):.3f} ms = {_pct(slow, 50) / _pct(fast, 50):.1f}x "
-              f"faster than model.predict per symbol ({_pct(slow, 50):.3f} ms)")
-        print(f"bar->orders p99, 100 symbols: {_pct(fast, 99):.3f} ms = {_pct(slow, 99) / _pct(fast, 99):.1f}x "
-              f"faster than model.predict per symbol ({_pct(slow, 99):.3f} ms)")
+        print(
+            f"bar->orders p50, 100 symbols: {_pct(fast, 50):.3f} ms = {_pct(slow, 50) / _pct(fast, 50):.1f}x "
+            f"faster than model.predict per symbol ({_pct(slow, 50):.3f} ms)"
+        )
+        print(
+            f"bar->orders p99, 100 symbols: {_pct(fast, 99):.3f} ms = {_pct(slow, 99) / _pct(fast, 99):.1f}x "
+            f"faster than model.predict per symbol ({_pct(slow, 99):.3f} ms)"
+        )
         # replay throughput
         rb = bars[bars["symbol"].isin(syms[:2])]
         rb = rb[rb["timestamp"] < rb["timestamp"].min() + pd.Timedelta(minutes=60 if args.quick else 390)]
         cfg = AppConfig(trading=TradingConfig(buy_threshold=0.02, sell_threshold=0.02))
         t0 = time.perf_counter()
-        asyncio.run(run_session(name="bench", symbols=syms[:2], model_dir=tmpd / "m", source=ReplaySource(rb),
-                                config=cfg, database_url=f"sqlite:///{tmpd}/r.db", broker_dir=tmpd / "b",
-                                handle_signals=False))
+        asyncio.run(
+            run_session(
+                name="bench",
+                symbols=syms[:2],
+                model_dir=tmpd / "m",
+                source=ReplaySource(rb),
+                config=cfg,
+                database_url=f"sqlite:///{tmpd}/r.db",
+                broker_dir=tmpd / "b",
+                handle_signals=False,
+            )
+        )
         t_live = time.perf_counter() - t0
         preds = predict(tmpd / "m", rb)
         t0 = time.perf_counter()
         run_backtest(rb, preds, cfg.trading)
         t_bt = time.perf_counter() - t0
-        print(f"replay --speed 0 (2 symbols, SQLite): {len(rb) / t_live:,.0f} bars/s = "
-              f"{t_live / t_bt:.0f}x slower than run_backtest ({len(rb) / t_bt:,.0f} bars/s)")
+        print(
+            f"replay --speed 0 (2 symbols, SQLite): {len(rb) / t_live:,.0f} bars/s = "
+            f"{t_live / t_bt:.0f}x slower than run_backtest ({len(rb) / t_bt:,.0f} bars/s)"
+        )
         n = 20 if args.quick else 200
         for label, url in (("SQLite", f"sqlite:///{tmpd}/c.db"), ("PostgreSQL", args.pg)):
             try:
@@ -149,8 +173,9 @@ def main() -> None:
             except Exception as exc:  # noqa: BLE001 - a missing server is reported, not hidden
                 print(f"slice commit, {label}: not measured ({type(exc).__name__}: {exc})")
                 continue
-            print(f"slice commit, {label}: {c * 1e3:.2f} ms = {c / e:.1f}x an empty write transaction "
-                  f"({e * 1e3:.2f} ms)")
+            print(
+                f"slice commit, {label}: {c * 1e3:.2f} ms = {c / e:.1f}x an empty write transaction ({e * 1e3:.2f} ms)"
+            )
 
 
 if __name__ == "__main__":

@@ -35,24 +35,31 @@ def bench_fetch(bars, symbols: list[str]) -> None:
         fake.page_size = 5_000
         client = RESTClient(api_key=KEY, base=fake.base_url)
         t = time.perf_counter()
-        n_ref = sum(1 for s in symbols for _ in client.list_aggs(s, 1, "minute", "2024-01-01", "2024-12-31",
-                                                                 limit=50_000))
+        n_ref = sum(
+            1 for s in symbols for _ in client.list_aggs(s, 1, "minute", "2024-01-01", "2024-12-31", limit=50_000)
+        )
         ref = n_ref / (time.perf_counter() - t)
         with tempfile.TemporaryDirectory() as d:
             engine = get_engine(f"sqlite:///{d}/bench.db")
             t = time.perf_counter()
-            reps = fetch_history(engine, symbols, start, end, api_key=KEY, base_url=fake.base_url,
-                                 policy=FetchPolicy())
+            reps = fetch_history(engine, symbols, start, end, api_key=KEY, base_url=fake.base_url, policy=FetchPolicy())
             ours = sum(r.bars for r in reps) / (time.perf_counter() - t)
             engine.dispose()
     assert n_ref == len(bars) == sum(r.bars for r in reps)
-    print(f"fetch into SQLite ({len(bars):,} bars, 5,000-bar pages): {ours:,.0f} bars/s = {ours / ref:.2f}x "
-          f"official list_aggs without storing ({ref:,.0f} bars/s)")
+    print(
+        f"fetch into SQLite ({len(bars):,} bars, 5,000-bar pages): {ours:,.0f} bars/s = {ours / ref:.2f}x "
+        f"official list_aggs without storing ({ref:,.0f} bars/s)"
+    )
 
 
 async def _official(fake: FakePolygon, symbols: list[str], n: int) -> float:
-    ws = WebSocketClient(api_key=KEY, feed=f"127.0.0.1:{fake.feed.port}", secure=False,
-                         subscriptions=[f"AM.{s}" for s in symbols], max_reconnects=0)
+    ws = WebSocketClient(
+        api_key=KEY,
+        feed=f"127.0.0.1:{fake.feed.port}",
+        secure=False,
+        subscriptions=[f"AM.{s}" for s in symbols],
+        max_reconnects=0,
+    )
     got = 0
     done = asyncio.Event()
 
@@ -75,8 +82,9 @@ async def _official(fake: FakePolygon, symbols: list[str], n: int) -> float:
 
 
 async def _ours(fake: FakePolygon, symbols: list[str], n: int) -> float:
-    stream = BarStream(symbols, api_key=KEY, ws_url=fake.ws_url, rest_base_url=fake.base_url,
-                       backoff=Backoff(initial=0.01))
+    stream = BarStream(
+        symbols, api_key=KEY, ws_url=fake.ws_url, rest_base_url=fake.base_url, backoff=Backoff(initial=0.01)
+    )
     got = 0
 
     async def play() -> None:
@@ -102,8 +110,10 @@ def bench_stream(bars, symbols: list[str]) -> None:
         with FakePolygon(bars, api_key=KEY, live=True) as fake:
             fake.feed.slow_consumer_frames = 1_000_000  # measure the client, not the drop policy
             rates[name] = asyncio.run(fn(fake, symbols, len(bars)))
-    print(f"stream AM bars ({len(bars):,}, {len(symbols)} symbols per frame): {rates['ours']:,.0f} bars/s = "
-          f"{rates['ours'] / rates['official']:.2f}x official WebSocketClient ({rates['official']:,.0f} bars/s)")
+    print(
+        f"stream AM bars ({len(bars):,}, {len(symbols)} symbols per frame): {rates['ours']:,.0f} bars/s = "
+        f"{rates['ours'] / rates['official']:.2f}x official WebSocketClient ({rates['official']:,.0f} bars/s)"
+    )
 
 
 def main() -> None:

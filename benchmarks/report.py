@@ -37,21 +37,62 @@ def inputs(symbols: int, days: int) -> dict:
         close = b["close"].to_numpy()
         ts = b["timestamp"]
         guess = close * (1 + rng.normal(0, 5e-4, len(close)))
-        preds.append(pd.DataFrame({"symbol": sym, "timestamp": ts.to_numpy(), "predicted_close": guess,
-                                   "confidence": rng.uniform(0.5, 1, len(close))}).iloc[:-1])
+        preds.append(
+            pd.DataFrame(
+                {
+                    "symbol": sym,
+                    "timestamp": ts.to_numpy(),
+                    "predicted_close": guess,
+                    "confidence": rng.uniform(0.5, 1, len(close)),
+                }
+            ).iloc[:-1]
+        )
         for t in range(0, len(close) - 6, 60):  # one five-bar trade an hour
             qty = math.floor(1000 / close[t])
-            trades.append((sym, "long", ts.iloc[t + 1], close[t], ts.iloc[t + 5], close[t + 5], float(qty),
-                           (close[t + 5] - close[t]) * qty, 100 * (close[t + 5] / close[t] - 1), 0.0, "max_holding"))
-    trades_df = pd.DataFrame(trades, columns=["symbol", "side", "entry_time", "entry_price", "exit_time",
-                                              "exit_price", "quantity", "pnl", "return_pct", "commission",
-                                              "exit_reason"]).sort_values("exit_time", ignore_index=True)
+            trades.append(
+                (
+                    sym,
+                    "long",
+                    ts.iloc[t + 1],
+                    close[t],
+                    ts.iloc[t + 5],
+                    close[t + 5],
+                    float(qty),
+                    (close[t + 5] - close[t]) * qty,
+                    100 * (close[t + 5] / close[t] - 1),
+                    0.0,
+                    "max_holding",
+                )
+            )
+    trades_df = pd.DataFrame(
+        trades,
+        columns=[
+            "symbol",
+            "side",
+            "entry_time",
+            "entry_price",
+            "exit_time",
+            "exit_price",
+            "quantity",
+            "pnl",
+            "return_pct",
+            "commission",
+            "exit_reason",
+        ],
+    ).sort_values("exit_time", ignore_index=True)
     times = pd.Index(sorted(bars["timestamp"].unique()))
     realised = trades_df.groupby("exit_time")["pnl"].sum().reindex(times, fill_value=0.0).cumsum().to_numpy()
     wide = bars.pivot(index="timestamp", columns="symbol", values="close").reindex(times).ffill()
     hold = (DEPOSIT * wide / wide.iloc[0]).mean(axis=1).to_numpy()
-    equity = pd.DataFrame({"timestamp": times, "equity": DEPOSIT + realised, "cash": DEPOSIT + realised,
-                           "gross_exposure": 0.0, "buy_and_hold": hold})
+    equity = pd.DataFrame(
+        {
+            "timestamp": times,
+            "equity": DEPOSIT + realised,
+            "cash": DEPOSIT + realised,
+            "gross_exposure": 0.0,
+            "buy_and_hold": hold,
+        }
+    )
     return {"bars": bars, "predictions": pd.concat(preds, ignore_index=True), "trades": trades_df, "equity": equity}
 
 
@@ -60,8 +101,12 @@ def full_resolution_html(data: dict) -> str:
     parts = []
     for sym, b in data["bars"].groupby("symbol", sort=True):
         p = data["predictions"][data["predictions"]["symbol"] == sym]
-        fig = go.Figure([go.Scatter(x=b["timestamp"], y=b["close"], name="close"),
-                         go.Scatter(x=p["timestamp"], y=p["predicted_close"], name="predicted")])
+        fig = go.Figure(
+            [
+                go.Scatter(x=b["timestamp"], y=b["close"], name="close"),
+                go.Scatter(x=p["timestamp"], y=p["predicted_close"], name="predicted"),
+            ]
+        )
         parts.append(pio.to_html(fig, include_plotlyjs=not parts, full_html=False, div_id=f"p-{sym}"))
     e = data["equity"]
     fig = go.Figure([go.Scatter(x=e["timestamp"], y=e["equity"]), go.Scatter(x=e["timestamp"], y=e["buy_and_hold"])])
@@ -74,10 +119,26 @@ def chromium_load_s(page: Path) -> float:
     i.e. after the inline ``Plotly.newPlot`` calls have drawn), with a fresh profile."""
     with tempfile.TemporaryDirectory() as profile:
         t0 = time.perf_counter()
-        subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={profile}", f"--screenshot={profile}/shot.png", "--window-size=1400,3000",
-                        page.resolve().as_uri()], check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [
+                "chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                f"--screenshot={profile}/shot.png",
+                "--window-size=1400,3000",
+                page.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         return time.perf_counter() - t0
 
 
@@ -106,15 +167,23 @@ def main() -> None:
         if browser:
             load_s, ref_load_s = chromium_load_s(run / "report.html"), chromium_load_s(Path(tmp, "ref.html"))
     tag = f"{args.symbols} symbols x {args.days} sessions = {n_bars:,} minute bars, {len(data['trades']):,} trades"
-    print(f"report.html size ({tag}): {size / 1e6:.2f} MB = {size / ref_size:.2f}x full-resolution plotly HTML "
-          f"({ref_size / 1e6:.2f} MB)")
-    print(f"build_report time ({tag}): {build_s:.2f} s = {build_s / ref_s:.2f}x full-resolution plotly to_html "
-          f"({ref_s:.2f} s)")
-    print(f"save_run time, data files + report ({tag}): {save_s:.2f} s = {save_s / ref_s:.2f}x full-resolution "
-          f"plotly to_html ({ref_s:.2f} s)")
+    print(
+        f"report.html size ({tag}): {size / 1e6:.2f} MB = {size / ref_size:.2f}x full-resolution plotly HTML "
+        f"({ref_size / 1e6:.2f} MB)"
+    )
+    print(
+        f"build_report time ({tag}): {build_s:.2f} s = {build_s / ref_s:.2f}x full-resolution plotly to_html "
+        f"({ref_s:.2f} s)"
+    )
+    print(
+        f"save_run time, data files + report ({tag}): {save_s:.2f} s = {save_s / ref_s:.2f}x full-resolution "
+        f"plotly to_html ({ref_s:.2f} s)"
+    )
     if browser:
-        print(f"headless Chromium open + draw + screenshot ({tag}): {load_s:.2f} s = {load_s / ref_load_s:.2f}x "
-              f"full-resolution plotly HTML ({ref_load_s:.2f} s)")
+        print(
+            f"headless Chromium open + draw + screenshot ({tag}): {load_s:.2f} s = {load_s / ref_load_s:.2f}x "
+            f"full-resolution plotly HTML ({ref_load_s:.2f} s)"
+        )
 
 
 if __name__ == "__main__":

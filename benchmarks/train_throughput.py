@@ -59,7 +59,7 @@ class Ours:
         bs = self.cfg.batch_size
         start = (self.k * bs) % (len(self.g) - bs)
         self.k += 1
-        idx = self.perm[start:start + bs]
+        idx = self.perm[start : start + bs]
         t0 = time.perf_counter()
         xb, yb = self.ws.batch(self.g[idx], self.sym[idx])
         t1 = time.perf_counter()
@@ -74,12 +74,11 @@ class Reference:
         seed_everything(cfg.seed)
         xs, ys = [], []
         for i in range(0, len(train_t), 4096):
-            t = torch.from_numpy(train_t[i:i + 4096])
+            t = torch.from_numpy(train_t[i : i + 4096])
             xb, yb = ws.batch(t, torch.zeros(len(t), dtype=torch.int64))
             xs.append(xb)
             ys.append(yb)
-        self.loader = DataLoader(TensorDataset(torch.cat(xs), torch.cat(ys)), batch_size=cfg.batch_size,
-                                 shuffle=True)
+        self.loader = DataLoader(TensorDataset(torch.cat(xs), torch.cat(ys)), batch_size=cfg.batch_size, shuffle=True)
         self.cfg = cfg
         self.net = build_network(cfg, N_FEATURES)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.learning_rate)
@@ -129,10 +128,14 @@ def window_memory(n_bars: int, seq_len: int) -> tuple[float, float]:
     rng = np.random.default_rng(0)
     import pandas as pd
 
-    bars = pd.DataFrame({"symbol": "AAA",
-                         "timestamp": pd.date_range("2020-01-01", periods=n_bars, freq="min", tz="UTC"),
-                         "close": 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, n_bars))),
-                         "volume": rng.integers(1000, 50000, n_bars).astype(float)})
+    bars = pd.DataFrame(
+        {
+            "symbol": "AAA",
+            "timestamp": pd.date_range("2020-01-01", periods=n_bars, freq="min", tz="UTC"),
+            "close": 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, n_bars))),
+            "volume": rng.integers(1000, 50000, n_bars).astype(float),
+        }
+    )
     s = symbol_series(bars, "AAA")
     del bars
     gc.collect()
@@ -179,15 +182,23 @@ def main() -> None:
     ours_mb, ref_mb = window_memory(args.bars, cfg.sequence_length)
 
     th = f"{args.threads} thread{'s' if args.threads > 1 else ''}"
-    print(f"train samples/s (seq {cfg.sequence_length}, batch {cfg.batch_size}, {cfg.num_layers}x{cfg.hidden_size}"
-          f" LSTM, {th}): {best_o[0]:.0f} samples/s = {best_o[0] / best_r[0]:.2f}x materialised windows + "
-          f"DataLoader ({best_r[0]:.0f} samples/s)")
-    print(f"step time outside the network: {100 * best_o[1]:.2f} % = {best_o[1] / best_r[1]:.2f}x "
-          f"materialised windows + DataLoader ({100 * best_r[1]:.2f} %)")
-    print(f"achieved training FLOP rate: {achieved:.1f} GFLOP/s = {achieved / mm:.2f}x float32 matmul "
-          f"1024x1024 on {th} ({mm:.1f} GFLOP/s)")
-    print(f"window memory for {args.bars:,} bars: {ours_mb:.0f} MB = {ours_mb / ref_mb:.3f}x materialised "
-          f"{cfg.sequence_length}x float32 copy ({ref_mb:.0f} MB)")
+    print(
+        f"train samples/s (seq {cfg.sequence_length}, batch {cfg.batch_size}, {cfg.num_layers}x{cfg.hidden_size}"
+        f" LSTM, {th}): {best_o[0]:.0f} samples/s = {best_o[0] / best_r[0]:.2f}x materialised windows + "
+        f"DataLoader ({best_r[0]:.0f} samples/s)"
+    )
+    print(
+        f"step time outside the network: {100 * best_o[1]:.2f} % = {best_o[1] / best_r[1]:.2f}x "
+        f"materialised windows + DataLoader ({100 * best_r[1]:.2f} %)"
+    )
+    print(
+        f"achieved training FLOP rate: {achieved:.1f} GFLOP/s = {achieved / mm:.2f}x float32 matmul "
+        f"1024x1024 on {th} ({mm:.1f} GFLOP/s)"
+    )
+    print(
+        f"window memory for {args.bars:,} bars: {ours_mb:.0f} MB = {ours_mb / ref_mb:.3f}x materialised "
+        f"{cfg.sequence_length}x float32 copy ({ref_mb:.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,7 @@ def main() -> None:
     try:
         serial, hist = _timed("serial", bars, cfg, spec, root)
         n_tasks = sum(1 for k in hist)
-        print(f"walk-forward {args.symbols} symbols x 4 folds ({n_tasks} tasks) serial: {serial:.1f} s "
-              f"= 1.00x serial")
+        print(f"walk-forward {args.symbols} symbols x 4 folds ({n_tasks} tasks) serial: {serial:.1f} s = 1.00x serial")
         proc, phist = _timed("process", bars, cfg, spec, root, workers=2)
         print(f"walk-forward process (2 workers): {proc:.1f} s = {serial / proc:.2f}x serial speed")
         if not args.skip_ray:
@@ -82,8 +81,10 @@ def main() -> None:
                 _noop(None, i)
             direct = max((time.perf_counter() - t0) / n, 1e-9)
             print(f"ray per-task overhead: {per_task * 1e3:.2f} ms = {per_task / direct:,.0f}x a direct call")
-        print(f"training samples/s per core (process, 1 torch thread per task): {_rate(phist):,.0f} samples/s "
-              f"= {_rate(phist) / _rate(hist):.2f}x serial")
+        print(
+            f"training samples/s per core (process, 1 torch thread per task): {_rate(phist):,.0f} samples/s "
+            f"= {_rate(phist) / _rate(hist):.2f}x serial"
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

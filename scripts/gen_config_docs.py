@@ -40,10 +40,16 @@ This page is generated from `src/tradingmodel/config.py` and the commands' optio
 CONFIG_COMMANDS = (
     ("`train`", "`[model]`"),
     ("`backtest`", "`[trading]` (a model's own settings come from its checkpoint)"),
-    ("`demo`", "`[trading]`, and `[model]` with `--full` (without it, the demo's small network replaces the "
-               "file's sizes and epochs)"),
-    ("`evaluate`, `predict`", "the `[model]` keys `sequence_length`, `hidden_size`, `num_layers` the file sets: a "
-                              "model trained with others is refused; all else comes from the checkpoint"),
+    (
+        "`demo`",
+        "`[trading]`, and `[model]` with `--full` (without it, the demo's small network replaces the "
+        "file's sizes and epochs)",
+    ),
+    (
+        "`evaluate`, `predict`",
+        "the `[model]` keys `sequence_length`, `hidden_size`, `num_layers` the file sets: a "
+        "model trained with others is refused; all else comes from the checkpoint",
+    ),
 )
 
 # the command whose options override each table: a parameter named like the key is its option
@@ -57,8 +63,11 @@ def cli_options(command: str) -> dict[str, str]:
     from tradingmodel.cli import app
 
     cmd = get_command(app).commands[command]  # type: ignore[attr-defined]
-    return {p.name: " / ".join(f"`{o}`" for o in (*p.opts, *p.secondary_opts) if o.startswith("--"))
-            for p in cmd.params if p.name}
+    return {
+        p.name: " / ".join(f"`{o}`" for o in (*p.opts, *p.secondary_opts) if o.startswith("--"))
+        for p in cmd.params
+        if p.name
+    }
 
 
 EXAMPLE_HEADER = (
@@ -76,12 +85,18 @@ def config_docs() -> str:
     for section in ("model", "trading"):
         command = OVERRIDING_COMMAND[section]
         options = cli_options(command)
-        out += ["", f"## `[{section}]`", "", f"| key | default | meaning and unit | option (`{command}`) |",
-                "|---|---|---|---|"]
+        out += [
+            "",
+            f"## `[{section}]`",
+            "",
+            f"| key | default | meaning and unit | option (`{command}`) |",
+            "|---|---|---|---|",
+        ]
         model = getattr(cfg, section)
         for name, field in type(model).model_fields.items():
-            out.append(f"| `{name}` | `{getattr(model, name)}` | {field.description or ''} | "
-                       f"{options.get(name, '-')} |")
+            out.append(
+                f"| `{name}` | `{getattr(model, name)}` | {field.description or ''} | {options.get(name, '-')} |"
+            )
     return "\n".join(out) + "\n"
 
 

@@ -44,8 +44,9 @@ def scored_bars(bars: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
     return bars.loc[keep].reset_index(drop=True)
 
 
-def backtest_model(model_dir: str | Path, bars: pd.DataFrame, trading: TradingConfig, *,
-                   split: str = "auto", baseline: bool = False) -> ModelBacktest:
+def backtest_model(
+    model_dir: str | Path, bars: pd.DataFrame, trading: TradingConfig, *, split: str = "auto", baseline: bool = False
+) -> ModelBacktest:
     """Evaluate ``model_dir`` on ``bars`` and backtest its predictions on the scored bars only.
 
     ``split`` is evaluate's: ``auto`` = the checkpoint's test part when ``bars`` are its training data,
@@ -64,8 +65,9 @@ def backtest_model(model_dir: str | Path, bars: pd.DataFrame, trading: TradingCo
     base = None
     if baseline:
         ar = frame.loc[frame["scored"], ["symbol", "timestamp", "ar_predicted_close"]]
-        base = run_backtest(traded, ar.rename(columns={"ar_predicted_close": "predicted_close"}), trading,
-                            source="AR(20) baseline")
+        base = run_backtest(
+            traded, ar.rename(columns={"ar_predicted_close": "predicted_close"}), trading, source="AR(20) baseline"
+        )
         result.metrics["ar_baseline"] = {k: v for k, v in base.metrics.items() if k not in ("notes", "symbols")}
     return ModelBacktest(metrics, frame, traded, result, base)
 
@@ -76,16 +78,25 @@ def _check(overlap: dict[str, int], total: int, period: dict[str, Any], how: str
         verdict, warning = "out-of-sample", None
     elif n == total:
         verdict = "in-sample"
-        warning = (f"in-sample: all {total:,} predicted bars fall in the model's training period ({how}); "
-                   "these figures are not evidence of anything the model learned")
+        warning = (
+            f"in-sample: all {total:,} predicted bars fall in the model's training period ({how}); "
+            "these figures are not evidence of anything the model learned"
+        )
     else:
         verdict = "partly in-sample"
         per = ", ".join(f"{s} {k:,}" for s, k in sorted(overlap.items()) if k)
-        warning = (f"overlaps the training period by {n:,} of {total:,} predicted bars ({per}; {how}); "
-                   "these figures are not out-of-sample evidence")
-    return {"verdict": verdict, "overlap_bars": n, "predicted_bars": int(total),
-            "per_symbol": {s: int(k) for s, k in sorted(overlap.items())}, "training_period": period,
-            "warning": warning}
+        warning = (
+            f"overlaps the training period by {n:,} of {total:,} predicted bars ({per}; {how}); "
+            "these figures are not out-of-sample evidence"
+        )
+    return {
+        "verdict": verdict,
+        "overlap_bars": n,
+        "predicted_bars": int(total),
+        "per_symbol": {s: int(k) for s, k in sorted(overlap.items())},
+        "training_period": period,
+        "warning": warning,
+    }
 
 
 def sample_check_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
@@ -97,15 +108,21 @@ def sample_check_from_frame(frame: pd.DataFrame) -> dict[str, Any]:
     return _check(overlap, len(scored), {}, "bars the model was fitted or validated on")
 
 
-def sample_check_from_origin(predictions: pd.DataFrame, origin: dict[str, Any] | None,
-                             source: str) -> dict[str, Any]:
+def sample_check_from_origin(predictions: pd.DataFrame, origin: dict[str, Any] | None, source: str) -> dict[str, Any]:
     """In-sample check of a predictions file against the model record written beside it by ``predict``
     (``model.predict.prediction_origin``): predictions at bars inside a symbol's training period."""
     if origin is None:
-        return {"verdict": "unknown", "overlap_bars": None, "predicted_bars": int(len(predictions)),
-                "per_symbol": {}, "training_period": {},
-                "warning": (f"{source} has no model record beside it (written by `tradingmodel predict`): "
-                            "cannot tell whether these bars were in the model's training period")}
+        return {
+            "verdict": "unknown",
+            "overlap_bars": None,
+            "predicted_bars": int(len(predictions)),
+            "per_symbol": {},
+            "training_period": {},
+            "warning": (
+                f"{source} has no model record beside it (written by `tradingmodel predict`): "
+                "cannot tell whether these bars were in the model's training period"
+            ),
+        }
     ts = pd.to_datetime(predictions["timestamp"], utc=True, errors="coerce", format="ISO8601")
     syms = predictions["symbol"].astype(str).str.strip().str.upper()
     overlap, period = {}, {}

@@ -51,8 +51,18 @@ def decisions(bar: int) -> list[OrderRequest]:
         extra: dict[str, Any] = {}
         if purpose == "entry" and sym == "AAA":
             extra = {"stop_loss": 50.0, "take_profit": 200.0}
-        out.append(OrderRequest(client_order_id("drv", t, sym, purpose), sym, s, qty, "market",  # type: ignore[arg-type]
-                                purpose, t, **extra))  # type: ignore[arg-type]
+        out.append(
+            OrderRequest(
+                client_order_id("drv", t, sym, purpose),
+                sym,
+                s,
+                qty,
+                "market",  # type: ignore[arg-type]
+                purpose,
+                t,
+                **extra,
+            )
+        )  # type: ignore[arg-type]
     return out
 
 
@@ -68,8 +78,9 @@ class Journal:
             self.db.execute("BEGIN")
             for o in orders:
                 v = json.dumps({**o.__dict__, "bar_time": o.bar_time.isoformat()})
-                self.db.execute("INSERT OR IGNORE INTO orders VALUES (?, ?, ?, 'new', NULL)",
-                                (o.client_order_id, bar, v))
+                self.db.execute(
+                    "INSERT OR IGNORE INTO orders VALUES (?, ?, ?, 'new', NULL)", (o.client_order_id, bar, v)
+                )
 
     def sent(self, cid: str, status: str, broker_id: str | None) -> None:
         self.db.execute("UPDATE orders SET status = ?, broker_id = ? WHERE cid = ?", (status, broker_id, cid))
@@ -87,12 +98,17 @@ class Journal:
         with self.db:
             self.db.execute("BEGIN")
             for f in fills:
-                cur = self.db.execute("INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?)",
-                                      (f.fill_id, f.client_order_id, f.symbol, f.quantity))
+                cur = self.db.execute(
+                    "INSERT OR IGNORE INTO fills VALUES (?, ?, ?, ?)",
+                    (f.fill_id, f.client_order_id, f.symbol, f.quantity),
+                )
                 if cur.rowcount:
                     signed = f.quantity if f.side == "buy" else -f.quantity
-                    self.db.execute("INSERT INTO positions VALUES (?, ?) ON CONFLICT(symbol) DO UPDATE SET "
-                                    "qty = qty + excluded.qty", (f.symbol, signed))
+                    self.db.execute(
+                        "INSERT INTO positions VALUES (?, ?) ON CONFLICT(symbol) DO UPDATE SET "
+                        "qty = qty + excluded.qty",
+                        (f.symbol, signed),
+                    )
                     n += 1
         return n
 
@@ -109,8 +125,20 @@ class Journal:
 
 def frame(bar: int) -> pd.DataFrame:
     t = pd.Timestamp(START + timedelta(minutes=bar))
-    return pd.DataFrame([{"symbol": s, "timestamp": t, "open": price(bar, s), "high": price(bar, s),
-                          "low": price(bar, s), "close": price(bar, s), "volume": 1000} for s in ("AAA", "BBB")])
+    return pd.DataFrame(
+        [
+            {
+                "symbol": s,
+                "timestamp": t,
+                "open": price(bar, s),
+                "high": price(bar, s),
+                "low": price(bar, s),
+                "close": price(bar, s),
+                "volume": 1000,
+            }
+            for s in ("AAA", "BBB")
+        ]
+    )
 
 
 def drain(ex: AlpacaExecutor) -> list[FillReport]:
@@ -120,8 +148,9 @@ def drain(ex: AlpacaExecutor) -> list[FillReport]:
     return out
 
 
-async def run_session(cfg: AlpacaConfig, journal: Journal, bars: int, *, bar_delay: float = 0.0,
-                      on_bar: Any = None) -> dict[str, Any]:
+async def run_session(
+    cfg: AlpacaConfig, journal: Journal, bars: int, *, bar_delay: float = 0.0, on_bar: Any = None
+) -> dict[str, Any]:
     """Replay ``bars`` slices (resuming after the journal's last done slice); returns a summary."""
     ex = AlpacaExecutor(cfg)
     await ex.start()
@@ -160,8 +189,17 @@ def main() -> None:
     p.add_argument("--bars", type=int, default=24)
     p.add_argument("--bar-delay", type=float, default=0.0)
     a = p.parse_args()
-    cfg = AlpacaConfig(a.key, a.secret, a.base_url, a.stream_url, call_timeout_s=3.0, heartbeat_s=1.0,
-                       backoff=(0.05, 0.2), slice_wait_s=5.0, price_hook=a.base_url + "/_fake/prices")
+    cfg = AlpacaConfig(
+        a.key,
+        a.secret,
+        a.base_url,
+        a.stream_url,
+        call_timeout_s=3.0,
+        heartbeat_s=1.0,
+        backoff=(0.05, 0.2),
+        slice_wait_s=5.0,
+        price_hook=a.base_url + "/_fake/prices",
+    )
     print(json.dumps(asyncio.run(run_session(cfg, Journal(Path(a.journal)), a.bars, bar_delay=a.bar_delay))))
 
 

@@ -21,9 +21,17 @@ BAR = datetime(2026, 3, 2, 15, 31, tzinfo=UTC)
 
 def config(fake: FakeAlpaca, **kw: Any) -> AlpacaConfig:
     """Fast deadlines for loopback: the same code paths, seconds instead of minutes."""
-    defaults: dict[str, Any] = {"key_id": fake.key_id, "secret_key": fake.secret_key, "base_url": fake.base_url,
-                                "stream_url": fake.stream_url, "call_timeout_s": 2.0, "stream_wait_s": 10.0,
-                                "heartbeat_s": 1.0, "backoff": (0.05, 0.2), "wait_429_s": 0.05}
+    defaults: dict[str, Any] = {
+        "key_id": fake.key_id,
+        "secret_key": fake.secret_key,
+        "base_url": fake.base_url,
+        "stream_url": fake.stream_url,
+        "call_timeout_s": 2.0,
+        "stream_wait_s": 10.0,
+        "heartbeat_s": 1.0,
+        "backoff": (0.05, 0.2),
+        "wait_429_s": 0.05,
+    }
     defaults.update(kw)
     return AlpacaConfig(**defaults)
 
@@ -39,8 +47,16 @@ def entry(symbol: str = "AAA", qty: float = 10, side: str = "buy", seq: int = 0,
 
 def exit_order(symbol: str, qty: float, side: str, parent: str | None = None, seq: int = 0) -> OrderRequest:
     cid = client_order_id("test", BAR, symbol, "time_exit", seq)
-    return OrderRequest(cid, symbol, side, qty, "market", "time_exit", BAR,  # type: ignore[arg-type]
-                        parent_client_order_id=parent)
+    return OrderRequest(
+        cid,
+        symbol,
+        side,
+        qty,
+        "market",
+        "time_exit",
+        BAR,  # type: ignore[arg-type]
+        parent_client_order_id=parent,
+    )
 
 
 async def until(cond: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:

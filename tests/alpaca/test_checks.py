@@ -12,12 +12,15 @@ from tradingmodel.execution.alpaca.settings import config_from_settings, stream_
 from tradingmodel.execution.base import Executor, ExecutorError
 
 
-@pytest.mark.parametrize(("switch", "message"), [
-    ("inactive", "is INACTIVE, not ACTIVE"),
-    ("blocked", "is blocked from trading"),
-    ("closed", "the market is closed"),
-    ("keys", "Alpaca refused the keys"),
-])
+@pytest.mark.parametrize(
+    ("switch", "message"),
+    [
+        ("inactive", "is INACTIVE, not ACTIVE"),
+        ("blocked", "is blocked from trading"),
+        ("closed", "the market is closed"),
+        ("keys", "Alpaca refused the keys"),
+    ],
+)
 def test_start_refuses_an_account_that_cannot_trade(fake: FakeAlpaca, switch: str, message: str) -> None:
     cfg = config(fake)
     if switch == "inactive":
@@ -63,7 +66,9 @@ def test_bracket_legs_fire_at_the_broker_and_report_deterministic_ids(fake: Fake
             await until(lambda: ex.book == {} and ex.orders[sl]["status"] == "canceled", what="target fill")
             fills = await drain(ex)
             assert [(f.client_order_id, f.side, f.quantity) for f in fills] == [
-                (order.client_order_id, "buy", 10), (tp, "sell", 10)]
+                (order.client_order_id, "buy", 10),
+                (tp, "sell", 10),
+            ]
             resent = await ex.submit(exit_order("AAA", 10, "sell", parent=order.client_order_id))
             assert resent.status == "rejected" and fake.positions() == {}  # never reverses a closed position
 
@@ -115,7 +120,9 @@ def test_a_restart_sees_earlier_fills_and_open_orders(fake: FakeAlpaca) -> None:
             fills = await second.fills_since(None)
             assert [(f.client_order_id, f.quantity) for f in fills] == [(order.client_order_id, 10)]
             assert {u.client_order_id for u in await second.open_orders()} == {
-                f"{order.client_order_id}-tp", f"{order.client_order_id}-sl"}
+                f"{order.client_order_id}-tp",
+                f"{order.client_order_id}-sl",
+            }
             assert (await second.submit(order)).status == "filled" and fake.order_count() == 1
             fake.price({"AAA": 94.0})
             await until(lambda: second.book == {}, what="stop fill after the restart")

@@ -122,13 +122,23 @@ def test_every_response_body_matches_the_openapi_schema(fake: FakeAlpaca, spec: 
         else:
             schema = _schema_for(spec, method, path, status)
         assert schema is not None, f"no schema in the spec for {method} {path} {status}"
-        errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-                  for e in _validator(spec, schema).iter_errors(body)]
+        errors = [
+            f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in _validator(spec, schema).iter_errors(body)
+        ]
         assert not errors, f"{method} {path} {status}: {errors[:5]}"
         checked.add((re.sub(r"[0-9a-f-]{36}|AAA|BBB", "{id}", path), status))
-    assert {("/v2/account", 200), ("/v2/clock", 200), ("/v2/orders", 200), ("/v2/positions", 200),
-            ("/v2/orders:by_client_order_id", 200), ("/v2/account/activities/FILL", 200), ("/v2/orders", 422),
-            ("/v2/orders", 403), ("/v2/orders/{id}", 422), ("/v2/assets/{id}", 200)} <= checked
+    assert {
+        ("/v2/account", 200),
+        ("/v2/clock", 200),
+        ("/v2/orders", 200),
+        ("/v2/positions", 200),
+        ("/v2/orders:by_client_order_id", 200),
+        ("/v2/account/activities/FILL", 200),
+        ("/v2/orders", 422),
+        ("/v2/orders", 403),
+        ("/v2/orders/{id}", 422),
+        ("/v2/assets/{id}", 200),
+    } <= checked
     order_schema = _validator(spec, {"$ref": "#/components/schemas/Order"})
     kinds = {e["event"] for e in events}
     assert {"new", "fill", "canceled"} <= kinds

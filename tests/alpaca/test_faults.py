@@ -170,8 +170,10 @@ def test_close_cancels_a_partial_bracket_entry_and_an_oco_protects_what_filled(f
             await until(lambda: ex.queue.qsize() == 1, what="partial fill")
             fake.book.close_market()
             sl = f"{order.client_order_id}-sl"  # was the bracket's stop leg (canceled), becomes the OCO's stop
-            await until(lambda: fake.order_count(f"{order.client_order_id}-oco") == 1
-                        and ex.orders[sl]["status"] == "new", what="OCO for the partial")
+            await until(
+                lambda: fake.order_count(f"{order.client_order_id}-oco") == 1 and ex.orders[sl]["status"] == "new",
+                what="OCO for the partial",
+            )
             up = await ex.get_order(order.client_order_id)
             assert up is not None and up.status == "canceled" and up.filled_quantity == 3
             assert fake.positions() == {"AAA": 3.0}

@@ -39,15 +39,18 @@ def _check_exactly_once(fake: FakeAlpaca, journal: Journal) -> None:
 
 FAULTS = {
     "accept_then_504": lambda f, bar: bar in (2, 9) and f.accept_then_504(),
-    "replayed_fills": lambda f, bar: bar in (3, 8) and (setattr(f.stream, "replay_fills_on_reconnect", True),
-                                                        f.stream.drop()),
+    "replayed_fills": lambda f, bar: (
+        bar in (3, 8) and (setattr(f.stream, "replay_fills_on_reconnect", True), f.stream.drop())
+    ),
     "drop_mid_fill": lambda f, bar: bar in (1, 6) and setattr(f.stream, "drop_on_next_fill", True),
     "silent": lambda f, bar: setattr(f.stream, "silent", 4 <= bar <= 6),
     "handshake_429": lambda f, bar: bar == 5 and (f.stream.reject_handshakes(2), f.stream.drop()),
     "partial_fills": lambda f, bar: setattr(f.book, "partial_chunks", 3),
     "rest_429": lambda f, bar: bar % 5 == 0 and f.fail_next(429, 1),
-    "close_cancels": lambda f, bar: (bar == BARS - 2 and setattr(f.book, "partial_chunks", 4),
-                                     bar == BARS and f.book.close_market()),
+    "close_cancels": lambda f, bar: (
+        bar == BARS - 2 and setattr(f.book, "partial_chunks", 4),
+        bar == BARS and f.book.close_market(),
+    ),
 }
 
 
@@ -70,15 +73,37 @@ def test_replay_session_places_each_order_once_under_fault(fake: FakeAlpaca, fau
 def _driver(fake: FakeAlpaca, journal: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.alpaca.session_driver", "--base-url", fake.base_url, "--stream-url",
-         fake.stream_url, "--key", fake.key_id, "--secret", fake.secret_key, "--journal", str(journal),
-         "--bars", str(BARS), "--bar-delay", "0.1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "tests.alpaca.session_driver",
+            "--base-url",
+            fake.base_url,
+            "--stream-url",
+            fake.stream_url,
+            "--key",
+            fake.key_id,
+            "--secret",
+            fake.secret_key,
+            "--journal",
+            str(journal),
+            "--bars",
+            str(BARS),
+            "--bar-delay",
+            "0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_restart_places_and_applies_nothing_twice(fake: FakeAlpaca,
-                                                                                   tmp_path: Path) -> None:
+def test_sigkill_at_random_moments_then_restart_places_and_applies_nothing_twice(
+    fake: FakeAlpaca, tmp_path: Path
+) -> None:
     journal = tmp_path / "journal.db"
     rng = random.Random(13)
     kills = 0

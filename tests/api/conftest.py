@@ -38,8 +38,16 @@ KEY = "test-key-0123456789"
 HEADERS = {"X-API-Key": KEY}
 SYMBOL = "AAA"
 # Tiny network (trains in ~2 s on one core); sequence 20.
-TINY = {"sequence_length": 20, "hidden_size": 8, "num_layers": 1, "num_epochs": 3, "patience": 2,
-        "batch_size": 64, "learning_rate": 3e-3, "seed": 3}
+TINY = {
+    "sequence_length": 20,
+    "hidden_size": 8,
+    "num_layers": 1,
+    "num_epochs": 3,
+    "patience": 2,
+    "batch_size": 64,
+    "learning_rate": 3e-3,
+    "seed": 3,
+}
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
@@ -69,8 +77,11 @@ class ThreadServer:
 
     def __init__(self, app: Any) -> None:
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on", ws="websockets-sansio"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", ws="websockets-sansio"
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> ThreadServer:
@@ -88,9 +99,15 @@ class ThreadServer:
 
 
 def start_api(url: str, tmp: Path, **overrides: Any) -> tuple[ThreadServer, Api]:
-    cfg = ApiConfig(database_url=url, api_keys=[KEY, "second-key"], models_dir=tmp / "models",
-                    workers=overrides.pop("workers", 0), heartbeat_s=overrides.pop("heartbeat_s", 0.5),
-                    poll_s=0.05, **overrides)
+    cfg = ApiConfig(
+        database_url=url,
+        api_keys=[KEY, "second-key"],
+        models_dir=tmp / "models",
+        workers=overrides.pop("workers", 0),
+        heartbeat_s=overrides.pop("heartbeat_s", 0.5),
+        poll_s=0.05,
+        **overrides,
+    )
     app = create_app(cfg)
     srv = ThreadServer(app).__enter__()
     base = f"http://127.0.0.1:{srv.port}"
@@ -141,13 +158,24 @@ def with_model(stored: Api, model_dir: Path) -> tuple[Api, int]:
     return stored, mid
 
 
-def add_event(engine: Engine, type_: str, data: dict[str, Any], *, run_id: int | None = None,
-              symbol: str | None = None, bar_time: datetime | None = None) -> int:
+def add_event(
+    engine: Engine,
+    type_: str,
+    data: dict[str, Any],
+    *,
+    run_id: int | None = None,
+    symbol: str | None = None,
+    bar_time: datetime | None = None,
+) -> int:
     """Append one event as the live engine would (in its own transaction); returns its id."""
     with engine.begin() as conn:
-        return int(conn.execute(insert(Event.__table__).values(
-            run_id=run_id, type=type_, symbol=symbol, bar_time=bar_time, data=data, created_at=utcnow())
-            .returning(Event.__table__.c.id)).scalar_one())
+        return int(
+            conn.execute(
+                insert(Event.__table__)
+                .values(run_id=run_id, type=type_, symbol=symbol, bar_time=bar_time, data=data, created_at=utcnow())
+                .returning(Event.__table__.c.id)
+            ).scalar_one()
+        )
 
 
 def wait_for(pred: Any, timeout: float = 30.0, every: float = 0.05, what: str = "condition") -> Any:
@@ -166,13 +194,35 @@ class ServeProcess:
 
     def __init__(self, url: str, cwd: Path, port: int | None = None, workers: int = 1) -> None:
         self.port = port or free_port()
-        env = {**os.environ, "DATABASE_URL": url, "TRADINGMODEL_API_KEYS": KEY, "PYTHONPATH": SRC,
-               "OMP_NUM_THREADS": "1"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TRADINGMODEL_API_KEYS": KEY,
+            "PYTHONPATH": SRC,
+            "OMP_NUM_THREADS": "1",
+        }
         self.log = (cwd / f"serve-{self.port}.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from tradingmodel.cli import main; main()", "serve", "--port", str(self.port),
-             "--workers", str(workers), "--models", str(cwd / "models"), "--log-level", "warning"],
-            cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-c",
+                "from tradingmodel.cli import main; main()",
+                "serve",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--models",
+                str(cwd / "models"),
+                "--log-level",
+                "warning",
+            ],
+            cwd=cwd,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.base = f"http://127.0.0.1:{self.port}"
         wait_for(self._up, 60, 0.2, "the server to answer /health")
 

@@ -25,16 +25,23 @@ ROUTES = [
 
 def test_every_route_is_listed(api: Api) -> None:
     """The list above covers every /api/v1 route of the app, so a new route cannot skip the key check."""
-    paths = {(m, p) for p, item in api.client.get("/openapi.json").json()["paths"].items()
-             for m in (k.upper() for k in item) if p.startswith("/api/")}
+    paths = {
+        (m, p)
+        for p, item in api.client.get("/openapi.json").json()["paths"].items()
+        for m in (k.upper() for k in item)
+        if p.startswith("/api/")
+    }
     listed = {(m, p.replace("AAA", "{symbol}").replace("/1", "/{job_id}")) for m, p, _ in ROUTES}
     assert paths == listed
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ROUTES)
 def test_routes_refuse_missing_and_wrong_keys(api: Api, method: str, path: str, body: object) -> None:
-    for headers, status, words in (({}, 401, "missing API key"), ({"X-API-Key": "nope"}, 403, "wrong API key"),
-                                   ({"X-API-Key": KEY + "x"}, 403, "wrong API key")):
+    for headers, status, words in (
+        ({}, 401, "missing API key"),
+        ({"X-API-Key": "nope"}, 403, "wrong API key"),
+        ({"X-API-Key": KEY + "x"}, 403, "wrong API key"),
+    ):
         r = httpx.request(method, api.base + path, json=body, headers=headers)
         assert r.status_code == status, (path, headers, r.text)
         assert r.json()["detail"].startswith(words)
@@ -63,11 +70,14 @@ async def _ws_close_code(url: str, headers: dict[str, str], first: dict | None) 
             return e.rcvd.code if e.rcvd else None, got
 
 
-@pytest.mark.parametrize(("headers", "first"), [
-    ({"X-API-Key": "nope"}, None),
-    ({}, {"type": "auth", "key": "nope"}),
-    ({}, {"type": "subscribe", "channels": ["bars"]}),  # no auth message first
-])
+@pytest.mark.parametrize(
+    ("headers", "first"),
+    [
+        ({"X-API-Key": "nope"}, None),
+        ({}, {"type": "auth", "key": "nope"}),
+        ({}, {"type": "subscribe", "channels": ["bars"]}),  # no auth message first
+    ],
+)
 def test_websocket_refuses_missing_or_wrong_key(api: Api, headers: dict, first: dict | None) -> None:
     code, got = asyncio.run(_ws_close_code(api.ws_base + "/api/v1/ws", headers, first))
     assert code == 1008

@@ -15,14 +15,17 @@ from tradingmodel.store import get_engine, ingest_bars
 
 
 @pytest.mark.slow
-def test_killed_server_marks_the_running_job_interrupted(db_url: str, tmp_path: Path,
-                                                          sim_bars: pd.DataFrame) -> None:
+def test_killed_server_marks_the_running_job_interrupted(db_url: str, tmp_path: Path, sim_bars: pd.DataFrame) -> None:
     engine = get_engine(db_url)
     ingest_bars(engine, sim_bars)
     server = ServeProcess(db_url, tmp_path)
     try:
-        r = httpx.post(server.base + "/api/v1/model/train", headers=HEADERS, timeout=30,
-                       json={"symbols": [SYMBOL], "params": {**TINY, "num_epochs": 500, "patience": 500}})
+        r = httpx.post(
+            server.base + "/api/v1/model/train",
+            headers=HEADERS,
+            timeout=30,
+            json={"symbols": [SYMBOL], "params": {**TINY, "num_epochs": 500, "patience": 500}},
+        )
         assert r.status_code == 202, r.text
         job_id = r.json()["job_id"]
         wait_for(lambda: get_job(engine, job_id)["progress"], 120, 0.2, "the job's first epoch")
@@ -37,11 +40,19 @@ def test_killed_server_marks_the_running_job_interrupted(db_url: str, tmp_path: 
         assert r.status_code == 200
         assert r.json()["status"] == "interrupted" and "worker stopped" in r.json()["error"]
         assert r.json()["progress"]["epoch"] >= 1  # the progress it had made is kept
-        r = httpx.post(server.base + "/api/v1/model/train", headers=HEADERS, timeout=30,
-                       json={"symbols": [SYMBOL], "params": {**TINY, "num_epochs": 1}})
+        r = httpx.post(
+            server.base + "/api/v1/model/train",
+            headers=HEADERS,
+            timeout=30,
+            json={"symbols": [SYMBOL], "params": {**TINY, "num_epochs": 1}},
+        )
         new = r.json()["job_id"]
-        job = wait_for(lambda: (j := get_job(engine, new))["status"] not in ("queued", "running") and j, 180, 0.5,
-                       "the new job to finish")
+        job = wait_for(
+            lambda: (j := get_job(engine, new))["status"] not in ("queued", "running") and j,
+            180,
+            0.5,
+            "the new job to finish",
+        )
         assert job["status"] == "succeeded", job
     finally:
         server.stop()

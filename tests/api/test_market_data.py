@@ -40,13 +40,14 @@ def test_indicators_match_a_whole_history_computation(stored: Api, sim_bars: pd.
     want = sim_bars[sim_bars["symbol"] == SYMBOL].reset_index(drop=True)
     feats = feature_arrays(want["close"].to_numpy(), want["volume"].to_numpy())
     lo = 1000
-    r = stored.client.get(f"/api/v1/market-data/{SYMBOL}",
-                          params={"start": want["timestamp"].iloc[lo].isoformat(), "limit": 50})
+    r = stored.client.get(
+        f"/api/v1/market-data/{SYMBOL}", params={"start": want["timestamp"].iloc[lo].isoformat(), "limit": 50}
+    )
     assert r.status_code == 200
     bars = r.json()["bars"]
     for name in INDICATOR_NAMES:
         got = np.array([b["indicators"][name] for b in bars], dtype=float)
-        np.testing.assert_allclose(got, feats[lo:lo + 50, ALL_NAMES.index(name)], rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(got, feats[lo : lo + 50, ALL_NAMES.index(name)], rtol=1e-9, atol=1e-9)
     # the first bars of the history are still warming up: null, never a made-up value
     first = stored.client.get(f"/api/v1/market-data/{SYMBOL}", params={"limit": 5}).json()["bars"]
     assert all(b["indicators"]["sma20"] is None for b in first)

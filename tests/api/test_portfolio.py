@@ -16,8 +16,9 @@ T0 = datetime(2024, 1, 2, 14, 31, tzinfo=UTC)
 
 
 def _session(engine: Engine, name: str, status: str = "running", deposit: float = 50_000.0) -> int:
-    rid = save_run(engine, "paper", f"[trading]\ndeposit = {deposit}\n", {}, None, symbols=["AAA", "BBB"],
-                   status=status)
+    rid = save_run(
+        engine, "paper", f"[trading]\ndeposit = {deposit}\n", {}, None, symbols=["AAA", "BBB"], status=status
+    )
     with engine.begin() as conn:
         conn.execute(update(Run.__table__).where(Run.__table__.c.id == rid).values(name=name))
     return rid
@@ -40,8 +41,9 @@ def test_book_of_a_running_session(api: Api) -> None:
     save_fill(e, buy, "AAA", "buy", 10, 100.0, 1.0, T0)
     sell = save_order(e, rid, "c-2", "BBB", "sell", 5, status="filled", reason="entry")
     save_fill(e, sell, "BBB", "sell", 5, 200.0, 0.5, T0)
-    save_order(e, rid, "c-3", "AAA", "sell", 10, order_type="stop", stop_price=99.5, status="submitted",
-               reason="stop_loss")
+    save_order(
+        e, rid, "c-3", "AAA", "sell", 10, order_type="stop", stop_price=99.5, status="submitted", reason="stop_loss"
+    )
     save_order(e, rid, "c-4", "BBB", "buy", 1, status="canceled")
     save_position(e, rid, "AAA", 10, 100.0)
     save_position(e, rid, "BBB", -5, 200.0)

@@ -17,13 +17,17 @@ from tradingmodel.store import save_model
 
 
 def _posted(bars: pd.DataFrame) -> list[dict]:
-    return [{"timestamp": t.isoformat(), "open": o, "high": h, "low": lo, "close": c, "volume": v}
-            for t, o, h, lo, c, v in zip(bars["timestamp"], bars["open"], bars["high"], bars["low"], bars["close"],
-                                         bars["volume"], strict=True)]
+    return [
+        {"timestamp": t.isoformat(), "open": o, "high": h, "low": lo, "close": c, "volume": v}
+        for t, o, h, lo, c, v in zip(
+            bars["timestamp"], bars["open"], bars["high"], bars["low"], bars["close"], bars["volume"], strict=True
+        )
+    ]
 
 
-def test_prediction_from_stored_bars_is_the_models(with_model: tuple[Api, int], sim_bars: pd.DataFrame,
-                                                   model_dir: Path) -> None:
+def test_prediction_from_stored_bars_is_the_models(
+    with_model: tuple[Api, int], sim_bars: pd.DataFrame, model_dir: Path
+) -> None:
     api, mid = with_model
     r = api.client.post("/api/v1/analysis/predict", json={"symbol": "aaa"})
     assert r.status_code == 200, r.text
@@ -43,13 +47,15 @@ def test_prediction_from_stored_bars_is_the_models(with_model: tuple[Api, int], 
     assert (sig["decision"] == "short") == (shorts_pass and not longs_pass)
 
 
-def test_posted_bars_give_the_same_prediction_as_stored_ones(with_model: tuple[Api, int],
-                                                              sim_bars: pd.DataFrame) -> None:
+def test_posted_bars_give_the_same_prediction_as_stored_ones(
+    with_model: tuple[Api, int], sim_bars: pd.DataFrame
+) -> None:
     api, mid = with_model
     mine = sim_bars[sim_bars["symbol"] == SYMBOL].reset_index(drop=True)
     stored = api.client.post("/api/v1/analysis/predict", json={"symbol": SYMBOL}).json()
-    posted = api.client.post("/api/v1/analysis/predict",
-                             json={"symbol": SYMBOL, "model_id": mid, "bars": _posted(mine.iloc[-341:])})
+    posted = api.client.post(
+        "/api/v1/analysis/predict", json={"symbol": SYMBOL, "model_id": mid, "bars": _posted(mine.iloc[-341:])}
+    )
     assert posted.status_code == 200, posted.text
     assert posted.json()["bar_time"] == stored["bar_time"]
     assert posted.json()["predicted_close"] == pytest.approx(stored["predicted_close"], rel=1e-9)
@@ -91,8 +97,9 @@ def test_missing_models_and_symbols(with_model: tuple[Api, int]) -> None:
 
 def test_body_size_is_limited(with_model: tuple[Api, int]) -> None:
     api, _ = with_model
-    r = api.client.post("/api/v1/analysis/predict", content=b"x" * 3_000_000,
-                        headers={"content-type": "application/json"})
+    r = api.client.post(
+        "/api/v1/analysis/predict", content=b"x" * 3_000_000, headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413 and "too large" in r.json()["detail"]
 
 

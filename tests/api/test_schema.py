@@ -15,8 +15,12 @@ from tests.api.conftest import HEADERS, Api
 from tradingmodel.api import ApiConfig, create_app
 
 schema = schemathesis.openapi.from_dict(create_app(ApiConfig("sqlite://", ["k"])).openapi())
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-          checks.response_schema_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 MAX_EXAMPLES = 12
 
 
@@ -27,8 +31,7 @@ def live(with_model: tuple[Api, int]) -> Api:
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_no_server_error_and_no_schema_violation(case: schemathesis.Case, live: Api, tmp_path: Path) -> None:
     case.headers = {**(case.headers or {}), **HEADERS}  # a generated X-API-Key would only test the 401 path
     r = case.call_and_validate(base_url=live.base, checks=CHECKS, timeout=30)

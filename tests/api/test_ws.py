@@ -89,8 +89,12 @@ def test_replayed_session_arrives_in_order_and_resumes_after_a_disconnect(api: A
 def test_filters_by_channel_and_symbol(api: Api) -> None:
     url = api.ws_base + "/api/v1/ws?since=0"
     for i in range(30):
-        add_event(api.engine, ("fill", "order", "job")[i % 3], {"seq": i}, symbol=None if i % 3 == 2 else "AAA"
-                  if i % 2 else "BBB")
+        add_event(
+            api.engine,
+            ("fill", "order", "job")[i % 3],
+            {"seq": i},
+            symbol=None if i % 3 == 2 else "AAA" if i % 2 else "BBB",
+        )
     add_event(api.engine, "fill", {"seq": 99}, symbol="AAA")
     got = asyncio.run(_collect(url, {"type": "subscribe", "channels": ["fills", "jobs"], "symbols": ["aaa"]}, 99))
     assert {m["type"] for m in got} == {"fill", "job"}
@@ -113,8 +117,11 @@ def test_heartbeats_and_bad_messages(api: Api) -> None:
 
     hello, bad, unknown, beat = asyncio.run(run())
     assert hello["type"] == "hello" and "bars" in hello["data"]["channels"]
-    assert bad["type"] == "error" and unknown["type"] == "error" and "unknown channel(s) nope" in \
-        unknown["data"]["message"]
+    assert (
+        bad["type"] == "error"
+        and unknown["type"] == "error"
+        and "unknown channel(s) nope" in unknown["data"]["message"]
+    )
     assert beat["type"] == "heartbeat"
 
 
@@ -135,9 +142,13 @@ def _stalled_client(port: int, key: str) -> socket.socket:
     buffer, so the server's writes back up at once)."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.sendall((f"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
-                  f"Sec-WebSocket-Version: 13\r\nX-API-Key: {key}\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"GET /api/v1/ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nX-API-Key: {key}\r\n\r\n"
+        ).encode()
+    )
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
@@ -153,6 +164,7 @@ def test_a_slow_client_is_dropped_and_never_slows_the_others(db_url: str, tmp_pa
     srv, api = start_api(db_url, tmp_path, ws_queue=50)
     n, blob = 1500, "x" * 8000  # ~12 MB: far more than the socket buffers of a client that does not read
     try:
+
         async def run() -> list[int]:
             url = api.ws_base + "/api/v1/ws"
             slow = _stalled_client(int(api.base.rsplit(":", 1)[1]), HEADERS["X-API-Key"])
@@ -172,8 +184,9 @@ def test_a_slow_client_is_dropped_and_never_slows_the_others(db_url: str, tmp_pa
                     if m["type"] == "bar":
                         seqs.append(m["data"]["seq"])
                 await writer
-            await asyncio.to_thread(wait_for, lambda: api.app.state.hub.dropped >= 1, 30, 0.05,
-                                    "the slow client to be dropped")
+            await asyncio.to_thread(
+                wait_for, lambda: api.app.state.hub.dropped >= 1, 30, 0.05, "the slow client to be dropped"
+            )
             slow.close()
             return seqs
 

@@ -19,16 +19,28 @@ from tradingmodel.strategy import layout as L
 
 # Defaults for scenarios: no costs, no session flattening, no cooldown, so each test turns on
 # only the rule it is about.
-BASE = {"slippage_bps": 0.0, "commission_per_share": 0.0, "flatten_at_close": False, "cooldown_bars": 0,
-        "max_holding_bars": 100}
+BASE = {
+    "slippage_bps": 0.0,
+    "commission_per_share": 0.0,
+    "flatten_at_close": False,
+    "cooldown_bars": 0,
+    "max_holding_bars": 100,
+}
 START = pd.Timestamp("2024-01-02 14:30", tz="UTC")
 
 
-def build_prep(ohlc: dict[str, Sequence[tuple[float, float, float, float]]],
-               preds: dict[str, dict[int, float]] | None = None, *, rsi: float = 50.0, volume: float = 1000.0,
-               volavg: float = 500.0, retstd: float = 0.001, session_last: Sequence[int] = (),
-               days: Sequence[int] | None = None, overrides: dict[tuple[str, int, int], float] | None = None,
-               ) -> Prepared:
+def build_prep(
+    ohlc: dict[str, Sequence[tuple[float, float, float, float]]],
+    preds: dict[str, dict[int, float]] | None = None,
+    *,
+    rsi: float = 50.0,
+    volume: float = 1000.0,
+    volavg: float = 500.0,
+    retstd: float = 0.001,
+    session_last: Sequence[int] = (),
+    days: Sequence[int] | None = None,
+    overrides: dict[tuple[str, int, int], float] | None = None,
+) -> Prepared:
     """Bars per symbol on a common minute axis; ``overrides[(symbol, t, K_*)] = value``."""
     symbols = sorted(ohlc)
     n_t = max(len(v) for v in ohlc.values())
@@ -36,7 +48,7 @@ def build_prep(ohlc: dict[str, Sequence[tuple[float, float, float, float]]],
     for s, sym in enumerate(symbols):
         rows = np.asarray(ohlc[sym], dtype=float)
         k = rows.shape[0]
-        mkt[:k, s, L.K_OPEN:L.K_CLOSE + 1] = rows
+        mkt[:k, s, L.K_OPEN : L.K_CLOSE + 1] = rows
         mkt[:k, s, L.K_VOLUME] = volume
         mkt[:k, s, L.K_VOLAVG] = volavg
         mkt[:k, s, L.K_RSI] = rsi

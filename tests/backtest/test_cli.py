@@ -23,8 +23,13 @@ def files(tmp_path_factory) -> tuple[Path, Path, pd.DataFrame]:
     bars = simulate(["AAA", "BBB"], 2, seed=3)
     write_bars(bars, d / "bars.csv")
     rng = np.random.default_rng(0)
-    preds = pd.DataFrame({"symbol": bars["symbol"], "timestamp": bars["timestamp"],
-                          "predicted_close": bars["close"] * (1 + 0.002 * rng.standard_normal(len(bars)))})
+    preds = pd.DataFrame(
+        {
+            "symbol": bars["symbol"],
+            "timestamp": bars["timestamp"],
+            "predicted_close": bars["close"] * (1 + 0.002 * rng.standard_normal(len(bars))),
+        }
+    )
     preds.to_csv(d / "preds.csv", index=False)
     return d / "bars.csv", d / "preds.csv", preds
 
@@ -36,9 +41,23 @@ def invoke(*args: str):
 def test_json_metrics_and_trades_file(files, tmp_path):
     bars, preds, _ = files
     out = tmp_path / "trades.csv"
-    r = invoke("--data", str(bars), "--predictions", str(preds), "--threshold-unit", "sigma",
-               "--buy-threshold", "1", "--sell-threshold", "1", "--json", "--trades-out", str(out),
-               "--deposit", "20000")
+    r = invoke(
+        "--data",
+        str(bars),
+        "--predictions",
+        str(preds),
+        "--threshold-unit",
+        "sigma",
+        "--buy-threshold",
+        "1",
+        "--sell-threshold",
+        "1",
+        "--json",
+        "--trades-out",
+        str(out),
+        "--deposit",
+        "20000",
+    )
     assert r.exit_code == 0, r.output
     m = json.loads(r.stdout)
     assert m["deposit"] == 20_000.0 and m["total_trades"] > 0
@@ -62,10 +81,14 @@ def test_human_summary(files):
     [
         # rows are data rows counted from 1, as in bar files: frame index 4 is the file's row 5
         (lambda p: p.assign(symbol=p["symbol"].where(p.index != 4, "ZZZ")), "row 5: symbol 'ZZZ' is not in the bars"),
-        (lambda p: p.assign(timestamp=p["timestamp"].where(p.index != 6, p["timestamp"] + pd.Timedelta(seconds=30))),
-         "row 7: no AAA bar at"),
-        (lambda p: p.assign(predicted_close=p["predicted_close"].where(p.index != 2, np.nan)),
-         "row 3: predicted_close = nan"),
+        (
+            lambda p: p.assign(timestamp=p["timestamp"].where(p.index != 6, p["timestamp"] + pd.Timedelta(seconds=30))),
+            "row 7: no AAA bar at",
+        ),
+        (
+            lambda p: p.assign(predicted_close=p["predicted_close"].where(p.index != 2, np.nan)),
+            "row 3: predicted_close = nan",
+        ),
         (lambda p: p.drop(columns="predicted_close"), "missing column(s) predicted_close"),
     ],
 )
@@ -100,8 +123,17 @@ def test_model_option_equals_its_predictions_file(files, tmp_path):
     train(bars, cfg, tmp_path / "model", progress=False)
     preds = predict(tmp_path / "model", bars)
     preds[["symbol", "timestamp", "predicted_close"]].to_parquet(tmp_path / "preds.parquet")
-    common = ("--data", str(bars_path), "--threshold-unit", "sigma", "--buy-threshold", "0.2",
-              "--sell-threshold", "0.2", "--json")
+    common = (
+        "--data",
+        str(bars_path),
+        "--threshold-unit",
+        "sigma",
+        "--buy-threshold",
+        "0.2",
+        "--sell-threshold",
+        "0.2",
+        "--json",
+    )
     by_model = invoke(*common, "--model", str(tmp_path / "model"), "--split", "whole")
     by_file = invoke(*common, "--predictions", str(tmp_path / "preds.parquet"))
     assert by_model.exit_code == 0, by_model.output
@@ -141,8 +173,9 @@ def trained(files, tmp_path_factory) -> tuple[Path, Path]:
     bars_path = files[0]
     cfg = ModelConfig(sequence_length=10, hidden_size=8, num_layers=1, num_epochs=1, batch_size=128)
     train(read_bars(bars_path), cfg, d / "model", progress=False)
-    r = runner.invoke(app, ["predict", "--model", str(d / "model"), "--data", str(bars_path),
-                            "--out", str(d / "preds.csv")])
+    r = runner.invoke(
+        app, ["predict", "--model", str(d / "model"), "--data", str(bars_path), "--out", str(d / "preds.csv")]
+    )
     assert r.exit_code == 0, r.output
     return d / "model", d / "preds.csv"
 
@@ -158,8 +191,9 @@ def test_predictions_on_the_training_data_are_called_in_sample(files, trained, t
     model, preds = trained
     record = json.loads((preds.parent / "preds.csv.model.json").read_text())
     assert set(record["symbols"]) == {"AAA", "BBB"} and record["symbols"]["AAA"]["training_period"]
-    r = invoke("--data", str(files[0]), "--predictions", str(preds), "--threshold-unit", "sigma",
-               "--reports", str(tmp_path))
+    r = invoke(
+        "--data", str(files[0]), "--predictions", str(preds), "--threshold-unit", "sigma", "--reports", str(tmp_path)
+    )
     assert r.exit_code == 0, r.output
     assert "warning: overlaps the training period by" in " ".join(r.stderr.split())
     assert "not out-of-sample evidence" in " ".join(r.stdout.split())
@@ -178,8 +212,12 @@ def test_whole_split_and_changed_data_are_called_in_sample(files, trained, tmp_p
     assert json.loads(whole.stdout)["in_sample"]["verdict"] == "partly in-sample"
     assert "overlaps the training period" in " ".join(whole.stderr.split())
     auto = invoke(*common)  # the model's own data: its unseen test part only
-    assert json.loads(auto.stdout)["in_sample"] == {**json.loads(auto.stdout)["in_sample"],
-                                                    "verdict": "out-of-sample", "overlap_bars": 0, "warning": None}
+    assert json.loads(auto.stdout)["in_sample"] == {
+        **json.loads(auto.stdout)["in_sample"],
+        "verdict": "out-of-sample",
+        "overlap_bars": 0,
+        "warning": None,
+    }
     # bars whose hash no longer matches the checkpoint (here: a bar changed) are scored whole: in-sample too
     bars = pd.read_csv(files[0])
     bars.loc[len(bars) - 1, "volume"] += 1
@@ -193,8 +231,10 @@ def test_whole_split_and_changed_data_are_called_in_sample(files, trained, tmp_p
 
 def test_no_trade_says_why_with_the_largest_predicted_move(files, tmp_path):
     bars, preds, frame = files
-    calm = frame.assign(predicted_close=pd.read_csv(bars)["close"] * (1 + 0.3 * (frame["predicted_close"]
-                                                                                 / pd.read_csv(bars)["close"] - 1)))
+    calm = frame.assign(
+        predicted_close=pd.read_csv(bars)["close"]
+        * (1 + 0.3 * (frame["predicted_close"] / pd.read_csv(bars)["close"] - 1))
+    )
     calm.to_csv(tmp_path / "calm.csv", index=False)
     r = invoke("--data", str(bars), "--predictions", str(tmp_path / "calm.csv"), "--no-report")  # 1.5 / 0.66 %
     assert r.exit_code == 0, r.output
@@ -203,8 +243,9 @@ def test_no_trade_says_why_with_the_largest_predicted_move(files, tmp_path):
     assert "no trade: no prediction cleared a threshold (largest predicted rise" in text
     assert "against the buy threshold 1.5%" in text and "against the sell threshold 0.66%" in text
     assert "win rate" in r.stdout and "n/a" in r.stdout.split("win rate", 1)[1].splitlines()[0]
-    m = json.loads(invoke("--data", str(bars), "--predictions", str(tmp_path / "calm.csv"), "--json",
-                          "--no-report").stdout)
+    m = json.loads(
+        invoke("--data", str(bars), "--predictions", str(tmp_path / "calm.csv"), "--json", "--no-report").stdout
+    )
     assert m["win_rate"] is None and m["profit_factor"] is None
     assert m["largest_predicted_move"]["rise"] == pytest.approx(rise, rel=1e-9) and rise < 1.5
     assert "no model record" in m["notes"][0]  # a file not written by `predict`: cannot tell
@@ -218,28 +259,59 @@ def test_predictions_of_left_out_bars_and_symbols_are_left_out_too(files, tmp_pa
     --symbols: the predictions of the bars left out go with them."""
     bars_path, _, preds = files
     bars = pd.read_csv(bars_path)
-    late = bars.groupby("symbol").tail(1).assign(
-        timestamp=lambda b: (pd.to_datetime(b["timestamp"]) + pd.Timedelta(hours=1)).map(lambda t: t.isoformat()))
+    late = (
+        bars.groupby("symbol")
+        .tail(1)
+        .assign(
+            timestamp=lambda b: (pd.to_datetime(b["timestamp"]) + pd.Timedelta(hours=1)).map(lambda t: t.isoformat())
+        )
+    )
     extended = tmp_path / "extended.csv"
     pd.concat([bars, late]).to_csv(extended, index=False)
-    every = pd.concat([preds.assign(timestamp=preds["timestamp"].map(lambda t: t.isoformat())),
-                       late[["symbol", "timestamp"]].assign(predicted_close=late["close"])])
+    every = pd.concat(
+        [
+            preds.assign(timestamp=preds["timestamp"].map(lambda t: t.isoformat())),
+            late[["symbol", "timestamp"]].assign(predicted_close=late["close"]),
+        ]
+    )
     every.to_csv(tmp_path / "every.csv", index=False)
     r = invoke("--data", str(extended), "--predictions", str(tmp_path / "every.csv"), "--no-report")
     assert r.exit_code == 0, r.output
     notes = " ".join(r.stderr.split())
     assert "left out 2 bars outside regular hours" in notes
     assert "every.csv: left out 2 predictions outside regular hours" in notes
-    r = invoke("--data", str(bars_path), "--predictions", str(tmp_path / "every.csv"), "--symbols", "bbb",
-               "--json", "--no-report")
+    r = invoke(
+        "--data",
+        str(bars_path),
+        "--predictions",
+        str(tmp_path / "every.csv"),
+        "--symbols",
+        "bbb",
+        "--json",
+        "--no-report",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["symbols"] == ["BBB"]
 
 
 def test_trades_csv_times_are_iso_8601_like_bar_files(files, tmp_path):
     bars, preds, _ = files
-    r = invoke("--data", str(bars), "--predictions", str(preds), "--threshold-unit", "sigma", "--buy-threshold",
-               "1", "--sell-threshold", "1", "--trades-out", str(tmp_path / "t.csv"), "--reports", str(tmp_path / "r"))
+    r = invoke(
+        "--data",
+        str(bars),
+        "--predictions",
+        str(preds),
+        "--threshold-unit",
+        "sigma",
+        "--buy-threshold",
+        "1",
+        "--sell-threshold",
+        "1",
+        "--trades-out",
+        str(tmp_path / "t.csv"),
+        "--reports",
+        str(tmp_path / "r"),
+    )
     assert r.exit_code == 0, r.output
     first_bar_time = pd.read_csv(bars)["timestamp"].iloc[0]
     assert first_bar_time == "2024-01-02T14:30:00+00:00"

@@ -23,10 +23,24 @@ from tradingmodel.data import simulate
 from tradingmodel.data.sessions import BARS_PER_SESSION
 
 SL, TP, HOLD = 0.002, 0.003, 15
-CFG = TradingConfig(threshold_unit="sigma", buy_threshold=0.5, sell_threshold=0.5, stop_loss_threshold=SL,
-                    take_profit_threshold=TP, max_holding_bars=HOLD, cooldown_bars=0, flatten_at_close=False,
-                    slippage_bps=0.0, commission_per_share=0.0, commission_bps=0.0, max_open_positions=10,
-                    daily_loss_limit=1.0, max_drawdown_limit=1.0, rsi_overbought=60.0, rsi_oversold=40.0)
+CFG = TradingConfig(
+    threshold_unit="sigma",
+    buy_threshold=0.5,
+    sell_threshold=0.5,
+    stop_loss_threshold=SL,
+    take_profit_threshold=TP,
+    max_holding_bars=HOLD,
+    cooldown_bars=0,
+    flatten_at_close=False,
+    slippage_bps=0.0,
+    commission_per_share=0.0,
+    commission_bps=0.0,
+    max_open_positions=10,
+    daily_loss_limit=1.0,
+    max_drawdown_limit=1.0,
+    rsi_overbought=60.0,
+    rsi_oversold=40.0,
+)
 
 
 WIDE = 0.004  # a widened bar reaches this far beyond its open/close: past a stop and a target set near it
@@ -36,8 +50,12 @@ def wilder_rsi(close: pd.Series, n: int = 14) -> pd.Series:
     """RSI with Wilder's smoothing seeded by the mean of the first n moves (TA-Lib's convention)."""
     d = close.diff()
     gain, loss = d.clip(lower=0.0), -d.clip(upper=0.0)
-    smooth = [pd.concat([s.iloc[1:n + 1].mean() * pd.Series([1.0], index=[s.index[n]]), s.iloc[n + 1:]])
-              .ewm(alpha=1.0 / n, adjust=False).mean() for s in (gain, loss)]
+    smooth = [
+        pd.concat([s.iloc[1 : n + 1].mean() * pd.Series([1.0], index=[s.index[n]]), s.iloc[n + 1 :]])
+        .ewm(alpha=1.0 / n, adjust=False)
+        .mean()
+        for s in (gain, loss)
+    ]
     total = smooth[0] + smooth[1]
     return (100.0 * smooth[0] / total.where(total > 0)).fillna(0.0).reindex(close.index)
 
@@ -48,9 +66,13 @@ def rule_parts(close: pd.Series, volume: pd.Series, pred: np.ndarray) -> dict[st
     rsi = wilder_rsi(close).to_numpy()
     c = close.to_numpy()
     with np.errstate(invalid="ignore"):
-        return {"up": pred > c * (1 + CFG.buy_threshold * sd), "down": pred < c * (1 - CFG.sell_threshold * sd),
-                "rsi_long": rsi < CFG.rsi_overbought, "rsi_short": rsi > CFG.rsi_oversold,
-                "volume": (volume > CFG.volume_multiplier * volume.rolling(20).mean()).to_numpy()}
+        return {
+            "up": pred > c * (1 + CFG.buy_threshold * sd),
+            "down": pred < c * (1 - CFG.sell_threshold * sd),
+            "rsi_long": rsi < CFG.rsi_overbought,
+            "rsi_short": rsi > CFG.rsi_oversold,
+            "volume": (volume > CFG.volume_multiplier * volume.rolling(20).mean()).to_numpy(),
+        }
 
 
 def entry_rule(close: pd.Series, volume: pd.Series, pred: np.ndarray) -> np.ndarray:
@@ -109,9 +131,15 @@ def backtesting_py_trades(bars: pd.DataFrame, pred: np.ndarray) -> pd.DataFrame:
     bt = Backtest(df, Rules, cash=1_000_000, commission=0.0, finalize_trades=True)
     stats = bt.run()
     t = stats["_trades"]
-    return pd.DataFrame({"side": np.where(t["Size"] > 0, "long", "short"),
-                         "entry_time": t["EntryTime"].dt.tz_localize("UTC"), "entry_price": t["EntryPrice"],
-                         "exit_time": t["ExitTime"].dt.tz_localize("UTC"), "exit_price": t["ExitPrice"]})
+    return pd.DataFrame(
+        {
+            "side": np.where(t["Size"] > 0, "long", "short"),
+            "entry_time": t["EntryTime"].dt.tz_localize("UTC"),
+            "entry_price": t["EntryPrice"],
+            "exit_time": t["ExitTime"].dt.tz_localize("UTC"),
+            "exit_price": t["ExitPrice"],
+        }
+    )
 
 
 @pytest.mark.parametrize("seed", [3, 4])
@@ -138,8 +166,9 @@ def test_same_trades_as_backtesting_py(seed):
     assert (price & ~np.where(p["up"], p["rsi_long"], p["rsi_short"])).sum() >= 30
     assert ((p["up"] | p["down"]) & ~p["volume"]).sum() >= 10
     cols = ["side", "entry_time", "exit_time"]
-    pd.testing.assert_frame_equal(ours[cols].reset_index(drop=True), theirs[cols].reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        ours[cols].reset_index(drop=True), theirs[cols].reset_index(drop=True), check_dtype=False
+    )
     np.testing.assert_allclose(ours["entry_price"], theirs["entry_price"], rtol=1e-12)
     np.testing.assert_allclose(ours["exit_price"], theirs["exit_price"], rtol=1e-12)
     ties = tie_exits(bars, ours)  # bars touching both levels: backtesting.py takes the stop, and so do we

@@ -14,16 +14,22 @@ from tradingmodel.data import simulate
 from tradingmodel.strategy import StrategyState, close_all, step
 
 # Sigma thresholds make entries frequent on minute bars (a 1.5% one-minute move is rare).
-ACTIVE = TradingConfig(threshold_unit="sigma", buy_threshold=0.5, sell_threshold=0.5, cooldown_bars=3,
-                       max_holding_bars=20)
+ACTIVE = TradingConfig(
+    threshold_unit="sigma", buy_threshold=0.5, sell_threshold=0.5, cooldown_bars=3, max_holding_bars=20
+)
 
 
 def noisy_predictions(bars: pd.DataFrame, seed: int, noise: float = 0.001) -> pd.DataFrame:
     """Each bar's close times a random factor: predictions with no information."""
     rng = np.random.default_rng(seed)
     close = bars["close"].to_numpy()
-    return pd.DataFrame({"symbol": bars["symbol"], "timestamp": bars["timestamp"],
-                         "predicted_close": close * (1 + noise * rng.standard_normal(len(bars)))})
+    return pd.DataFrame(
+        {
+            "symbol": bars["symbol"],
+            "timestamp": bars["timestamp"],
+            "predicted_close": close * (1 + noise * rng.standard_normal(len(bars))),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +42,19 @@ def test_result_shapes_and_accounting(sim):
     bars, preds = sim
     r = run_backtest(bars, preds, ACTIVE)
     assert len(r.trades) > 20
-    assert list(r.trades.columns) == ["symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price",
-                                      "quantity", "pnl", "return_pct", "commission", "exit_reason"]
+    assert list(r.trades.columns) == [
+        "symbol",
+        "side",
+        "entry_time",
+        "entry_price",
+        "exit_time",
+        "exit_price",
+        "quantity",
+        "pnl",
+        "return_pct",
+        "commission",
+        "exit_reason",
+    ]
     assert set(r.trades["exit_reason"]) <= {"stop", "target", "time", "session_close", "halt", "end"}
     assert len(r.equity) == bars["timestamp"].nunique()
     # cash account closes: final equity = deposit + sum of trade pnl (everything is closed at the end)
@@ -62,7 +79,12 @@ def test_no_look_ahead(sim):
         assert len(row) == 1, trade
         got = row.iloc[0]
         assert (got.exit_time, got.entry_price, got.exit_price, got.quantity, got.exit_reason) == (
-            trade.exit_time, trade.entry_price, trade.exit_price, trade.quantity, trade.exit_reason)
+            trade.exit_time,
+            trade.entry_price,
+            trade.exit_price,
+            trade.quantity,
+            trade.exit_reason,
+        )
         assert got.pnl == trade.pnl
 
 
@@ -91,7 +113,7 @@ def test_bar_by_bar_step_matches_the_compiled_loop(sim):
     live = StrategyState.new(prep.symbols, ACTIVE, capacity=8)  # tiny: exercises growing the logs
     equity = np.empty(prep.mkt.shape[0])
     for t in range(prep.mkt.shape[0]):
-        step(live, prep.mkt[t:t + 1], stamp=t, day=int(prep.days[t]))
+        step(live, prep.mkt[t : t + 1], stamp=t, day=int(prep.days[t]))
         equity[t] = live.acct[1]
     close_all(live)
     for a, b in zip(loop_state.used(), live.used(), strict=True):
@@ -174,6 +196,7 @@ def test_inconsistent_ohlc_is_refused(sim):
 def test_symbols_match_whatever_their_case(sim):
     """Bars are validated to upper-case symbols; predictions written in another case still line up."""
     bars, preds = sim
-    lower = run_backtest(bars.assign(symbol=bars["symbol"].str.lower()),
-                         preds.assign(symbol=preds["symbol"].str.lower()), ACTIVE)
+    lower = run_backtest(
+        bars.assign(symbol=bars["symbol"].str.lower()), preds.assign(symbol=preds["symbol"].str.lower()), ACTIVE
+    )
     assert lower.metrics == run_backtest(bars, preds, ACTIVE).metrics

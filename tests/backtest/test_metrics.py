@@ -14,15 +14,23 @@ from tradingmodel.metrics.trading import trading_metrics
 DEPOSIT = 10_000.0
 
 
-def frames(equity: list[float], pnl: list[float], gross: list[float] | None = None,
-           bh: list[float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def frames(
+    equity: list[float], pnl: list[float], gross: list[float] | None = None, bh: list[float] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     eq = pd.DataFrame({"equity": equity})
     if gross is not None:
         eq["gross_exposure"] = gross
     if bh is not None:
         eq["buy_and_hold"] = bh
-    tr = pd.DataFrame({"pnl": pnl, "return_pct": [p / 10.0 for p in pnl], "commission": [1.0] * len(pnl),
-                       "side": ["long"] * len(pnl), "exit_reason": ["stop"] * len(pnl)})
+    tr = pd.DataFrame(
+        {
+            "pnl": pnl,
+            "return_pct": [p / 10.0 for p in pnl],
+            "commission": [1.0] * len(pnl),
+            "side": ["long"] * len(pnl),
+            "exit_reason": ["stop"] * len(pnl),
+        }
+    )
     return eq, tr
 
 
@@ -92,11 +100,27 @@ def test_degenerate_inputs_stay_json_valid():
 
 def test_daily_figures_per_new_york_session():
     # three sessions; 20:59 UTC and 21:30 UTC on 2024-01-02 are both 2 January in New York
-    ts = pd.to_datetime(["2024-01-02T14:30Z", "2024-01-02T20:59Z", "2024-01-03T14:30Z", "2024-01-03T20:59Z",
-                         "2024-01-04T14:30Z", "2024-01-04T20:59Z"], utc=True)
+    ts = pd.to_datetime(
+        [
+            "2024-01-02T14:30Z",
+            "2024-01-02T20:59Z",
+            "2024-01-03T14:30Z",
+            "2024-01-03T20:59Z",
+            "2024-01-04T14:30Z",
+            "2024-01-04T20:59Z",
+        ],
+        utc=True,
+    )
     eq = pd.DataFrame({"timestamp": ts, "equity": [10_050, 10_200, 10_100, 9_996, 10_300, 10_245.96]})
-    tr = pd.DataFrame({"pnl": [200.0, -204.0, 249.96], "return_pct": [1.0, -1.0, 1.0], "commission": [1.0] * 3,
-                       "side": ["long"] * 3, "exit_reason": ["stop"] * 3})
+    tr = pd.DataFrame(
+        {
+            "pnl": [200.0, -204.0, 249.96],
+            "return_pct": [1.0, -1.0, 1.0],
+            "commission": [1.0] * 3,
+            "side": ["long"] * 3,
+            "exit_reason": ["stop"] * 3,
+        }
+    )
     m = trading_metrics(eq, tr, DEPOSIT, bars_per_year=98_280)
     pnl = np.array([200.0, -204.0, 249.96])
     pct = pnl / np.array([10_000.0, 10_200.0, 9_996.0]) * 100

@@ -25,16 +25,31 @@ def ts(i: int) -> pd.Timestamp:
 
 def trade_tuples(result) -> list[tuple]:
     t = result.trades
-    return [(r.side, r.entry_time, round(r.entry_price, 6), r.exit_time, round(r.exit_price, 6), r.quantity,
-             round(r.pnl, 6), r.exit_reason) for r in t.itertuples()]
+    return [
+        (
+            r.side,
+            r.entry_time,
+            round(r.entry_price, 6),
+            r.exit_time,
+            round(r.exit_price, 6),
+            r.quantity,
+            round(r.pnl, 6),
+            r.exit_reason,
+        )
+        for r in t.itertuples()
+    ]
 
 
 ENTRY = [(100.0, 100.0, 100.0, 100.0), (100.0, 100.2, 99.8, 100.1)]  # t0 signal, t1 entry at 100
 
 
 def test_long_entry_and_holding_time_exit():
-    bars = ENTRY + [(100.1, 100.3, 99.9, 100.2), (100.2, 100.3, 100.0, 100.2), (100.8, 100.9, 100.7, 100.8),
-                    *flat(100.8, 1)]
+    bars = ENTRY + [
+        (100.1, 100.3, 99.9, 100.2),
+        (100.2, 100.3, 100.0, 100.2),
+        (100.8, 100.9, 100.7, 100.8),
+        *flat(100.8, 1),
+    ]
     r = run_scenario(bars, {0: 102.0}, trading={"max_holding_bars": 3})
     # held bars t1, t2, t3; exit decided at t3's close, filled at t4's open
     assert trade_tuples(r) == [("long", ts(1), 100.0, ts(4), 100.8, 10.0, 8.0, "time")]
@@ -47,8 +62,7 @@ def test_long_entry_and_holding_time_exit():
 
 
 def test_short_entry():
-    bars = ENTRY + [(100.1, 100.3, 99.9, 100.2), (100.2, 100.3, 100.0, 100.2), (99.6, 99.7, 99.5, 99.6),
-                    *flat(99.6, 1)]
+    bars = ENTRY + [(100.1, 100.3, 99.9, 100.2), (100.2, 100.3, 100.0, 100.2), (99.6, 99.7, 99.5, 99.6), *flat(99.6, 1)]
     r = run_scenario(bars, {0: 99.0}, trading={"max_holding_bars": 3})
     assert trade_tuples(r) == [("short", ts(1), 100.0, ts(4), 99.6, 10.0, 4.0, "time")]
     assert r.equity["equity"].iloc[-1] == pytest.approx(10_004.0)
@@ -77,8 +91,9 @@ def test_short_entry():
     ],
 )
 def test_entry_filters(pred, overrides, trading, trades):
-    r = run_scenario(ENTRY + flat(100.1, 2), {0: pred}, trading=trading,
-                     overrides={("AAA", 0, k): v for k, v in overrides.items()})
+    r = run_scenario(
+        ENTRY + flat(100.1, 2), {0: pred}, trading=trading, overrides={("AAA", 0, k): v for k, v in overrides.items()}
+    )
     assert len(r.trades) == trades
 
 
@@ -111,18 +126,22 @@ def test_stop_on_the_entry_bar():
 def test_stop_is_set_from_the_entry_fill_price():
     # 10 bps slippage: filled at 100.1, stop 0.5% below the fill = 99.5995; the low 99.55 touches it
     # (a stop taken from the 100.0 open, 99.5, would not be touched)
-    r = run_scenario([flat(100.0, 1)[0], (100.0, 100.1, 99.55, 99.8), *flat(99.8, 2)], {0: 102.0},
-                     trading={"slippage_bps": 10.0})
+    r = run_scenario(
+        [flat(100.0, 1)[0], (100.0, 100.1, 99.55, 99.8), *flat(99.8, 2)], {0: 102.0}, trading={"slippage_bps": 10.0}
+    )
     entry = 100.0 * 1.001
     exit_price = entry * 0.995 * 0.999
-    assert trade_tuples(r) == [("long", ts(1), round(entry, 6), ts(1), round(exit_price, 6), 10.0,
-                                round((exit_price - entry) * 10, 6), "stop")]
+    assert trade_tuples(r) == [
+        ("long", ts(1), round(entry, 6), ts(1), round(exit_price, 6), 10.0, round((exit_price - entry) * 10, 6), "stop")
+    ]
 
 
 def test_buy_and_hold_from_each_symbols_first_open():
     # AAA bought at 100 (its first open, not its close 101); BBB's first bar is t1, bought at its open 50
-    bars = {"AAA": [(100.0, 101.0, 100.0, 101.0), *flat(110.0, 2)], "BBB": [*flat(40.0, 1), *flat(50.0, 1),
-                                                                           (50.0, 60.0, 50.0, 60.0)]}
+    bars = {
+        "AAA": [(100.0, 101.0, 100.0, 101.0), *flat(110.0, 2)],
+        "BBB": [*flat(40.0, 1), *flat(50.0, 1), (50.0, 60.0, 50.0, 60.0)],
+    }
     r = run_scenario(bars, {}, overrides={("BBB", 0, k): math.nan for k in (L.K_OPEN, L.K_CLOSE)})
     # t0: AAA 50 shares x 101 + BBB's $5,000 still cash; t2: 50 x 110 + 100 x 60
     assert list(r.equity["buy_and_hold"]) == pytest.approx([10_050.0, 10_500.0, 11_500.0])
@@ -131,36 +150,53 @@ def test_buy_and_hold_from_each_symbols_first_open():
 
 def test_session_close_exit_and_no_entry_on_the_last_bar():
     bars = [*ENTRY, (100.1, 100.3, 99.9, 100.2), (100.2, 100.4, 100.1, 100.3), *flat(100.5, 3)]
-    r = run_scenario(bars, {0: 102.0, 3: 102.0, 6: 103.0}, trading={"flatten_at_close": True},
-                     session_last=[3, 6], days=[0, 0, 0, 0, 1, 1, 1])
+    r = run_scenario(
+        bars,
+        {0: 102.0, 3: 102.0, 6: 103.0},
+        trading={"flatten_at_close": True},
+        session_last=[3, 6],
+        days=[0, 0, 0, 0, 1, 1, 1],
+    )
     assert trade_tuples(r) == [("long", ts(1), 100.0, ts(3), 100.3, 10.0, 3.0, "session_close")]
     assert list(r.orders["type"]) == ["market_next_open", "market_on_close"]
-    assert list(zip(r.rejections["timestamp"], r.rejections["reason"], strict=True)) == [
-        (ts(6), "last_bar_of_session")]
+    assert list(zip(r.rejections["timestamp"], r.rejections["reason"], strict=True)) == [(ts(6), "last_bar_of_session")]
     # the same bars without flattening: the position runs to the end of the data
     r = run_scenario(bars, {0: 102.0}, trading={"flatten_at_close": False}, session_last=[3, 6])
     assert trade_tuples(r) == [("long", ts(1), 100.0, ts(6), 100.5, 10.0, 5.0, "end")]
 
 
-ALL_IN = {"position_fraction": 1.0, "max_position_fraction": 1.0, "stop_loss_threshold": 0.2,
-          "take_profit_threshold": 0.5}
-LOSING_DAY = [flat(100.0, 1)[0], flat(100.0, 1)[0], (99.0, 99.0, 97.5, 97.5), (97.0, 97.3, 97.0, 97.2),
-              *flat(97.0, 2)]
+ALL_IN = {
+    "position_fraction": 1.0,
+    "max_position_fraction": 1.0,
+    "stop_loss_threshold": 0.2,
+    "take_profit_threshold": 0.5,
+}
+LOSING_DAY = [flat(100.0, 1)[0], flat(100.0, 1)[0], (99.0, 99.0, 97.5, 97.5), (97.0, 97.3, 97.0, 97.2), *flat(97.0, 2)]
 
 
 def test_daily_loss_limit_halts_until_the_next_session():
-    r = run_scenario(LOSING_DAY, {0: 102.0, 3: 100.0, 4: 100.0}, days=[0, 0, 0, 0, 1, 1],
-                     trading={**ALL_IN, "daily_loss_limit": 0.02, "max_drawdown_limit": 0.5})
+    r = run_scenario(
+        LOSING_DAY,
+        {0: 102.0, 3: 100.0, 4: 100.0},
+        days=[0, 0, 0, 0, 1, 1],
+        trading={**ALL_IN, "daily_loss_limit": 0.02, "max_drawdown_limit": 0.5},
+    )
     # t2 closes at equity 9,750 <= 9,800: halted; the exit fills at t3's open; t3's signal is rejected
-    assert trade_tuples(r) == [("long", ts(1), 100.0, ts(3), 97.0, 100.0, -300.0, "halt"),
-                               ("long", ts(5), 97.0, ts(5), 97.0, 100.0, 0.0, "end")]
+    assert trade_tuples(r) == [
+        ("long", ts(1), 100.0, ts(3), 97.0, 100.0, -300.0, "halt"),
+        ("long", ts(5), 97.0, ts(5), 97.0, 100.0, 0.0, "end"),
+    ]
     assert list(zip(r.rejections["timestamp"], r.rejections["reason"], strict=True)) == [(ts(3), "halted")]
     assert r.equity["equity"].iloc[-1] == pytest.approx(9_700.0)
 
 
 def test_drawdown_limit_halts_for_good():
-    r = run_scenario(LOSING_DAY, {0: 102.0, 3: 100.0, 4: 100.0}, days=[0, 0, 0, 0, 1, 1],
-                     trading={**ALL_IN, "daily_loss_limit": 0.5, "max_drawdown_limit": 0.02})
+    r = run_scenario(
+        LOSING_DAY,
+        {0: 102.0, 3: 100.0, 4: 100.0},
+        days=[0, 0, 0, 0, 1, 1],
+        trading={**ALL_IN, "daily_loss_limit": 0.5, "max_drawdown_limit": 0.02},
+    )
     assert trade_tuples(r) == [("long", ts(1), 100.0, ts(3), 97.0, 100.0, -300.0, "halt")]
     assert list(r.rejections["reason"]) == ["halted", "halted"]
     assert list(r.rejections["timestamp"]) == [ts(3), ts(4)]
@@ -170,12 +206,16 @@ def test_halt_cancels_an_entry_waiting_for_a_missing_bar():
     """BBB's entry (decided at t1) waits for its next bar; BBB has no bar at t2, where the daily
     loss halts trading: the entry is cancelled, not filled at t3 while halted."""
     aaa = [*flat(100.0, 2), (100.0, 100.0, 89.9, 90.0), *flat(90.0, 3)]
-    r = run_scenario({"AAA": aaa, "BBB": flat(50.0, 6)}, {"AAA": {0: 102.0}, "BBB": {1: 51.0}},
-                     trading={"daily_loss_limit": 0.005, "stop_loss_threshold": 0.5},
-                     overrides={("BBB", 2, L.K_OPEN): math.nan, ("BBB", 2, L.K_CLOSE): math.nan})
+    r = run_scenario(
+        {"AAA": aaa, "BBB": flat(50.0, 6)},
+        {"AAA": {0: 102.0}, "BBB": {1: 51.0}},
+        trading={"daily_loss_limit": 0.005, "stop_loss_threshold": 0.5},
+        overrides={("BBB", 2, L.K_OPEN): math.nan, ("BBB", 2, L.K_CLOSE): math.nan},
+    )
     assert trade_tuples(r) == [("long", ts(1), 100.0, ts(3), 90.0, 10.0, -100.0, "halt")]
     assert list(zip(r.rejections["timestamp"], r.rejections["symbol"], r.rejections["reason"], strict=True)) == [
-        (ts(2), "BBB", "halted")]
+        (ts(2), "BBB", "halted")
+    ]
     assert r.equity["equity"].iloc[-1] == pytest.approx(9_900.0)
 
 
@@ -202,8 +242,7 @@ def two_symbols(trading: dict):
 def test_max_open_positions():
     r = two_symbols({"max_open_positions": 1})
     assert list(r.trades["symbol"]) == ["AAA"]
-    assert list(zip(r.rejections["symbol"], r.rejections["reason"], strict=True)) == [
-        ("BBB", "max_open_positions")]
+    assert list(zip(r.rejections["symbol"], r.rejections["reason"], strict=True)) == [("BBB", "max_open_positions")]
 
 
 def test_gross_exposure_clips_then_rejects():
@@ -217,27 +256,40 @@ def test_gross_exposure_clips_then_rejects():
 
 
 def test_entry_needs_cash_at_the_fill():
-    r = run_scenario([flat(100.0, 1)[0], *flat(101.0, 2)], {0: 102.0},
-                     trading={"position_fraction": 1.0, "max_position_fraction": 1.0})
+    r = run_scenario(
+        [flat(100.0, 1)[0], *flat(101.0, 2)],
+        {0: 102.0},
+        trading={"position_fraction": 1.0, "max_position_fraction": 1.0},
+    )
     assert r.trades.empty
-    assert list(zip(r.rejections["timestamp"], r.rejections["reason"], strict=True)) == [
-        (ts(1), "insufficient_cash")]
+    assert list(zip(r.rejections["timestamp"], r.rejections["reason"], strict=True)) == [(ts(1), "insufficient_cash")]
 
 
 def test_cooldown_after_a_stop_out():
     bars = [flat(100.0, 1)[0], (100.0, 100.1, 99.4, 99.6), *flat(99.6, 4)]
     r = run_scenario(bars, {0: 102.0, 1: 102.0, 2: 102.0, 3: 102.0}, trading={"cooldown_bars": 2})
-    assert trade_tuples(r) == [("long", ts(1), 100.0, ts(1), 99.5, 10.0, -5.0, "stop"),
-                               ("long", ts(4), 99.6, ts(5), 99.6, 10.0, 0.0, "end")]
+    assert trade_tuples(r) == [
+        ("long", ts(1), 100.0, ts(1), 99.5, 10.0, -5.0, "stop"),
+        ("long", ts(4), 99.6, ts(5), 99.6, 10.0, 0.0, "end"),
+    ]
     assert list(zip(r.rejections["timestamp"], r.rejections["reason"], strict=True)) == [
-        (ts(1), "cooldown"), (ts(2), "cooldown")]
+        (ts(1), "cooldown"),
+        (ts(2), "cooldown"),
+    ]
 
 
 def test_costs_commission_and_slippage():
-    bars = ENTRY + [(100.1, 100.3, 99.9, 100.2), (100.2, 100.3, 100.0, 100.2), (100.8, 100.9, 100.7, 100.8),
-                    *flat(100.8, 1)]
-    r = run_scenario(bars, {0: 102.0}, trading={"max_holding_bars": 3, "commission_per_share": 0.01,
-                                                "commission_bps": 1.0, "slippage_bps": 10.0})
+    bars = ENTRY + [
+        (100.1, 100.3, 99.9, 100.2),
+        (100.2, 100.3, 100.0, 100.2),
+        (100.8, 100.9, 100.7, 100.8),
+        *flat(100.8, 1),
+    ]
+    r = run_scenario(
+        bars,
+        {0: 102.0},
+        trading={"max_holding_bars": 3, "commission_per_share": 0.01, "commission_bps": 1.0, "slippage_bps": 10.0},
+    )
     buy = 100.0 * 1.001  # 10 bps adverse
     sell = 100.8 * 0.999
     comm_in = 10 * 0.01 + 10 * buy * 1e-4
@@ -259,7 +311,7 @@ def test_live_state_reports_halt_and_pending_orders():
     state = StrategyState.new(["AAA"], TradingConfig(**{**BASE, **ALL_IN, "daily_loss_limit": 0.02}))
     seen = []
     for t in range(prep.mkt.shape[0]):
-        curve = step(state, prep.mkt[t:t + 1], stamp=t, day=int(prep.days[t]))
+        curve = step(state, prep.mkt[t : t + 1], stamp=t, day=int(prep.days[t]))
         seen.append((state.status, state.pending, round(float(curve[0, 0]), 6)))
     assert seen == [
         ("trading", {"AAA": "buy"}, 10_000.0),

@@ -15,8 +15,7 @@ from tradingmodel.data import read_bars, simulate, write_bars
 from tradingmodel.model import train
 
 MAIN = "from tradingmodel.cli import main; main()"
-SMALL = {"sequence_length": 20, "hidden_size": 8, "num_layers": 1, "num_epochs": 1, "batch_size": 64,
-         "seed": 3}
+SMALL = {"sequence_length": 20, "hidden_size": 8, "num_layers": 1, "num_epochs": 1, "batch_size": 64, "seed": 3}
 
 
 def cli_env(**changes: str) -> dict[str, str]:
@@ -30,8 +29,13 @@ def cli_env(**changes: str) -> dict[str, str]:
 
 def run_cli(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
     """``tradingmodel ARGS`` in a subprocess in the current directory; stdout and stderr captured as text."""
-    return subprocess.run([sys.executable, "-c", MAIN, *map(str, args)], env=env or cli_env(),
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", MAIN, *map(str, args)],
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> str:

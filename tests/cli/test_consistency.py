@@ -26,23 +26,29 @@ def _text(output: str) -> str:
     return " ".join(output.split())
 
 
-@pytest.mark.parametrize(("value", "end", "utc"), [
-    ("2024-01-02", False, "2024-01-02T05:00:00+00:00"),  # a New York date starts at New York midnight
-    ("2024-01-02", True, "2024-01-03T05:00:00+00:00"),  # as an end, the whole New York day is included
-    ("2024-01-02T09:30", False, "2024-01-02T14:30:00+00:00"),  # winter: EST, UTC-5
-    ("2024-07-01 09:30", False, "2024-07-01T13:30:00+00:00"),  # summer: EDT, UTC-4
-    ("2024-01-02T09:30", True, "2024-01-02T14:30:00+00:00"),  # a time is an exclusive end as typed
-    ("2024-01-02T14:30Z", False, "2024-01-02T14:30:00+00:00"),  # an explicit offset wins
-    ("2024-01-02T09:30-05:00", False, "2024-01-02T14:30:00+00:00"),
-])
+@pytest.mark.parametrize(
+    ("value", "end", "utc"),
+    [
+        ("2024-01-02", False, "2024-01-02T05:00:00+00:00"),  # a New York date starts at New York midnight
+        ("2024-01-02", True, "2024-01-03T05:00:00+00:00"),  # as an end, the whole New York day is included
+        ("2024-01-02T09:30", False, "2024-01-02T14:30:00+00:00"),  # winter: EST, UTC-5
+        ("2024-07-01 09:30", False, "2024-07-01T13:30:00+00:00"),  # summer: EDT, UTC-4
+        ("2024-01-02T09:30", True, "2024-01-02T14:30:00+00:00"),  # a time is an exclusive end as typed
+        ("2024-01-02T14:30Z", False, "2024-01-02T14:30:00+00:00"),  # an explicit offset wins
+        ("2024-01-02T09:30-05:00", False, "2024-01-02T14:30:00+00:00"),
+    ],
+)
 def test_one_time_rule(value: str, end: bool, utc: str) -> None:
     assert cli_time(value, "--from", end=end).isoformat() == utc
 
 
-@pytest.mark.parametrize(("value", "needle"), [
-    ("Jan 2nd", "--from: cannot read 'Jan 2nd'"),
-    ("2024-03-10T02:30", "daylight-saving"),  # 02:30 does not exist in New York that night
-])
+@pytest.mark.parametrize(
+    ("value", "needle"),
+    [
+        ("Jan 2nd", "--from: cannot read 'Jan 2nd'"),
+        ("2024-03-10T02:30", "daylight-saving"),  # 02:30 does not exist in New York that night
+    ],
+)
 def test_bad_times_are_user_errors(value: str, needle: str) -> None:
     with pytest.raises(UserError, match=needle):
         cli_time(value, "--from")
@@ -94,12 +100,25 @@ def test_config_on_evaluate_and_predict_checks_the_model(small_model: Path, bar_
     same, other = tmp_path / "same.toml", tmp_path / "other.toml"
     same.write_text("[model]\nsequence_length = 20\nhidden_size = 8\n")
     other.write_text("[model]\nhidden_size = 64\n")
-    r = runner.invoke(app, ["evaluate", "--model", str(small_model), "--data", str(bar_file), "--no-report",
-                            "--json", "--config", str(same)])
+    r = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "--model",
+            str(small_model),
+            "--data",
+            str(bar_file),
+            "--no-report",
+            "--json",
+            "--config",
+            str(same),
+        ],
+    )
     assert r.exit_code == 0, r.output
     for cmd in (["evaluate", "--no-report"], ["predict", "--out", str(tmp_path / "p.csv")]):
-        r = runner.invoke(app, [cmd[0], "--model", str(small_model), "--data", str(bar_file), *cmd[1:],
-                                "--config", str(other)])
+        r = runner.invoke(
+            app, [cmd[0], "--model", str(small_model), "--data", str(bar_file), *cmd[1:], "--config", str(other)]
+        )
         assert r.exit_code == 2, r.output
         assert "was trained with hidden_size 8 (the config says 64)" in _text(r.output)
     assert not (tmp_path / "p.csv").exists()
@@ -107,8 +126,11 @@ def test_config_on_evaluate_and_predict_checks_the_model(small_model: Path, bar_
 
 def test_docs_list_the_options_that_override_the_config() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
-    rows = {line.split("|")[1].strip(" `"): line.split("|")[4].strip() for line in docs.splitlines()
-            if line.startswith("| `") and line.count("|") == 5}
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[4].strip()
+        for line in docs.splitlines()
+        if line.startswith("| `") and line.count("|") == 5
+    }
     assert rows["num_epochs"] == "`--epochs`" and rows["seed"] == "`--seed`"
     assert rows["hidden_size"] == "-"  # set in the file only
     assert rows["buy_threshold"] == "`--buy-threshold`" and rows["flatten_at_close"].startswith("`--flatten-at-close`")
@@ -125,8 +147,25 @@ def test_train_force_replaces_a_model(small_model: Path, bar_file: Path, tmp_pat
     old = (model / "AAA" / "meta.json").read_text()
     cfg = tmp_path / "small.toml"
     cfg.write_text("[model]\nsequence_length = 20\nhidden_size = 8\nnum_layers = 1\nseed = 4\n")
-    r = runner.invoke(app, ["train", "--data", str(bar_file), "--out", str(model), "--force", "--epochs", "1",
-                            "--config", str(cfg), "--no-progress", "--no-report", "--threads", "1"])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(bar_file),
+            "--out",
+            str(model),
+            "--force",
+            "--epochs",
+            "1",
+            "--config",
+            str(cfg),
+            "--no-progress",
+            "--no-report",
+            "--threads",
+            "1",
+        ],
+    )
     assert r.exit_code == 0, r.output
     new = json.loads((model / "AAA" / "meta.json").read_text())
     assert new != json.loads(old) and new["config"]["seed"] == 4  # the new model replaced the old
@@ -141,7 +180,8 @@ def test_unsorted_file_note_prints_once(tmp_path: Path) -> None:
     proc = run_cli("validate-bars", "--data", data)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"note: {data}: 780 of 780 rows were out of (symbol, timestamp) order; sorted them"]
+        f"note: {data}: 780 of 780 rows were out of (symbol, timestamp) order; sorted them"
+    ]
 
 
 def test_counts_are_singular_for_one(tmp_path: Path) -> None:

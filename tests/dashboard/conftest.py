@@ -17,8 +17,14 @@ from tradingmodel.data import simulate
 from tradingmodel.store import ingest_bars, save_run
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SYMBOLS = ["AAA", "BBB"]
 
 

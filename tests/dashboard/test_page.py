@@ -13,8 +13,10 @@ import pandas as pd
 from tests.api.conftest import Api, add_event, wait_for
 from tests.dashboard.conftest import Watched, shoot
 
-N_POINTS = "document.getElementById('chart-AAA') && document.getElementById('chart-AAA').data ? " \
-           "document.getElementById('chart-AAA').data[0].x.length : 0"
+N_POINTS = (
+    "document.getElementById('chart-AAA') && document.getElementById('chart-AAA').data ? "
+    "document.getElementById('chart-AAA').data[0].x.length : 0"
+)
 
 
 def _loaded(w: Watched, n: int) -> None:
@@ -32,8 +34,9 @@ def test_wrong_key_is_refused(watched: Watched, tmp_path: Path) -> None:
     assert watched.outside() == []
 
 
-def test_right_key_shows_candles_and_live_events_within_a_second(watched: Watched, server: Api,
-                                                                   bars: pd.DataFrame, tmp_path: Path) -> None:
+def test_right_key_shows_candles_and_live_events_within_a_second(
+    watched: Watched, server: Api, bars: pd.DataFrame, tmp_path: Path
+) -> None:
     aaa = bars[bars["symbol"] == "AAA"]
     watched.login()
     _loaded(watched, len(aaa))
@@ -50,19 +53,39 @@ def test_right_key_shows_candles_and_live_events_within_a_second(watched: Watche
     for i in range(1, 4):  # bar, then the model's prediction and a fill on it
         t = last + timedelta(minutes=i)
         committed = time.monotonic()
-        eid = add_event(server.engine, "bar", {"timestamp": t.isoformat(), "open": 100.0, "high": 101.0,
-                                               "low": 99.5, "close": 100.5 + i, "volume": 1234.0},
-                        run_id=rid, symbol="AAA", bar_time=t.to_pydatetime())
+        eid = add_event(
+            server.engine,
+            "bar",
+            {
+                "timestamp": t.isoformat(),
+                "open": 100.0,
+                "high": 101.0,
+                "low": 99.5,
+                "close": 100.5 + i,
+                "volume": 1234.0,
+            },
+            run_id=rid,
+            symbol="AAA",
+            bar_time=t.to_pydatetime(),
+        )
         page.wait_for_function(f"({N_POINTS}) === {len(aaa) + i}", timeout=1000, polling="raf")
         assert time.monotonic() - committed < 1.0
         assert page.is_visible(f"#event-log li[data-id='{eid}']")
     assert page.evaluate("document.getElementById('chart-AAA').data[0].close.at(-1)") == 103.5
-    add_event(server.engine, "prediction", {"predicted_close": 104.0}, run_id=rid, symbol="AAA",
-              bar_time=t.to_pydatetime())
-    add_event(server.engine, "signal", {"decision": "none", "reason": "confidence 0.51 below 0.55"}, run_id=rid,
-              symbol="AAA", bar_time=t.to_pydatetime())
-    fid = add_event(server.engine, "fill", {"price": 103.4, "side": "buy"}, run_id=rid, symbol="AAA",
-                    bar_time=t.to_pydatetime())
+    add_event(
+        server.engine, "prediction", {"predicted_close": 104.0}, run_id=rid, symbol="AAA", bar_time=t.to_pydatetime()
+    )
+    add_event(
+        server.engine,
+        "signal",
+        {"decision": "none", "reason": "confidence 0.51 below 0.55"},
+        run_id=rid,
+        symbol="AAA",
+        bar_time=t.to_pydatetime(),
+    )
+    fid = add_event(
+        server.engine, "fill", {"price": 103.4, "side": "buy"}, run_id=rid, symbol="AAA", bar_time=t.to_pydatetime()
+    )
     page.wait_for_selector(f"#event-log li[data-id='{fid}']", timeout=1000)
     assert page.evaluate("document.getElementById('chart-AAA').data[3].y") == [104.0]
     assert page.evaluate("document.getElementById('chart-AAA').data[4].y") == [103.4]
@@ -78,8 +101,13 @@ def test_charts_keep_a_bounded_number_of_points(watched: Watched, server: Api, b
     last = pd.Timestamp(bars["timestamp"].max())
     for i in range(1, 31):
         t = last + timedelta(minutes=i)
-        add_event(server.engine, "bar", {"timestamp": t.isoformat(), "open": 1.0, "high": 1.0, "low": 1.0,
-                                         "close": 1.0, "volume": 1.0}, symbol="AAA", bar_time=t.to_pydatetime())
+        add_event(
+            server.engine,
+            "bar",
+            {"timestamp": t.isoformat(), "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0},
+            symbol="AAA",
+            bar_time=t.to_pydatetime(),
+        )
     last_x = "document.getElementById('chart-AAA').data[0].x.at(-1)"
     wait_for(lambda: watched.page.evaluate(last_x) == t.isoformat(), 5, what="the 30th live bar drawn")
     # the newest points are the page's last bars and the 30 live ones, in order

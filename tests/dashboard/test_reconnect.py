@@ -17,8 +17,9 @@ from tradingmodel.store import get_engine, ingest_bars
 
 
 def _server(url: str, tmp: Path, port: int | None = None) -> ThreadServer:
-    app = create_app(ApiConfig(database_url=url, api_keys=[KEY], models_dir=tmp / "models", workers=0,
-                               heartbeat_s=0.5, poll_s=0.05))
+    app = create_app(
+        ApiConfig(database_url=url, api_keys=[KEY], models_dir=tmp / "models", workers=0, heartbeat_s=0.5, poll_s=0.05)
+    )
     srv = ThreadServer(app)
     if port is not None:
         srv.port = srv.server.config.port = port
@@ -42,8 +43,13 @@ def test_page_reconnects_after_a_server_restart_without_a_gap(browser: Any, tmp_
         w.page.wait_for_selector("#conn.reconnecting", timeout=10_000)
         shoot(w, "reconnecting", tmp_path)
         t = pd.Timestamp(bars["timestamp"].max()) + timedelta(minutes=1)
-        down = add_event(engine, "bar", {"timestamp": t.isoformat(), "open": 1, "high": 1, "low": 1, "close": 1,
-                                         "volume": 1}, symbol="AAA", bar_time=t.to_pydatetime())
+        down = add_event(
+            engine,
+            "bar",
+            {"timestamp": t.isoformat(), "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1},
+            symbol="AAA",
+            bar_time=t.to_pydatetime(),
+        )
         second = _server(url, tmp_path, first.port)
         try:
             w.page.wait_for_selector("#conn.live", timeout=15_000)
@@ -51,8 +57,11 @@ def test_page_reconnects_after_a_server_restart_without_a_gap(browser: Any, tmp_
             w.page.wait_for_selector(f"#event-log li[data-id='{after}']", timeout=5000)
             ids = w.page.eval_on_selector_all("#event-log li", "els => els.map(e => Number(e.dataset.id))")
             assert ids == [after, down]  # the one committed while down, then the live one: no gap
-            wait_for(lambda: w.page.evaluate("document.getElementById('chart-AAA').data[0].x.length")
-                     == len(bars) + 1, 5, what="the bar committed while the server was down")
+            wait_for(
+                lambda: w.page.evaluate("document.getElementById('chart-AAA').data[0].x.length") == len(bars) + 1,
+                5,
+                what="the bar committed while the server was down",
+            )
         finally:
             second.__exit__()
         # the browser logs its failed reconnect attempts; anything else is a defect

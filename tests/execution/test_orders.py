@@ -36,8 +36,12 @@ def test_client_order_ids_are_deterministic_and_distinct() -> None:
     t = datetime(2024, 1, 2, 14, 31, tzinfo=UTC)
     a = client_order_id("s1", t, "aapl", "entry")
     assert a == client_order_id("s1", t, "AAPL", "entry")  # same decision after a restart: same id
-    others = {client_order_id("s2", t, "AAPL", "entry"), client_order_id("s1", t, "MSFT", "entry"),
-              client_order_id("s1", t, "AAPL", "stop_loss"), client_order_id("s1", t, "AAPL", "entry", 1),
-              client_order_id("s1", datetime(2024, 1, 2, 14, 32, tzinfo=UTC), "AAPL", "entry")}
+    others = {
+        client_order_id("s2", t, "AAPL", "entry"),
+        client_order_id("s1", t, "MSFT", "entry"),
+        client_order_id("s1", t, "AAPL", "stop_loss"),
+        client_order_id("s1", t, "AAPL", "entry", 1),
+        client_order_id("s1", datetime(2024, 1, 2, 14, 32, tzinfo=UTC), "AAPL", "entry"),
+    }
     assert a not in others and len(others) == 5
     assert len(a) <= 48 and a.replace("-", "").isalnum() and a == a.lower()

@@ -108,7 +108,10 @@ def test_batch_equals_incremental(bars: pd.DataFrame) -> None:
         resumed = StreamingFeatures.from_history(c[:1000], v[:1000])
         np.testing.assert_allclose(
             np.array([resumed.update(x, y) for x, y in zip(c[1000:], v[1000:], strict=True)]),
-            batch[1000:], rtol=1e-9, atol=0)
+            batch[1000:],
+            rtol=1e-9,
+            atol=0,
+        )
 
 
 def test_incremental_warmup_is_nan_then_ready() -> None:
@@ -159,8 +162,13 @@ def test_compute_features_names_the_row_of_a_bad_value(bars: pd.DataFrame) -> No
 
 def test_batch_equals_incremental_on_awkward_series() -> None:
     # Flat stretches (RSI 0/100, zero stdev), a jump, tiny and huge prices.
-    pieces = [np.full(40, 5.0), np.full(30, 7.5), 7.5 + np.arange(30) * 1e-9, np.full(25, 1e-4),
-              1e6 * np.exp(np.linspace(0, 0.1, 40))]
+    pieces = [
+        np.full(40, 5.0),
+        np.full(30, 7.5),
+        7.5 + np.arange(30) * 1e-9,
+        np.full(25, 1e-4),
+        1e6 * np.exp(np.linspace(0, 0.1, 40)),
+    ]
     close = np.concatenate(pieces)
     volume = np.arange(close.size, dtype=float) % 7
     batch = feature_arrays(close, volume)

@@ -23,7 +23,7 @@ def _worst_drift(n_bars: int, series: list[tuple[np.ndarray, np.ndarray]], ends:
     for c, v in series:
         full = feature_arrays(c, v)
         for t in ends:
-            part = feature_arrays(c[t - n_bars + 1: t + 1], v[t - n_bars + 1: t + 1])[-1]
+            part = feature_arrays(c[t - n_bars + 1 : t + 1], v[t - n_bars + 1 : t + 1])[-1]
             worst = np.maximum(worst, np.abs(part - full[t]) / np.abs(full[t]))
     return worst
 
@@ -56,6 +56,6 @@ def test_drift_shrinks_with_buffer_length_and_picks_the_live_buffer(series) -> N
 def test_live_stream_from_the_buffer_matches_the_backtest(series) -> None:
     c, v = series[0]
     start = 2000
-    live = StreamingFeatures.from_history(c[start - LIVE_BUFFER_BARS: start], v[start - LIVE_BUFFER_BARS: start])
+    live = StreamingFeatures.from_history(c[start - LIVE_BUFFER_BARS : start], v[start - LIVE_BUFFER_BARS : start])
     got = np.array([live.update(x, y) for x, y in zip(c[start:], v[start:], strict=True)])
     np.testing.assert_allclose(got, feature_arrays(c, v)[start:], rtol=TOLERANCE, atol=0)

@@ -18,8 +18,18 @@ from tradingmodel.config import ModelConfig
 from tradingmodel.data import simulate
 from tradingmodel.model import train
 
-TINY = {"sequence_length": 20, "hidden_size": 16, "num_layers": 1, "num_epochs": 2, "patience": 2,
-        "batch_size": 64, "learning_rate": 3e-3, "train_fraction": 0.5, "val_fraction": 0.15, "seed": 3}
+TINY = {
+    "sequence_length": 20,
+    "hidden_size": 16,
+    "num_layers": 1,
+    "num_epochs": 2,
+    "patience": 2,
+    "batch_size": 64,
+    "learning_rate": 3e-3,
+    "train_fraction": 0.5,
+    "val_fraction": 0.15,
+    "seed": 3,
+}
 SYMBOLS = ["AAA", "BBB"]
 CONFIG = """[trading]
 buy_threshold = 0.02
@@ -68,8 +78,13 @@ def config_file(tmp_path: Path) -> Path:
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """``tradingmodel <args>`` in a real subprocess (this checkout first on the path)."""
     full = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"), **(env or {})}
-    return subprocess.run([sys.executable, "-c", "from tradingmodel.cli import main; main()", *args],
-                          capture_output=True, text=True, env=full, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", "from tradingmodel.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=timeout,
+    )
 
 
 def _child(args: list[str], env: dict[str, str]) -> None:

@@ -14,8 +14,13 @@ from tradingmodel.store import get_engine
 from tradingmodel.store.sessions import SessionStore
 
 FILL_COLUMNS = ["timestamp", "symbol", "side", "quantity", "price", "commission"]
-BT_PURPOSE = {"entry": "entry", "time_exit": "time", "halt_exit": "halt", "session_close": "session_close",
-              "end": "end"}
+BT_PURPOSE = {
+    "entry": "entry",
+    "time_exit": "time",
+    "halt_exit": "halt",
+    "session_close": "session_close",
+    "end": "end",
+}
 
 
 def session_store(url: str, name: str) -> SessionStore:
@@ -44,6 +49,25 @@ def backtest_of(bars_file: Path, model_dir: Path, config_file: Path):
 
 
 def paper_args(bars_file: Path, model_dir: Path, config_file: Path, url: str, name: str, broker: Path) -> list[str]:
-    return ["paper", "--source", "replay", "--speed", "0", "--data", str(bars_file), "--model", str(model_dir),
-            "--config", str(config_file), "--db", url, "--session", name, "--flatten-on-exit", "--no-panel",
-            "--no-report", "--broker-dir", str(broker)]
+    return [
+        "paper",
+        "--source",
+        "replay",
+        "--speed",
+        "0",
+        "--data",
+        str(bars_file),
+        "--model",
+        str(model_dir),
+        "--config",
+        str(config_file),
+        "--db",
+        url,
+        "--session",
+        name,
+        "--flatten-on-exit",
+        "--no-panel",
+        "--no-report",
+        "--broker-dir",
+        str(broker),
+    ]

@@ -18,8 +18,15 @@ from tradingmodel.live.crash import POINTS
 KILLS = 10
 # how many visits of each point a run may wait for: per slice points soon (each run must leave bars for the
 # next ones), per fill / order points within a few, the rarer ones at their first visit
-REACH = {"slice_before_commit": 10, "after_executor_bars": 10, "after_decision_commit": 10,
-         "fill_before_position": 2, "after_submit": 2, "after_cancel": 1, "before_fill_record": 1}
+REACH = {
+    "slice_before_commit": 10,
+    "after_executor_bars": 10,
+    "after_decision_commit": 10,
+    "fill_before_position": 2,
+    "after_submit": 2,
+    "after_cancel": 1,
+    "before_fill_record": 1,
+}
 
 
 def _crash_plan(seed: int) -> list[str]:
@@ -39,7 +46,8 @@ def _crash_plan(seed: int) -> list[str]:
 
 @pytest.mark.slow
 def test_killed_and_restarted_session_ends_with_the_uninterrupted_book(
-        model_dir: Path, bars_file: Path, config_file: Path, tmp_path: Path, db_url: str) -> None:
+    model_dir: Path, bars_file: Path, config_file: Path, tmp_path: Path, db_url: str
+) -> None:
     ref_url = f"sqlite:///{tmp_path}/reference.db"
     assert run_forked(*paper_args(bars_file, model_dir, config_file, ref_url, "ref", tmp_path / "b-ref")) == 0
     want = book(session_store(ref_url, "ref"))

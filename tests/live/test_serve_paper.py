@@ -17,14 +17,39 @@ from tradingmodel.store import get_engine
 from tradingmodel.store.schema import Fill
 
 
-def test_serve_paper_serves_the_session_it_runs(model_dir: Path, bars_file: Path, config_file: Path,
-                                                tmp_path: Path) -> None:
+def test_serve_paper_serves_the_session_it_runs(
+    model_dir: Path, bars_file: Path, config_file: Path, tmp_path: Path
+) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
-           "DATABASE_URL": f"sqlite:///{tmp_path}/serve.db", "TRADINGMODEL_API_KEYS": "k-serve-paper"}
-    cmd = [sys.executable, "-c", "from tradingmodel.cli import main; main()", "serve", "--port", str(port),
-           "--workers", "0", "--paper", "--model", str(model_dir), "--data", str(bars_file), "--speed", "0",
-           "--session", "sp", "--config", str(config_file), "--log-level", "warning"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src"),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/serve.db",
+        "TRADINGMODEL_API_KEYS": "k-serve-paper",
+    }
+    cmd = [
+        sys.executable,
+        "-c",
+        "from tradingmodel.cli import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        "0",
+        "--paper",
+        "--model",
+        str(model_dir),
+        "--data",
+        str(bars_file),
+        "--speed",
+        "0",
+        "--session",
+        "sp",
+        "--config",
+        str(config_file),
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
@@ -33,8 +58,12 @@ def test_serve_paper_serves_the_session_it_runs(model_dir: Path, bars_file: Path
             time.sleep(1.0)
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/api/v1/portfolio", params={"session": "sp"},
-                              headers={"X-API-Key": "k-serve-paper"}, timeout=5)
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/portfolio",
+                    params={"session": "sp"},
+                    headers={"X-API-Key": "k-serve-paper"},
+                    timeout=5,
+                )
             except httpx.TransportError:
                 continue  # not listening yet
             if r.status_code == 200:

@@ -14,8 +14,9 @@ from tests.live.helpers import paper_args, session_store
 from tradingmodel.store import dispose_engines
 
 
-def test_sigterm_persists_and_exits_zero_then_the_session_continues(model_dir: Path, bars_file: Path,
-                                                                     config_file: Path, tmp_path: Path) -> None:
+def test_sigterm_persists_and_exits_zero_then_the_session_continues(
+    model_dir: Path, bars_file: Path, config_file: Path, tmp_path: Path
+) -> None:
     url = f"sqlite:///{tmp_path}/s.db"
     args = paper_args(bars_file, model_dir, config_file, url, "sig", tmp_path / "b")
     args[args.index("--speed") + 1] = "600"  # ten bars a second: still running when the signal comes

@@ -24,9 +24,19 @@ def test_simulator_session_predicts_from_its_first_slice(model_dir: Path, tmp_pa
 
         engine.watch_task = asyncio.get_running_loop().create_task(watch())
 
-    res = asyncio.run(run_session(name="sim", symbols=SYMBOLS, model_dir=model_dir, source=src,
-                                  config=load_config(None), database_url=url, broker_dir=tmp_path / "b",
-                                  on_start=on_start, handle_signals=False))
+    res = asyncio.run(
+        run_session(
+            name="sim",
+            symbols=SYMBOLS,
+            model_dir=model_dir,
+            source=src,
+            config=load_config(None),
+            database_url=url,
+            broker_dir=tmp_path / "b",
+            on_start=on_start,
+            handle_signals=False,
+        )
+    )
     assert res.status == "stopped" and 20 <= res.stats.slices < 390 - 60
     store = session_store(url, "sim")
     first = min(e["bar_time"] for e in store.events(types=["portfolio"]))

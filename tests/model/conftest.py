@@ -20,8 +20,18 @@ from tradingmodel.model import train
 # batches of 64 the best epoch was the first: most tests then used a once-through network.) Measured over
 # simulator seeds 1..12 with this setup: the signal test below holds on all 12 (best epochs 1-9), and the
 # null test's 95% interval contains 50% on all 12.
-TINY = {"sequence_length": 20, "hidden_size": 16, "num_layers": 1, "num_epochs": 10, "patience": 3,
-        "batch_size": 256, "learning_rate": 3e-3, "train_fraction": 0.5, "val_fraction": 0.15, "seed": 3}
+TINY = {
+    "sequence_length": 20,
+    "hidden_size": 16,
+    "num_layers": 1,
+    "num_epochs": 10,
+    "patience": 3,
+    "batch_size": 256,
+    "learning_rate": 3e-3,
+    "train_fraction": 0.5,
+    "val_fraction": 0.15,
+    "seed": 3,
+}
 
 
 def tiny_cfg(**overrides: object) -> ModelConfig:
@@ -58,8 +68,9 @@ def train_keeping_nets(*args: object, **kwargs: object) -> tuple[object, dict[st
 
 
 @pytest.fixture(scope="session")
-def trained_nets(signal_bars: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
-                 ) -> tuple[Path, dict[str, torch.nn.Module]]:
+def trained_nets(
+    signal_bars: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, torch.nn.Module]]:
     """A model directory trained on ``signal_bars`` and the in-memory networks training ended with."""
     out = tmp_path_factory.mktemp("trained")
     before = torch.get_num_threads()  # session fixtures run before the package one below

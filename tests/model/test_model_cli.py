@@ -28,8 +28,25 @@ def test_train_evaluate_predict_commands(tmp_path: Path) -> None:
     cfg = tmp_path / "m.toml"
     cfg.write_text(CONFIG)
     model = tmp_path / "model"
-    r = runner.invoke(app, ["train", "--data", str(data), "--symbols", "aaa", "--config", str(cfg),
-                            "--epochs", "1", "--seed", "5", "--out", str(model), "--no-progress"])
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(data),
+            "--symbols",
+            "aaa",
+            "--config",
+            str(cfg),
+            "--epochs",
+            "1",
+            "--seed",
+            "5",
+            "--out",
+            str(model),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "AAA: best epoch 1 of 1" in r.output
     stored = json.loads((model / "AAA" / "meta.json").read_text())

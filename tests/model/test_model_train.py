@@ -34,8 +34,16 @@ def test_learns_planted_signal_beyond_persistence(signal_bars: pd.DataFrame, tra
     assert lo > 50.0, m["direction_accuracy_ci"]
     assert m["direction_accuracy"] >= m["baseline"]["direction_accuracy"]
     assert m["magnitude_correlation"] > 0.05
-    assert {"baseline", "ar_baseline", "per_symbol", "timing_accuracy", "mse", "mae", "mse_return",
-            "mae_return"} <= set(m)
+    assert {
+        "baseline",
+        "ar_baseline",
+        "per_symbol",
+        "timing_accuracy",
+        "mse",
+        "mae",
+        "mse_return",
+        "mae_return",
+    } <= set(m)
     # confidence is a probability, calibrated on validation: its mean tracks the test hit rate
     assert abs(100 * m["confidence_mean"] - m["direction_accuracy"]) < 6.0
 
@@ -51,8 +59,7 @@ def test_null_mode_accuracy_interval_contains_50(tmp_path: Path, tiny_cfg) -> No
     assert lo <= 50.0 <= hi, m["direction_accuracy_ci"]
 
 
-def test_test_part_is_never_seen_by_training_scaling_or_calibration(signal_bars, trained, tmp_path,
-                                                                    tiny_cfg) -> None:
+def test_test_part_is_never_seen_by_training_scaling_or_calibration(signal_bars, trained, tmp_path, tiny_cfg) -> None:
     meta = _meta(trained)
     test_start = pd.Timestamp(meta["symbols"]["AAA"]["split_ts"]["test"][0])
     changed = signal_bars.copy()
@@ -138,7 +145,7 @@ def _lookahead_diffs(model_dir: Path, bars: pd.DataFrame, feature_fn) -> list[fl
     cuts = sorted(rng.choice(np.arange(200, len(bars) - 2), size=6, replace=False))
     diffs = []
     for cut in cuts:
-        part = predict(model_dir, bars.iloc[:cut + 1], feature_fn=feature_fn)
+        part = predict(model_dir, bars.iloc[: cut + 1], feature_fn=feature_fn)
         ts = bars["timestamp"].iloc[cut]
         last = part.set_index("timestamp")["predicted_close"]
         diffs.append(abs(float(last[ts]) - float(full[ts])))
@@ -193,8 +200,7 @@ def test_other_data_is_scored_whole_and_split_is_reported(trained, signal_bars) 
 
 def test_pooled_model_and_ctrl_c_keeps_best(tmp_path, tiny_cfg, monkeypatch) -> None:
     bars = simulate(["AAA", "BBB"], 6, seed=5, signal=1.0)
-    res = train(bars, tiny_cfg(num_epochs=2, train_fraction=0.7), tmp_path / "pooled", pooled=True,
-                progress=False)
+    res = train(bars, tiny_cfg(num_epochs=2, train_fraction=0.7), tmp_path / "pooled", pooled=True, progress=False)
     assert res.model_dirs["AAA"] == res.model_dirs["BBB"] == tmp_path / "pooled" / "pooled"
     preds = predict(tmp_path / "pooled", bars)
     assert set(preds["symbol"]) == {"AAA", "BBB"}
@@ -233,8 +239,7 @@ def test_too_few_bars_is_a_clear_error(tmp_path, tiny_cfg) -> None:
     assert not (tmp_path / "manifest.json").exists()
 
 
-def test_calibration_comes_from_validation_and_scaling_from_training(signal_bars, trained, tmp_path,
-                                                                     tiny_cfg) -> None:
+def test_calibration_comes_from_validation_and_scaling_from_training(signal_bars, trained, tmp_path, tiny_cfg) -> None:
     split_ts = _meta(trained)["symbols"]["AAA"]["split_ts"]
     ts = signal_bars["timestamp"]
     in_val = (ts >= pd.Timestamp(split_ts["val"][0])) & (ts <= pd.Timestamp(split_ts["val"][1]))
@@ -305,8 +310,9 @@ def test_persistence_baseline_is_the_last_nonzero_move_on_the_scored_bars(traine
 def test_period_spans_every_scored_symbol(tmp_path, tiny_cfg) -> None:
     # symbols with different date ranges: the overall period is the earliest to the latest scored bar
     # (the split is at calendar times shared by both, so each needs bars in the test period: BBB ends later)
-    bars = pd.concat([simulate(["AAA"], 6, seed=2), simulate(["BBB"], 4, seed=2, start="2024-01-05")],
-                     ignore_index=True)
+    bars = pd.concat(
+        [simulate(["AAA"], 6, seed=2), simulate(["BBB"], 4, seed=2, start="2024-01-05")], ignore_index=True
+    )
     train(bars, tiny_cfg(num_epochs=1, hidden_size=8, train_fraction=0.6), tmp_path, progress=False)
     m, frame = evaluate(tmp_path, bars, return_frame=True)
     scored = frame.loc[frame["scored"], "timestamp"]

@@ -25,7 +25,7 @@ def test_windows_are_a_view_and_batches_match_a_naive_computation() -> None:
     t = np.array([s.first_window_end(L), 200, s.n - 2])
     xb, yb = ws.batch(torch.from_numpy(t), torch.zeros(3, dtype=torch.int64))
     for k, tk in enumerate(t):
-        raw = s.x[tk - L + 1:tk + 1].astype(np.float64).copy()
+        raw = s.x[tk - L + 1 : tk + 1].astype(np.float64).copy()
         raw[:, [0, 2, 3]] = raw[:, [0, 2, 3]] / raw[-1, 0] - 1.0
         want = (raw - sc.mean) / sc.std
         np.testing.assert_allclose(xb[k].numpy(), want, rtol=1e-5, atol=1e-5)

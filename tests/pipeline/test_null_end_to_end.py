@@ -20,8 +20,14 @@ from tradingmodel.model import train
 from tradingmodel.pipeline import backtest_model
 
 # Trade on every predicted direction (zero thresholds, no volume filter) to get many trades.
-EAGER = TradingConfig(threshold_unit="sigma", buy_threshold=0.0, sell_threshold=0.0, volume_multiplier=0.0,
-                      cooldown_bars=0, max_holding_bars=10)
+EAGER = TradingConfig(
+    threshold_unit="sigma",
+    buy_threshold=0.0,
+    sell_threshold=0.0,
+    volume_multiplier=0.0,
+    cooldown_bars=0,
+    max_holding_bars=10,
+)
 SMALL = ModelConfig(sequence_length=30, hidden_size=16, num_layers=1, num_epochs=3, patience=2)
 
 

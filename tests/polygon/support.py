@@ -25,8 +25,17 @@ def make_bars(symbols: list[str], days: int, *, start: str = "2024-01-02", seed:
         close = 100 * (1 + i) * np.exp(np.cumsum(rng.normal(0, 1e-3, len(ts))))
         open_ = np.r_[close[0], close[:-1]]
         spread = np.abs(rng.normal(0, 5e-4, len(ts))) * close
-        frames.append(pd.DataFrame({
-            "symbol": s, "timestamp": ts, "open": open_, "high": np.maximum(open_, close) + spread,
-            "low": np.minimum(open_, close) - spread, "close": close,
-            "volume": rng.integers(100, 10_000, len(ts)).astype("float64")}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": s,
+                    "timestamp": ts,
+                    "open": open_,
+                    "high": np.maximum(open_, close) + spread,
+                    "low": np.minimum(open_, close) - spread,
+                    "close": close,
+                    "volume": rng.integers(100, 10_000, len(ts)).astype("float64"),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True).sort_values(["symbol", "timestamp"], ignore_index=True)

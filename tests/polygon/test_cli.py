@@ -42,10 +42,13 @@ def test_fetch_command_stores_and_resumes(fake, bars, env, monkeypatch) -> None:
     assert res.exit_code == 0 and "0 bars stored, 0 requests (all already stored)" in res.output
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"POLYGON_API_KEY": "nope"}, "Polygon rejected the API key"),
-    ({"POLYGON_API_KEY": ""}, "no Polygon API key"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"POLYGON_API_KEY": "nope"}, "Polygon rejected the API key"),
+        ({"POLYGON_API_KEY": ""}, "no Polygon API key"),
+    ],
+)
 def test_fetch_command_bad_key(fake, env, monkeypatch, change, message) -> None:
     point_at(monkeypatch, fake)
     for k, v in change.items():
@@ -76,8 +79,7 @@ def test_stream_command_records_and_prints_each_bar(env, monkeypatch) -> None:
             fake.feed.play(0.001)
 
         threading.Thread(target=play, daemon=True).start()
-        res = runner.invoke(app, ["stream", "-s", "AAPL,MSFT", "--duration", "2",
-                                  "--since", "2024-01-02T14:30:00Z"])
+        res = runner.invoke(app, ["stream", "-s", "AAPL,MSFT", "--duration", "2", "--since", "2024-01-02T14:30:00Z"])
     assert res.exit_code == 0, res.output
     lines = [ln for ln in res.output.splitlines() if " 1m o=" in ln]
     assert len(lines) == len(bars)

@@ -43,24 +43,38 @@ def test_official_rest_client_pages_through_everything(fake, bars) -> None:
 
 def test_response_shape_and_api_key_query_param(fake) -> None:
     fake.page_size = 2
-    status, body = get_json(f"{fake.base_url}/v2/aggs/ticker/MSFT/range/1/minute/2024-01-02/2024-01-02"
-                            f"?limit=5000&apiKey={API_KEY}")
+    status, body = get_json(
+        f"{fake.base_url}/v2/aggs/ticker/MSFT/range/1/minute/2024-01-02/2024-01-02?limit=5000&apiKey={API_KEY}"
+    )
     assert status == 200
-    assert set(body) == {"ticker", "queryCount", "resultsCount", "adjusted", "results", "status",
-                         "request_id", "count", "next_url"}
+    assert set(body) == {
+        "ticker",
+        "queryCount",
+        "resultsCount",
+        "adjusted",
+        "results",
+        "status",
+        "request_id",
+        "count",
+        "next_url",
+    }
     assert body["status"] == "OK" and body["resultsCount"] == body["count"] == 2 and len(body["request_id"]) == 32
     assert set(body["results"][0]) == {"v", "vw", "o", "c", "h", "l", "t", "n"}
     assert "apiKey" not in body["next_url"] and "cursor=" in body["next_url"]
     # an empty range leaves "results" out
-    status, body = get_json(f"{fake.base_url}/v2/aggs/ticker/MSFT/range/1/minute/2023-01-02/2023-01-03"
-                            f"?apiKey={API_KEY}")
+    status, body = get_json(
+        f"{fake.base_url}/v2/aggs/ticker/MSFT/range/1/minute/2023-01-02/2023-01-03?apiKey={API_KEY}"
+    )
     assert status == 200 and "results" not in body and body["resultsCount"] == 0
 
 
-@pytest.mark.parametrize(("url_key", "code", "field", "text"), [
-    ("", 401, "error", "API Key was not provided"),
-    ("&apiKey=bad", 401, "error", "Unknown API Key"),
-])
+@pytest.mark.parametrize(
+    ("url_key", "code", "field", "text"),
+    [
+        ("", 401, "error", "API Key was not provided"),
+        ("&apiKey=bad", 401, "error", "Unknown API Key"),
+    ],
+)
 def test_auth_errors(fake, url_key, code, field, text) -> None:
     status, body = get_json(f"{fake.base_url}/v2/aggs/ticker/MSFT/range/1/day/2024-01-02/2024-01-05?x=1{url_key}")
     assert status == code and body[field] == text and body["status"] == "ERROR"
@@ -79,14 +93,20 @@ def test_error_switches(fake) -> None:
     assert status == 429 and "exceeded the maximum requests" in body["error"]
     # the official client retries 429/5xx itself (urllib3) and gets through a short burst
     fake.fail_next(503, 2)
-    assert len(RESTClient(api_key=API_KEY, base=fake.base_url).get_aggs("AAPL", 1, "day", "2024-01-01",
-                                                                       "2024-01-05")) == 3
+    assert (
+        len(RESTClient(api_key=API_KEY, base=fake.base_url).get_aggs("AAPL", 1, "day", "2024-01-01", "2024-01-05")) == 3
+    )
 
 
 def test_official_websocket_client_receives_minute_aggregates(bars) -> None:
     with FakePolygon(bars, api_key=API_KEY, live=True) as fake:
-        ws = WebSocketClient(api_key=API_KEY, feed=f"127.0.0.1:{fake.feed.port}", secure=False,
-                             subscriptions=["AM.AAPL", "AM.MSFT"], max_reconnects=0)
+        ws = WebSocketClient(
+            api_key=API_KEY,
+            feed=f"127.0.0.1:{fake.feed.port}",
+            secure=False,
+            subscriptions=["AM.AAPL", "AM.MSFT"],
+            max_reconnects=0,
+        )
         got: list = []
 
         async def handle(msgs: list) -> None:
@@ -112,8 +132,9 @@ def test_official_websocket_client_receives_minute_aggregates(bars) -> None:
 
 def test_official_websocket_client_auth_failure(bars) -> None:
     with FakePolygon(bars, api_key=API_KEY, live=True) as fake:
-        ws = WebSocketClient(api_key="bad", feed=f"127.0.0.1:{fake.feed.port}", secure=False,
-                             subscriptions=["AM.AAPL"], max_reconnects=0)
+        ws = WebSocketClient(
+            api_key="bad", feed=f"127.0.0.1:{fake.feed.port}", secure=False, subscriptions=["AM.AAPL"], max_reconnects=0
+        )
 
         async def handle(msgs: list) -> None:
             return None
@@ -127,8 +148,9 @@ def test_subscription_acks_one_per_topic(bars) -> None:
 
     async def main(fake: FakePolygon) -> list:
         async with websockets.connect(fake.ws_url) as ws:
-            assert json.loads(await ws.recv()) == [{"ev": "status", "status": "connected",
-                                                    "message": "Connected Successfully"}]
+            assert json.loads(await ws.recv()) == [
+                {"ev": "status", "status": "connected", "message": "Connected Successfully"}
+            ]
             await ws.send(json.dumps({"action": "auth", "params": API_KEY}))
             assert json.loads(await ws.recv())[0]["status"] == "auth_success"
             await ws.send(json.dumps({"action": "subscribe", "params": "AM.AAPL, AM.MSFT"}))

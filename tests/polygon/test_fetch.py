@@ -71,8 +71,9 @@ def test_missing_ranges() -> None:
 
 def test_multi_page_fetch_stores_every_bar_once(fake, bars, engine) -> None:
     fake.page_size = 250  # 1,170 bars per symbol -> 5 pages each
-    reps = fetch_history(engine, ["AAPL", "MSFT"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                         policy=policy(commit_every=400))
+    reps = fetch_history(
+        engine, ["AAPL", "MSFT"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy(commit_every=400)
+    )
     assert [r.bars for r in reps] == [1170, 1170]
     assert [r.requests for r in reps] == [5, 5]
     assert_same_bars(engine, bars)
@@ -81,20 +82,19 @@ def test_multi_page_fetch_stores_every_bar_once(fake, bars, engine) -> None:
     assert sum("cursor=" in p for p in paths) == 8
     # a second run finds everything stored and sends no request
     before = fake.rest_request_count()
-    reps = fetch_history(engine, ["AAPL", "MSFT"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                         policy=policy())
+    reps = fetch_history(engine, ["AAPL", "MSFT"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())
     assert fake.rest_request_count() == before
     assert [r.bars for r in reps] == [0, 0] and all(r.missing_ms == 0 for r in reps)
     assert_same_bars(engine, bars)
 
 
 def test_extending_the_range_fetches_only_the_new_part(fake, bars, engine) -> None:
-    fetch_history(engine, ["AAPL"], date(2024, 1, 2), date(2024, 1, 2), api_key=API_KEY,
-                  base_url=fake.base_url, policy=policy())
+    fetch_history(
+        engine, ["AAPL"], date(2024, 1, 2), date(2024, 1, 2), api_key=API_KEY, base_url=fake.base_url, policy=policy()
+    )
     assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 390
     n0 = fake.rest_request_count()
-    rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                        policy=policy())[0]
+    rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())[0]
     assert rep.bars == 780 and rep.skipped_ms == 86_400_000
     # two missing pieces (before and after Jan 2) -> two requests
     assert fake.rest_request_count() - n0 == 2
@@ -106,8 +106,15 @@ def test_429_burst_is_survived(fake, bars, engine, retry_after) -> None:
     fake.page_size = 500
     fake.fail_next(429, 3, retry_after=retry_after)
     sl = Sleeps()
-    fetch_history(engine, ["AAPL", "MSFT"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                  policy=policy(sl, backoff_base=1.0))
+    fetch_history(
+        engine,
+        ["AAPL", "MSFT"],
+        START,
+        END,
+        api_key=API_KEY,
+        base_url=fake.base_url,
+        policy=policy(sl, backoff_base=1.0),
+    )
     assert_same_bars(engine, bars)
     assert sum(s == 429 for _, s in fake.requests) == 3
     # exponential backoff (0.5, 1, 2 s) or the server's Retry-After (2 s each)
@@ -119,8 +126,9 @@ def test_503_is_survived_and_retry_after_is_capped(fake, bars, engine) -> None:
     fake.fail_next(429, 1, retry_after="3600")
     fake.fail_next(429, 1, retry_after="soon")
     sl = Sleeps()
-    fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                  policy=policy(sl, backoff_max=7.0))
+    fetch_history(
+        engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy(sl, backoff_max=7.0)
+    )
     assert_same_bars(engine, bars, ("AAPL",))
     # the hour-long Retry-After is capped at backoff_max; a malformed one falls back to backoff (2 s)
     assert sl.waits == [0.5, 7.0, 2.0]
@@ -130,8 +138,15 @@ def test_retry_budget_is_bounded(fake, engine) -> None:
     fake.fail_next(429, 50, retry_after="30")
     sl = Sleeps()
     with pytest.raises(PolygonUnavailableError, match="retry budget"):
-        fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                      policy=policy(sl, max_retries=20, max_total_wait=100.0))
+        fetch_history(
+            engine,
+            ["AAPL"],
+            START,
+            END,
+            api_key=API_KEY,
+            base_url=fake.base_url,
+            policy=policy(sl, max_retries=20, max_total_wait=100.0),
+        )
     assert sum(sl.waits) <= 100.0 and len(sl.waits) == 3
 
 
@@ -147,8 +162,9 @@ def test_retries_exhausted_then_rerun_resumes(fake, bars, engine) -> None:
             fake.fail_next(500, 10)
 
     with pytest.raises(PolygonUnavailableError, match="run the same command again"):
-        fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=pol,
-                      progress=progress)
+        fetch_history(
+            engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=pol, progress=progress
+        )
     stored = read_bars(engine, ["AAPL"], timeframe="1m")
     assert 0 < len(stored) < 1170
     with fake.lock:
@@ -159,7 +175,6 @@ def test_retries_exhausted_then_rerun_resumes(fake, bars, engine) -> None:
     # the rerun started after the last stored bar, not at the beginning of the range
     resumed_from = int(fake.requests[first_new][0].split("/")[-2])
     assert resumed_from == int(stored["timestamp"].iloc[-1].value // 10**6) + 1
-
 
 
 def test_non_json_page_is_not_taken_for_the_end_of_the_range(fake, bars, engine) -> None:
@@ -173,8 +188,9 @@ def test_non_json_page_is_not_taken_for_the_end_of_the_range(fake, bars, engine)
             fake.fail_next(200, body="<html><body>Bad gateway</body></html>")
 
     with pytest.raises(PolygonUnavailableError, match="not JSON"):
-        fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=pol,
-                      progress=progress)
+        fetch_history(
+            engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=pol, progress=progress
+        )
     stored = read_bars(engine, ["AAPL"], timeframe="1m")
     assert 0 < len(stored) < 1170
     ranges = fetched_ranges(engine, "AAPL", "1m")
@@ -182,6 +198,7 @@ def test_non_json_page_is_not_taken_for_the_end_of_the_range(fake, bars, engine)
     reps = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())
     assert reps[0].bars == 1170 - len(stored)
     assert_same_bars(engine, bars, ("AAPL",))
+
 
 def test_interrupted_fetch_resumes_without_duplicates_or_gaps(fake, bars, engine) -> None:
     fake.page_size = 200
@@ -191,15 +208,22 @@ def test_interrupted_fetch_resumes_without_duplicates_or_gaps(fake, bars, engine
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fetch_history(engine, ["AAPL", "MSFT"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                      policy=policy(commit_every=200), progress=interrupt)
+        fetch_history(
+            engine,
+            ["AAPL", "MSFT"],
+            START,
+            END,
+            api_key=API_KEY,
+            base_url=fake.base_url,
+            policy=policy(commit_every=200),
+            progress=interrupt,
+        )
     assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 1170
     partial = read_bars(engine, ["MSFT"], timeframe="1m")
     assert 400 <= len(partial) < 1170
     ranges = fetched_ranges(engine, "MSFT", "1m")
     assert len(ranges) == 1 and ranges[0][1] == partial["timestamp"].iloc[-1] + pd.Timedelta(milliseconds=1)
-    reps = fetch_history(engine, ["AAPL", "MSFT"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                         policy=policy())
+    reps = fetch_history(engine, ["AAPL", "MSFT"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())
     assert [r.bars for r in reps] == [0, 1170 - len(partial)]
     assert_same_bars(engine, bars)
 
@@ -223,8 +247,7 @@ def test_unknown_ticker_and_plan_limits_say_what_to_do(fake, engine) -> None:
 def test_repeating_next_url_stops_paging(fake, engine) -> None:
     fake.page_size = 100
     fake.repeat_next_url = True
-    rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                        policy=policy())[0]
+    rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())[0]
     assert rep.requests == 2 and rep.bars == 100  # the second request saw the same URL again and stopped
     assert "repeated a next_url" in rep.warnings[0]
     assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 100
@@ -233,8 +256,7 @@ def test_repeating_next_url_stops_paging(fake, engine) -> None:
 def test_a_cursor_that_never_advances_stops_paging(fake, engine) -> None:
     fake.page_size = 100
     fake.stuck_cursor = True  # every next_url is new, but serves the first page again
-    rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                        policy=policy())[0]
+    rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())[0]
     assert rep.requests == 3 and rep.bars == 100  # a second page of old bars proves the loop; stop after it
     assert "pagination is not advancing" in rep.warnings[0]
     assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 100
@@ -243,8 +265,9 @@ def test_a_cursor_that_never_advances_stops_paging(fake, engine) -> None:
 def test_free_plan_rate_limit_spaces_requests(fake, bars, engine) -> None:
     fake.page_size = 100  # 12 pages
     sl = Sleeps()
-    fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                  policy=policy(sl, requests_per_minute=5))
+    fetch_history(
+        engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy(sl, requests_per_minute=5)
+    )
     assert_same_bars(engine, bars, ("AAPL",))
     assert len(fake.requests) == 12
     # requests 6..10 wait for the first minute to pass, 11..12 for the second
@@ -252,8 +275,9 @@ def test_free_plan_rate_limit_spaces_requests(fake, bars, engine) -> None:
 
 
 def test_daily_bars_on_new_york_midnight(fake, bars, engine) -> None:
-    fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, timespan="day",
-                  policy=policy())
+    fetch_history(
+        engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, timespan="day", policy=policy()
+    )
     daily = read_bars(engine, ["AAPL"], timeframe="1d")
     src = bars[bars["symbol"] == "AAPL"]
     day = src["timestamp"].dt.tz_convert("America/New_York").dt.date
@@ -264,8 +288,9 @@ def test_daily_bars_on_new_york_midnight(fake, bars, engine) -> None:
 
 
 def test_five_minute_bars_use_their_own_timeframe(fake, bars, engine) -> None:
-    rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url,
-                        multiplier=5, policy=policy())[0]
+    rep = fetch_history(
+        engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, multiplier=5, policy=policy()
+    )[0]
     assert rep.timeframe == "5m" and rep.bars == 1170 // 5
     five = read_bars(engine, ["AAPL"], timeframe="5m")
     src = bars[bars["symbol"] == "AAPL"].reset_index(drop=True)

@@ -30,9 +30,15 @@ async def _no_wait(_: float) -> None:
 
 
 def make_stream(fake: FakePolygon, bars: pd.DataFrame, *, since=True, key=API_KEY, **kw) -> BarStream:
-    return BarStream(sorted(bars["symbol"].unique()), api_key=key, ws_url=fake.ws_url,
-                     rest_base_url=fake.base_url, since=bars["timestamp"].min() if since else None,
-                     backoff=kw.pop("backoff", Backoff(initial=0.005, max_attempts=200)), **kw)
+    return BarStream(
+        sorted(bars["symbol"].unique()),
+        api_key=key,
+        ws_url=fake.ws_url,
+        rest_base_url=fake.base_url,
+        since=bars["timestamp"].min() if since else None,
+        backoff=kw.pop("backoff", Backoff(initial=0.005, max_attempts=200)),
+        **kw,
+    )
 
 
 class Consumer:
@@ -48,9 +54,11 @@ class Consumer:
 
     async def until(self, n: int, timeout: float = 10) -> None:
         """Wait until ``n`` bars have arrived (a timeout fails the test)."""
+
         async def wait() -> None:
             while len(self.got) < n:
                 await asyncio.sleep(0.002)
+
         await asyncio.wait_for(wait(), timeout)
 
     async def close(self) -> list:
@@ -79,8 +87,7 @@ def day_bars() -> pd.DataFrame:
     return make_bars(["AAPL", "MSFT"], 1)  # 2 x 390 minute bars
 
 
-async def collect(stream: BarStream, fake: FakePolygon, n: int, *, tick: float = 0.001,
-                  timeout: float = 20) -> list:
+async def collect(stream: BarStream, fake: FakePolygon, n: int, *, tick: float = 0.001, timeout: float = 20) -> list:
     got: list = []
 
     async def play() -> None:
@@ -168,10 +175,13 @@ def test_gives_up_after_bounded_reconnects() -> None:
     async def record(s: float) -> None:
         waits.append(s)
 
-    stream = BarStream(["AAPL"], api_key=API_KEY, ws_url="ws://127.0.0.1:9/stocks",
-                       rest_base_url="http://127.0.0.1:9",
-                       backoff=Backoff(initial=1.0, factor=2.0, maximum=5.0, jitter=0.0, max_attempts=4,
-                                       sleep=record))
+    stream = BarStream(
+        ["AAPL"],
+        api_key=API_KEY,
+        ws_url="ws://127.0.0.1:9/stocks",
+        rest_base_url="http://127.0.0.1:9",
+        backoff=Backoff(initial=1.0, factor=2.0, maximum=5.0, jitter=0.0, max_attempts=4, sleep=record),
+    )
 
     async def run() -> None:
         async for _ in stream:
@@ -229,6 +239,7 @@ def test_second_aggregates(day_bars) -> None:
 
 def test_rest_lagging_the_feed_is_filled_from_the_first_live_bar(day_bars) -> None:
     """When REST lacks the newest bar at the back-fill, the gap before the first live bar is fetched."""
+
     async def scenario(fake: FakePolygon, stream: BarStream) -> list:
         c = Consumer(stream)
         await c.until(2 * 4)  # back-filled: timestamps 0..3 (REST lags: 4 is missing)

@@ -39,10 +39,19 @@ def make_predictions(bars: pd.DataFrame, seed: int = 5) -> pd.DataFrame:
         guess = 0.3 * ret + rng.normal(0, sd, len(ret))
         n = len(b)
         split = np.where(np.arange(n) < 0.7 * n, "train", np.where(np.arange(n) < 0.85 * n, "val", "test"))
-        parts.append(pd.DataFrame({
-            "symbol": b["symbol"].to_numpy(), "timestamp": b["timestamp"].to_numpy(),
-            "predicted_close": close * (1 + guess), "confidence": 1 / (1 + np.exp(-np.abs(guess) / sd)),
-            "close": close, "next_close": nxt, "split": split}).iloc[:-1])
+        parts.append(
+            pd.DataFrame(
+                {
+                    "symbol": b["symbol"].to_numpy(),
+                    "timestamp": b["timestamp"].to_numpy(),
+                    "predicted_close": close * (1 + guess),
+                    "confidence": 1 / (1 + np.exp(-np.abs(guess) / sd)),
+                    "close": close,
+                    "next_close": nxt,
+                    "split": split,
+                }
+            ).iloc[:-1]
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -62,12 +71,36 @@ def make_trades(bars: pd.DataFrame, preds: pd.DataFrame, hold: int = 5, edge: fl
                 commission = 0.005 * qty * 2
                 sign = 1 if side == "long" else -1
                 pnl = sign * (exit_ - entry) * qty - commission
-                rows.append((sym, side, ts[t + 1], entry, ts[t + hold], exit_, float(qty), pnl,
-                             100 * sign * (exit_ / entry - 1), commission, "max_holding"))
+                rows.append(
+                    (
+                        sym,
+                        side,
+                        ts[t + 1],
+                        entry,
+                        ts[t + hold],
+                        exit_,
+                        float(qty),
+                        pnl,
+                        100 * sign * (exit_ / entry - 1),
+                        commission,
+                        "max_holding",
+                    )
+                )
                 t += hold
             t += 1
-    cols = ["symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity", "pnl",
-            "return_pct", "commission", "exit_reason"]
+    cols = [
+        "symbol",
+        "side",
+        "entry_time",
+        "entry_price",
+        "exit_time",
+        "exit_price",
+        "quantity",
+        "pnl",
+        "return_pct",
+        "commission",
+        "exit_reason",
+    ]
     return pd.DataFrame(rows, columns=cols).sort_values("exit_time", kind="stable", ignore_index=True)
 
 
@@ -78,8 +111,9 @@ def make_equity(bars: pd.DataFrame, trades: pd.DataFrame) -> pd.DataFrame:
     wide = bars.pivot(index="timestamp", columns="symbol", values="close").reindex(times).ffill()
     bh = DEPOSIT * (wide / wide.iloc[0]).mean(axis=1)
     equity = DEPOSIT + realised.to_numpy()
-    return pd.DataFrame({"timestamp": times, "equity": equity, "cash": equity, "gross_exposure": 0.0,
-                         "buy_and_hold": bh.to_numpy()})
+    return pd.DataFrame(
+        {"timestamp": times, "equity": equity, "cash": equity, "gross_exposure": 0.0, "buy_and_hold": bh.to_numpy()}
+    )
 
 
 def trading_metrics(trades: pd.DataFrame, equity: pd.DataFrame) -> dict[str, Any]:
@@ -96,11 +130,16 @@ def model_metrics(preds: pd.DataFrame) -> dict[str, Any]:
         hit = np.sign(pred - close) == np.sign(actual - close)
         acc = float(100 * hit.mean())
         half = 196 * math.sqrt(acc / 100 * (1 - acc / 100) / len(p))
-        return {"direction_accuracy": acc, "direction_accuracy_ci": [acc - half, acc + half],
-                "magnitude_correlation": float(np.corrcoef(pred - close, actual - close)[0, 1]),
-                "mse": float(np.mean((pred - actual) ** 2)), "mae": float(np.mean(np.abs(pred - actual))),
-                "mse_return": float(np.mean(((pred - actual) / close) ** 2)),
-                "mae_return": float(np.mean(np.abs(pred - actual) / close)), "n_bars": len(p)}
+        return {
+            "direction_accuracy": acc,
+            "direction_accuracy_ci": [acc - half, acc + half],
+            "magnitude_correlation": float(np.corrcoef(pred - close, actual - close)[0, 1]),
+            "mse": float(np.mean((pred - actual) ** 2)),
+            "mae": float(np.mean(np.abs(pred - actual))),
+            "mse_return": float(np.mean(((pred - actual) / close) ** 2)),
+            "mae_return": float(np.mean(np.abs(pred - actual) / close)),
+            "n_bars": len(p),
+        }
 
     test = preds[preds["split"] == "test"]
     out = score(test["predicted_close"].to_numpy(), test)
@@ -111,8 +150,17 @@ def model_metrics(preds: pd.DataFrame) -> dict[str, Any]:
 
 
 def history() -> dict[str, list[dict]]:
-    return {"pooled": [{"epoch": e, "train_loss": 0.9 * 0.7**e + 0.05, "val_loss": 1.0 * 0.75**e + 0.07,
-                        "samples_per_s": 5000.0 + e} for e in range(8)]}
+    return {
+        "pooled": [
+            {
+                "epoch": e,
+                "train_loss": 0.9 * 0.7**e + 0.05,
+                "val_loss": 1.0 * 0.75**e + 0.07,
+                "samples_per_s": 5000.0 + e,
+            }
+            for e in range(8)
+        ]
+    }
 
 
 def run_inputs(symbols: list[str] | None = None, days: int = 3) -> dict[str, Any]:
@@ -123,11 +171,22 @@ def run_inputs(symbols: list[str] | None = None, days: int = 3) -> dict[str, Any
     trades = make_trades(bars, preds)
     equity = make_equity(bars, trades)
     return {
-        "config": AppConfig(), "bars": bars, "predictions": preds, "trades": trades, "equity": equity,
-        "model_metrics": model_metrics(preds), "trading_metrics": trading_metrics(trades, equity),
+        "config": AppConfig(),
+        "bars": bars,
+        "predictions": preds,
+        "trades": trades,
+        "equity": equity,
+        "model_metrics": model_metrics(preds),
+        "trading_metrics": trading_metrics(trades, equity),
         "history": history(),
-        "provenance": {"source": "simulator", "symbols": symbols, "start": str(bars["timestamp"].min()),
-                       "end": str(bars["timestamp"].max()), "seed": 3, "data_hash": "sha256:test"},
+        "provenance": {
+            "source": "simulator",
+            "symbols": symbols,
+            "start": str(bars["timestamp"].min()),
+            "end": str(bars["timestamp"].max()),
+            "seed": 3,
+            "data_hash": "sha256:test",
+        },
         "extra": {"note": "report test run"},
     }
 
@@ -164,10 +223,10 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tradingmodel.cli.demo import run_demo
     from tradingmodel.config import ModelConfig, TradingConfig
 
-    cfg = AppConfig(model=ModelConfig(sequence_length=20, hidden_size=8, num_layers=1, num_epochs=2, patience=1,
-                                      batch_size=128),
-                    trading=TradingConfig(buy_threshold=0.02, sell_threshold=0.02))
-    r = run_demo(tmp_path_factory.mktemp("reports"), cfg=cfg, symbols=("AAA", "BBB"), days=4, seed=7,
-                 progress=False)
+    cfg = AppConfig(
+        model=ModelConfig(sequence_length=20, hidden_size=8, num_layers=1, num_epochs=2, patience=1, batch_size=128),
+        trading=TradingConfig(buy_threshold=0.02, sell_threshold=0.02),
+    )
+    r = run_demo(tmp_path_factory.mktemp("reports"), cfg=cfg, symbols=("AAA", "BBB"), days=4, seed=7, progress=False)
     assert len(r.backtest.trades) > 0, "the demo run should trade, or its report has no trade markers to check"
     return r.run_dir

@@ -28,9 +28,17 @@ import pytest
 from tests.conftest import require
 
 pytestmark = pytest.mark.browser
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--remote-debugging-port=0"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+]
 LOCAL_SCHEMES = ("file:", "data:", "blob:", "about:")
 RENDERED_JS = """Array.from(document.querySelectorAll('.plotly-graph-div')).map(d => ({
   id: d.id, ready: !!(d._fullLayout && d.querySelector('.main-svg')),
@@ -69,8 +77,8 @@ def decode_png(data: bytes) -> np.ndarray:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, [], None
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", body)
@@ -159,8 +167,9 @@ async def _inspect(ws_url: str, page: Path, wait_s: float) -> dict[str, Any]:
         s = (await cdp.call("Target.attachToTarget", targetId=target, flatten=True))["sessionId"]
         for domain in ("Runtime", "Log", "Page", "Network"):
             await cdp.call(f"{domain}.enable", s)
-        await cdp.call("Emulation.setDeviceMetricsOverride", s, width=1400, height=1000, deviceScaleFactor=1,
-                       mobile=False)
+        await cdp.call(
+            "Emulation.setDeviceMetricsOverride", s, width=1400, height=1000, deviceScaleFactor=1, mobile=False
+        )
         await cdp.call("Emulation.setScrollbarsHidden", s, hidden=True)  # no width change as the page grows
         await cdp.call("Page.navigate", s, url=page.resolve().as_uri())
         charts: list[dict] = []
@@ -198,8 +207,9 @@ async def _js(cdp: DevTools, session: str, expression: str) -> Any:
 
 async def _shot(cdp: DevTools, session: str, x: int, y: int, w: int, h: int) -> bytes:
     clip = {"x": x, "y": y, "width": w, "height": h, "scale": 1}
-    res = await cdp.call("Page.captureScreenshot", session, format="png", clip=clip, captureBeyondViewport=True,
-                         optimizeForSpeed=True)
+    res = await cdp.call(
+        "Page.captureScreenshot", session, format="png", clip=clip, captureBeyondViewport=True, optimizeForSpeed=True
+    )
     return base64.b64decode(res["data"])
 
 
@@ -213,8 +223,12 @@ def trace_ink(pair: tuple[bytes, bytes]) -> float:
 def open_in_chromium(page: Path, wait_s: float = 30.0) -> dict[str, Any]:
     """Open ``page`` in a fresh headless Chromium; return its charts, screenshots and DevTools events."""
     with tempfile.TemporaryDirectory() as profile:
-        proc = subprocess.Popen(["chromium", *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            ["chromium", *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             ws_url = None
             for line in proc.stderr:  # type: ignore[union-attr]
@@ -237,12 +251,16 @@ def problems(events: list[dict]) -> list[str]:
     for e in events:
         m, p = e["method"], e.get("params", {})
         if m == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert", "warning"):
-            out.append(f"console.{p['type']}: " + " ".join(str(a.get("value", a.get("description")))
-                                                         for a in p.get("args", [])))
+            out.append(
+                f"console.{p['type']}: "
+                + " ".join(str(a.get("value", a.get("description"))) for a in p.get("args", []))
+            )
         elif m == "Runtime.exceptionThrown":
             d = p.get("exceptionDetails", {})
-            out.append(f"exception: {d.get('text', '')} {d.get('exception', {}).get('description', '')}"
-                       f" at {d.get('url', '?')}:{d.get('lineNumber', '?')}")
+            out.append(
+                f"exception: {d.get('text', '')} {d.get('exception', {}).get('description', '')}"
+                f" at {d.get('url', '?')}:{d.get('lineNumber', '?')}"
+            )
         elif m == "Log.entryAdded" and p.get("entry", {}).get("level") == "error":
             out.append("log: " + p["entry"].get("text", ""))
         elif m == "Network.requestWillBeSent" and not p["request"]["url"].startswith(LOCAL_SCHEMES):
@@ -277,8 +295,12 @@ def test_decode_png_round_trips_every_filter() -> None:
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 7, 5, 8, 6, 0, 0, 0)) + \
-        chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    png = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 7, 5, 8, 6, 0, 0, 0))
+        + chunk(b"IDAT", body)
+        + chunk(b"IEND", b"")
+    )
     assert np.array_equal(decode_png(png), img)
     assert ink(img) > 0.9 and ink(np.zeros((4, 4, 3), np.uint8)) == 0.0
 
@@ -298,15 +320,20 @@ def _first_new_york_time(run_dir: Path, chart_id: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("run", "symbols"), [("pipeline_run", ["AAA", "BBB"]), ("saved_run", ["AAPL", "MSFT"])])
-def test_report_of_a_demo_run_opens_cleanly_in_chromium(run: str, symbols: list[str],
-                                                        request: pytest.FixtureRequest) -> None:
+def test_report_of_a_demo_run_opens_cleanly_in_chromium(
+    run: str, symbols: list[str], request: pytest.FixtureRequest
+) -> None:
     require(shutil.which("chromium") is not None, "chromium")
     saved_run: Path = request.getfixturevalue(run)
     result = open_in_chromium(saved_run / "report.html")
     assert problems(result["events"]) == []
     charts = result["charts"]
     assert [c["id"] for c in charts] == [f"chart-price-{s}" for s in symbols] + [
-        "chart-equity", "chart-loss", "chart-returns", "chart-calibration"]
+        "chart-equity",
+        "chart-loss",
+        "chart-returns",
+        "chart-calibration",
+    ]
     for c in charts:
         assert c["ready"] and c["traces"] >= 2 and c["drawn"] >= 2, c
         assert c["w"] > 600 and c["h"] > 300, c
@@ -332,10 +359,14 @@ def test_the_check_catches_a_broken_page(saved_run: Path, tmp_path: Path) -> Non
     """The same inspection flags console errors, exceptions, network use, a missing and an empty chart."""
     require(shutil.which("chromium") is not None, "chromium")
     page = (saved_run / "report.html").read_text()
-    broken = page.replace("</body>", '<script>console.error("boom"); no_such_function();</script>'
-                                     '<img src="https://example.invalid/pixel.png"></body>')
-    broken = broken.replace('Plotly.newPlot(                        "chart-loss"',
-                            'Plotly.newPlot(                        "chart-nowhere"')
+    broken = page.replace(
+        "</body>",
+        '<script>console.error("boom"); no_such_function();</script>'
+        '<img src="https://example.invalid/pixel.png"></body>',
+    )
+    broken = broken.replace(
+        'Plotly.newPlot(                        "chart-loss"', 'Plotly.newPlot(                        "chart-nowhere"'
+    )
     start = broken.index('Plotly.newPlot(                        "chart-returns"')
     data_at = broken.index("[", start)
     end = broken.index(',                        {"template"', data_at)

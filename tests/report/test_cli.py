@@ -49,10 +49,17 @@ def test_open_hands_the_file_to_the_browser(saved_run: Path, tmp_path: Path) -> 
     browser.chmod(0o755)
     copy = tmp_path / saved_run.name
     shutil.copytree(saved_run, copy)
-    code = ("import sys, typer; from tradingmodel.cli.report import register\n"
-            "app = typer.Typer(); register(app); app.command('x')(lambda: None); app()")
+    code = (
+        "import sys, typer; from tradingmodel.cli.report import register\n"
+        "app = typer.Typer(); register(app); app.command('x')(lambda: None); app()"
+    )
     env = {**os.environ, "BROWSER": f"{browser} %s"}
-    proc = subprocess.run([sys.executable, "-c", code, "report", str(copy), "--open"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "report", str(copy), "--open"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert seen.read_text().strip() == (copy / "report.html").resolve().as_uri()

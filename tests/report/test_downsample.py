@@ -28,7 +28,7 @@ def test_long_series_keeps_bucket_extremes_first_and_last(n: int) -> None:
     size = -(-n // n_buckets)
     kept = set(idx.tolist())
     for start in range(0, n, size):
-        chunk = v[start:start + size]
+        chunk = v[start : start + size]
         assert start + int(np.argmin(chunk)) in kept
         assert start + int(np.argmax(chunk)) in kept
     # the drawn range equals the true range

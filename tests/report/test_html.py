@@ -71,12 +71,27 @@ def test_report_is_self_contained(saved_run: Path) -> None:
 def test_every_chart_is_there(saved_run: Path, inputs: dict[str, Any]) -> None:
     page = (saved_run / "report.html").read_text()
     ids = re.findall(r'<div id="(chart-[^"]+)" class="plotly-graph-div"', page)
-    assert ids == ["chart-price-AAPL", "chart-price-MSFT", "chart-equity", "chart-loss", "chart-returns",
-                   "chart-calibration"]
+    assert ids == [
+        "chart-price-AAPL",
+        "chart-price-MSFT",
+        "chart-equity",
+        "chart-loss",
+        "chart-returns",
+        "chart-calibration",
+    ]
     for i in ids:
         assert page.count(f'Plotly.newPlot(                        "{i}"') == 1
-    for text in ("Model metrics beside the baselines", "persistence baseline", "AR baseline", "Trading metrics",
-                 "Parameters", "sequence_length", "Data provenance", "sha256:test", inputs["provenance"]["start"]):
+    for text in (
+        "Model metrics beside the baselines",
+        "persistence baseline",
+        "AR baseline",
+        "Trading metrics",
+        "Parameters",
+        "sequence_length",
+        "Data provenance",
+        "sha256:test",
+        inputs["provenance"]["start"],
+    ):
         assert html.escape(text) in page, text
 
 
@@ -85,8 +100,8 @@ def test_price_chart_draws_predictions_at_the_bar_they_predict(inputs: dict[str,
     out = charts.outcomes(preds, bars)
     a = bars[bars["symbol"] == "AAPL"].reset_index(drop=True)
     o = out[out["symbol"] == "AAPL"].reset_index(drop=True)
-    assert (o["target_time"] == a["timestamp"].iloc[1:len(o) + 1].to_numpy()).all()
-    np.testing.assert_allclose(o["actual_ret"], (a["close"].shift(-1) / a["close"] - 1).iloc[:len(o)] * 100)
+    assert (o["target_time"] == a["timestamp"].iloc[1 : len(o) + 1].to_numpy()).all()
+    np.testing.assert_allclose(o["actual_ret"], (a["close"].shift(-1) / a["close"] - 1).iloc[: len(o)] * 100)
     figs = dict(charts.price_figures(bars, out, inputs["trades"], thresholds=("percent", 0.05, 0.04)))
     fig = figs["AAPL"]
     close, pred = fig.data[0], fig.data[1]
@@ -105,7 +120,9 @@ def test_price_chart_draws_predictions_at_the_bar_they_predict(inputs: dict[str,
     assert all(t.yaxis == "y2" for t in fig.data if "threshold" in (t.name or ""))
     # nights and the weekend are hidden: 2024-01-02 .. 01-04 have two overnight gaps
     assert [b.bounds for b in fig.layout.xaxis.rangebreaks] == [
-        ("2024-01-02T16:00:00", "2024-01-03T09:30:00"), ("2024-01-03T16:00:00", "2024-01-04T09:30:00")]
+        ("2024-01-02T16:00:00", "2024-01-03T09:30:00"),
+        ("2024-01-03T16:00:00", "2024-01-04T09:30:00"),
+    ]
     names = [t.name for t in fig.data]
     assert "exit" in names and {"long entry", "short entry"} & set(names)
     n_trades = (inputs["trades"]["symbol"] == "AAPL").sum()
@@ -131,7 +148,6 @@ def test_equity_chart_drawdown(inputs: dict[str, Any]) -> None:
     assert np.min(fig.data[2].y) == pytest.approx(dd.min()) and np.max(fig.data[2].y) == 0
 
 
-
 def test_equity_chart_drawdown_counts_the_deposit_as_a_peak(tmp_path: Path) -> None:
     # equity never regains the deposit: the deposit is the peak, as in maximum_drawdown_pct
     from tradingmodel.metrics.trading import trading_metrics
@@ -149,12 +165,22 @@ def test_equity_chart_drawdown_counts_the_deposit_as_a_peak(tmp_path: Path) -> N
     y = np.frombuffer(base64.b64decode(json.loads(f'"{drawn.group(1)}"')), dtype="<f8")
     assert y.min() == pytest.approx(-tm["maximum_drawdown_pct"])
 
-@pytest.mark.parametrize(("value", "key", "text"), [
-    (52.3149, "direction_accuracy", "52.31 %"), (-1234.5, "total_profit", "-$1,234.50"),
-    (1024, "total_trades", "1,024"), (0.0123456789, "mse", "0.0123457"), (6.5e-7, "mse_return", "6.5000e-07"),
-    (math.inf, "profit_factor", "∞"), (math.nan, "sharpe_ratio", "n/a"), (None, "win_rate", "n/a"),
-    ([49.0, 53.456], "direction_accuracy_ci", "[49.00 %, 53.46 %]"), (12.0, "exposure_pct", "12.00 %"),
-])
+
+@pytest.mark.parametrize(
+    ("value", "key", "text"),
+    [
+        (52.3149, "direction_accuracy", "52.31 %"),
+        (-1234.5, "total_profit", "-$1,234.50"),
+        (1024, "total_trades", "1,024"),
+        (0.0123456789, "mse", "0.0123457"),
+        (6.5e-7, "mse_return", "6.5000e-07"),
+        (math.inf, "profit_factor", "∞"),
+        (math.nan, "sharpe_ratio", "n/a"),
+        (None, "win_rate", "n/a"),
+        ([49.0, 53.456], "direction_accuracy_ci", "[49.00 %, 53.46 %]"),
+        (12.0, "exposure_pct", "12.00 %"),
+    ],
+)
 def test_formatting_by_unit(value: Any, key: str, text: str) -> None:
     assert fmt(value, unit_of(key)) == text
 
@@ -167,8 +193,10 @@ def test_a_year_of_minute_bars_stays_small_and_quick(tmp_path: Path, year_inputs
     d = save_run("backtest", root=tmp_path, config=None, provenance={"source": "simulator"}, **year_inputs)
     seconds = time.perf_counter() - t0
     size = (d / "report.html").stat().st_size
-    print(f"\nyear of minute bars: {len(bars):,} bars, {len(trades):,} trades, report {size / 1e6:.1f} MB, "
-          f"save_run {seconds:.1f} s")
+    print(
+        f"\nyear of minute bars: {len(bars):,} bars, {len(trades):,} trades, report {size / 1e6:.1f} MB, "
+        f"save_run {seconds:.1f} s"
+    )
     assert size < 20e6
     assert seconds < 60
 
@@ -182,6 +210,7 @@ def test_many_trades_are_thinned_evenly_and_said_so(inputs: dict[str, Any]) -> N
     assert (shown, total) == (10, len(t)) and total > 10
     entries = sorted(x for tr in fig.data if tr.name.endswith("entry") for x in tr.x)
     assert len(entries) == 10
+
     def local(ts: pd.Timestamp) -> str:
         return str(ts.tz_convert("America/New_York").tz_localize(None).isoformat())
 
@@ -193,9 +222,22 @@ def test_many_trades_are_thinned_evenly_and_said_so(inputs: dict[str, Any]) -> N
 def test_symbols_with_the_same_slug_get_their_own_chart(tmp_path: Path) -> None:
     # "BRK.B" and "BRK/B" both slug to BRK_B: two divs with one id would draw both into the first
     ts = pd.date_range("2024-01-02 14:30", periods=10, freq="1min", tz="UTC")
-    bars = pd.concat([pd.DataFrame({"symbol": sym, "timestamp": ts, "open": 1.0, "high": 1.0, "low": 1.0,
-                                    "close": np.arange(10.0) + 100 * k, "volume": 1.0})
-                      for k, sym in enumerate(["BRK.B", "BRK/B"])])
+    bars = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "symbol": sym,
+                    "timestamp": ts,
+                    "open": 1.0,
+                    "high": 1.0,
+                    "low": 1.0,
+                    "close": np.arange(10.0) + 100 * k,
+                    "volume": 1.0,
+                }
+            )
+            for k, sym in enumerate(["BRK.B", "BRK/B"])
+        ]
+    )
     run = save_run("backtest", root=tmp_path, config=None, provenance={}, bars=bars)
     page = (run / "report.html").read_text()
     ids = re.findall(r'<div id="(chart-price-[^"]+)"', page)
@@ -219,19 +261,29 @@ def test_scatter_axes_follow_the_predictions_range(inputs: dict[str, Any]) -> No
     assert f"from {test['actual_ret'].min():.3f}% to {test['actual_ret'].max():.3f}%" in fig.layout.xaxis.title.text
 
 
-def test_in_sample_banner_caveats_and_the_ar_baseline_beside_the_model(tmp_path: Path,
-                                                                      inputs: dict[str, Any]) -> None:
+def test_in_sample_banner_caveats_and_the_ar_baseline_beside_the_model(tmp_path: Path, inputs: dict[str, Any]) -> None:
     from tradingmodel.pipeline import attach_sample_check, sample_check_from_origin
 
     tm = dict(inputs["trading_metrics"])
     preds = inputs["predictions"]
-    origin = {"model_dir": "models/m1", "symbols": {"AAPL": {"training_period": [
-        str(preds["timestamp"].min()), str(preds["timestamp"].quantile(0.5))]}}}
+    origin = {
+        "model_dir": "models/m1",
+        "symbols": {
+            "AAPL": {"training_period": [str(preds["timestamp"].min()), str(preds["timestamp"].quantile(0.5))]}
+        },
+    }
     attach_sample_check(tm, sample_check_from_origin(preds, origin, "preds.csv"))
     base = dict(inputs["trading_metrics"], total_profit=-123.456, win_rate=None, total_trades=0)
     tm["ar_baseline"] = {k: v for k, v in base.items() if k != "notes"}
-    run = save_run("backtest", root=tmp_path, config=inputs["config"], provenance={}, trading_metrics=tm,
-                   bars=inputs["bars"], predictions=preds[["symbol", "timestamp", "predicted_close"]])
+    run = save_run(
+        "backtest",
+        root=tmp_path,
+        config=inputs["config"],
+        provenance={},
+        trading_metrics=tm,
+        bars=inputs["bars"],
+        predictions=preds[["symbol", "timestamp", "predicted_close"]],
+    )
     page = (run / "report.html").read_text()
     banner = re.search(r'<div class="banner in-sample" role="alert">([^<]+)</div>', page)
     assert banner is not None and "overlaps the training period by" in banner.group(1)

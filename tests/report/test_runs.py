@@ -21,8 +21,17 @@ RUN_ID = re.compile(r"^\d{8}-\d{6}-backtest-[0-9a-f]{6}$")
 def test_run_folder_holds_every_file(saved_run: Path) -> None:
     assert RUN_ID.match(saved_run.name)
     names = {p.name for p in saved_run.iterdir()}
-    assert names == {"run.json", "config.toml", "metrics.json", "trades.csv", "equity.parquet", "bars.parquet",
-                     "predictions.parquet", "history.json", "report.html"}
+    assert names == {
+        "run.json",
+        "config.toml",
+        "metrics.json",
+        "trades.csv",
+        "equity.parquet",
+        "bars.parquet",
+        "predictions.parquet",
+        "history.json",
+        "report.html",
+    }
     assert not [p for p in saved_run.parent.iterdir() if p.name.startswith(".")]  # no temp folder left
 
 
@@ -70,8 +79,14 @@ def test_rebuilt_report_equals_the_original(run: str, request: pytest.FixtureReq
 
 
 def test_train_run_without_trading(tmp_path: Path, inputs: dict[str, Any]) -> None:
-    d = save_run("train", root=tmp_path, config=AppConfig(), provenance={"source": "x.parquet"},
-                 model_metrics=inputs["model_metrics"], history=inputs["history"])
+    d = save_run(
+        "train",
+        root=tmp_path,
+        config=AppConfig(),
+        provenance={"source": "x.parquet"},
+        model_metrics=inputs["model_metrics"],
+        history=inputs["history"],
+    )
     assert (d / "trades.csv").read_text().strip() == ",".join(inputs["trades"].columns)
     run = load_run(d)
     assert run.trades is not None and run.trades.empty and run.equity is None
@@ -86,27 +101,45 @@ def test_empty_run_still_makes_a_report(tmp_path: Path) -> None:
 
 
 def test_non_finite_metrics_survive(tmp_path: Path) -> None:
-    d = save_run("evaluate", root=tmp_path, config=None, provenance={},
-                 trading_metrics={"profit_factor": math.inf, "sharpe_ratio": math.nan})
+    d = save_run(
+        "evaluate",
+        root=tmp_path,
+        config=None,
+        provenance={},
+        trading_metrics={"profit_factor": math.inf, "sharpe_ratio": math.nan},
+    )
     tm = load_run(d).trading_metrics
     assert tm["profit_factor"] == math.inf and math.isnan(tm["sharpe_ratio"])
-
 
 
 @pytest.mark.parametrize("symbol", ["NA", "NULL", "N/A"])
 def test_tickers_that_look_like_missing_values_read_back(tmp_path: Path, symbol: str) -> None:
     # NA is a real ticker (Nano Labs, Nasdaq); pandas reads it from a CSV as missing by default
     t = pd.Timestamp("2024-01-02 14:31", tz="UTC")
-    trades = pd.DataFrame({"symbol": [symbol], "side": ["long"], "entry_time": [t], "entry_price": [1.0],
-                           "exit_time": [pd.NaT], "exit_price": [math.nan], "quantity": [1.0], "pnl": [math.nan],
-                           "return_pct": [math.nan], "commission": [0.0], "exit_reason": [None]})
+    trades = pd.DataFrame(
+        {
+            "symbol": [symbol],
+            "side": ["long"],
+            "entry_time": [t],
+            "entry_price": [1.0],
+            "exit_time": [pd.NaT],
+            "exit_price": [math.nan],
+            "quantity": [1.0],
+            "pnl": [math.nan],
+            "return_pct": [math.nan],
+            "commission": [0.0],
+            "exit_reason": [None],
+        }
+    )
     d = save_run("backtest", root=tmp_path, config=None, provenance={}, trades=trades)
     got = load_run(d).trades
     assert list(got["symbol"]) == [symbol] and list(got["side"]) == ["long"]
     assert got["exit_time"].isna().all() and got["pnl"].isna().all() and got["exit_reason"].isna().all()
 
-def test_crash_while_writing_leaves_nothing(tmp_path: Path, inputs: dict[str, Any],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_crash_while_writing_leaves_nothing(
+    tmp_path: Path, inputs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import tradingmodel.report.html as report_html
 
     def crash(run_dir: Path) -> Path:
@@ -122,21 +155,40 @@ def _bad(inputs: dict[str, Any], **change: Any) -> dict[str, Any]:
     return {**inputs, **change}
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda i: {"trades": i["trades"].drop(columns=["exit_price"])}, r"trades: missing column\(s\) exit_price"),
-    (lambda i: {"equity": i["equity"].assign(timestamp=i["equity"]["timestamp"].astype(str).where(
-        i["equity"].index != 7, "yesterday"))}, r"equity: row 7: column timestamp: not a timestamp \('yesterday'\)"),
-    (lambda i: {"predictions": i["predictions"].assign(predicted_close=i["predictions"]["predicted_close"]
-                                                        .astype(object).where(i["predictions"].index != 3, "abc"))},
-     r"predictions: row 3: column predicted_close: not a number \('abc'\)"),
-    (lambda i: {"bars": i["bars"].drop(columns=["close"])}, r"bars: missing column\(s\) close"),
-    (lambda i: {"history": {"pooled": [{"epoch": 0, "train_loss": 1.0}]}},
-     r"history\['pooled'\] record 0: missing val_loss"),
-    (lambda i: {"provenance": {"when": object()}}, r"provenance/extra: value of type object"),
-    (lambda i: {"trades": [1, 2]}, r"trades: expected a pandas DataFrame"),
-])
-def test_bad_input_names_the_problem_and_writes_nothing(tmp_path: Path, inputs: dict[str, Any],
-                                                        change: Any, message: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda i: {"trades": i["trades"].drop(columns=["exit_price"])}, r"trades: missing column\(s\) exit_price"),
+        (
+            lambda i: {
+                "equity": i["equity"].assign(
+                    timestamp=i["equity"]["timestamp"].astype(str).where(i["equity"].index != 7, "yesterday")
+                )
+            },
+            r"equity: row 7: column timestamp: not a timestamp \('yesterday'\)",
+        ),
+        (
+            lambda i: {
+                "predictions": i["predictions"].assign(
+                    predicted_close=i["predictions"]["predicted_close"]
+                    .astype(object)
+                    .where(i["predictions"].index != 3, "abc")
+                )
+            },
+            r"predictions: row 3: column predicted_close: not a number \('abc'\)",
+        ),
+        (lambda i: {"bars": i["bars"].drop(columns=["close"])}, r"bars: missing column\(s\) close"),
+        (
+            lambda i: {"history": {"pooled": [{"epoch": 0, "train_loss": 1.0}]}},
+            r"history\['pooled'\] record 0: missing val_loss",
+        ),
+        (lambda i: {"provenance": {"when": object()}}, r"provenance/extra: value of type object"),
+        (lambda i: {"trades": [1, 2]}, r"trades: expected a pandas DataFrame"),
+    ],
+)
+def test_bad_input_names_the_problem_and_writes_nothing(
+    tmp_path: Path, inputs: dict[str, Any], change: Any, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         save_run("backtest", root=tmp_path, **_bad(inputs, **change(inputs)))
     assert list(tmp_path.iterdir()) == []

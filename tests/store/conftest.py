@@ -20,19 +20,36 @@ from sqlalchemy.pool import NullPool
 from tests.conftest import require
 from tradingmodel.store import dispose_engines, get_engine
 
-PG_SERVER = os.environ.get("TEST_DATABASE_URL") or os.environ.get("TEST_PG_URL") or \
-    "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-TABLES = ("events", "session_state", "fills", "positions", "orders", "runs", "training_jobs", "predictions",
-          "models", "fetch_progress",
-          "market_data")
+PG_SERVER = (
+    os.environ.get("TEST_DATABASE_URL")
+    or os.environ.get("TEST_PG_URL")
+    or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TABLES = (
+    "events",
+    "session_state",
+    "fills",
+    "positions",
+    "orders",
+    "runs",
+    "training_jobs",
+    "predictions",
+    "models",
+    "fetch_progress",
+    "market_data",
+)
 
 
 def _admin() -> Engine:
     u = make_url(PG_SERVER)
     if u.drivername in ("postgresql", "postgres"):
         u = u.set(drivername="postgresql+psycopg")
-    return create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT", poolclass=NullPool,
-                         connect_args={"connect_timeout": 3})
+    return create_engine(
+        u.set(database="postgres"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        connect_args={"connect_timeout": 3},
+    )
 
 
 def _pg_reachable() -> bool:
@@ -51,8 +68,11 @@ class PgDatabases:
         self.names: list[str] = []
 
     def url_of(self, name: str) -> str:
-        return make_url(PG_SERVER).set(drivername="postgresql+psycopg", database=name).render_as_string(
-            hide_password=False)
+        return (
+            make_url(PG_SERVER)
+            .set(drivername="postgresql+psycopg", database=name)
+            .render_as_string(hide_password=False)
+        )
 
     def new_name(self) -> str:
         """A unique database name, dropped at the end of the session (whoever creates it)."""
@@ -125,7 +145,10 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: object, pg_session_url: 
     engine = get_engine(pg_session_url)
     with engine.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    yield make_url(pg_session_url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False)
+    yield (
+        make_url(pg_session_url)
+        .update_query_dict({"options": f"-csearch_path={schema}"})
+        .render_as_string(hide_password=False)
+    )
     with engine.begin() as conn:
         conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')

@@ -18,11 +18,14 @@ def install_fail_trigger(engine: Engine, symbol: str = "FAIL") -> None:
             for op in ("INSERT", "UPDATE"):
                 conn.exec_driver_sql(
                     f"CREATE TRIGGER tm_test_fail_{op.lower()} BEFORE {op} ON market_data "
-                    f"WHEN NEW.symbol = '{symbol}' BEGIN SELECT RAISE(ABORT, 'tm_test_fail'); END")
+                    f"WHEN NEW.symbol = '{symbol}' BEGIN SELECT RAISE(ABORT, 'tm_test_fail'); END"
+                )
         else:
             conn.exec_driver_sql(
                 "CREATE OR REPLACE FUNCTION tm_test_fail() RETURNS trigger LANGUAGE plpgsql AS "
-                "$$ BEGIN RAISE EXCEPTION 'tm_test_fail'; END $$")
+                "$$ BEGIN RAISE EXCEPTION 'tm_test_fail'; END $$"
+            )
             conn.exec_driver_sql(
                 "CREATE TRIGGER tm_test_fail BEFORE INSERT OR UPDATE ON market_data FOR EACH ROW "
-                f"WHEN (NEW.symbol = '{symbol}') EXECUTE FUNCTION tm_test_fail()")
+                f"WHEN (NEW.symbol = '{symbol}') EXECUTE FUNCTION tm_test_fail()"
+            )

@@ -82,8 +82,17 @@ def test_symbols_with_odd_characters_on_every_write_path(engine: Engine) -> None
     # characters that CSV/text COPY would escape: quotes, backslash, comma, tab, pipe, non-ASCII.
     syms = ["BRK.B", "BRK/B", "A'B", 'A"B', "A\\B", "A\\NB", "A,B", "A\tB", "A|B", "ÄBC", "€UR"]
     ts = pd.date_range("2024-01-02 14:30", periods=3, freq="1min", tz="UTC")
-    b = pd.DataFrame({"symbol": np.repeat(syms, 3), "timestamp": np.tile(ts, len(syms)), "open": 10.0,
-                      "high": 11.0, "low": 9.0, "close": np.tile([10.0, 10.1, 10.2], len(syms)), "volume": 5.0})
+    b = pd.DataFrame(
+        {
+            "symbol": np.repeat(syms, 3),
+            "timestamp": np.tile(ts, len(syms)),
+            "open": 10.0,
+            "high": 11.0,
+            "low": 9.0,
+            "close": np.tile([10.0, 10.1, 10.2], len(syms)),
+            "volume": 5.0,
+        }
+    )
     b = b.sort_values(["symbol", "timestamp"], ignore_index=True)
     assert ingest_bars(engine, b).inserted == len(b)  # fresh path
     assert ingest_bars(engine, b).unchanged == len(b)
@@ -128,8 +137,9 @@ def test_time_zones_round_trip(engine: Engine, bars: pd.DataFrame) -> None:
     # the database itself holds the UTC instant, not the New York wall clock
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            raw = conn.execute(text("SELECT to_char(min(timestamp) AT TIME ZONE 'UTC', 'HH24:MI') "
-                                    "FROM market_data")).scalar_one()
+            raw = conn.execute(
+                text("SELECT to_char(min(timestamp) AT TIME ZONE 'UTC', 'HH24:MI') FROM market_data")
+            ).scalar_one()
         else:
             raw = conn.execute(text("SELECT substr(min(timestamp), 12, 5) FROM market_data")).scalar_one()
     assert raw == "14:30"
@@ -140,8 +150,10 @@ def test_time_zones_round_trip(engine: Engine, bars: pd.DataFrame) -> None:
 
 def test_indicators_json_round_trip(engine: Engine, bars: pd.DataFrame) -> None:
     b = bars.iloc[:50].copy()
-    b["indicators"] = [{"sma20": float(i) + 0.125, "rsi14": None if i < 14 else 55.5, "tags": ["x", i],
-                        "nested": {"ok": i % 2 == 0}} for i in range(50)]
+    b["indicators"] = [
+        {"sma20": float(i) + 0.125, "rsi14": None if i < 14 else 55.5, "tags": ["x", i], "nested": {"ok": i % 2 == 0}}
+        for i in range(50)
+    ]
     b.loc[0, "indicators"]["bad"] = float("nan")  # not JSON: stored as null
     b.loc[0, "indicators"]["nested"] = {"x": [np.float64("inf"), np.int64(3)]}
     ingest_bars(engine, b)
@@ -246,9 +258,17 @@ def test_empty_and_unsorted_input(engine: Engine, bars: pd.DataFrame) -> None:
 def test_many_symbols_of_daily_bars(engine: Engine) -> None:
     days = pd.date_range("2024-01-02", periods=3, freq="D", tz="UTC")
     syms = [f"T{i:04d}" for i in range(400)]
-    b = pd.DataFrame({"symbol": np.repeat(syms, 3), "timestamp": np.tile(days, 400),
-                      "open": 10.0, "high": 11.0, "low": 9.0, "close": np.linspace(9.5, 10.5, 1200),
-                      "volume": 1e6})
+    b = pd.DataFrame(
+        {
+            "symbol": np.repeat(syms, 3),
+            "timestamp": np.tile(days, 400),
+            "open": 10.0,
+            "high": 11.0,
+            "low": 9.0,
+            "close": np.linspace(9.5, 10.5, 1200),
+            "volume": 1e6,
+        }
+    )
     assert ingest_bars(engine, b, timeframe="1d", batch_size=500).inserted == 1200
     b.loc[::7, "close"] = 10.75
     stats = ingest_bars(engine, b, timeframe="1d", batch_size=500)

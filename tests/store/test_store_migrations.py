@@ -19,8 +19,19 @@ from tradingmodel.store.schema import Base
 
 from .conftest import PgDatabases
 
-EXPECTED_TABLES = {"market_data", "predictions", "models", "training_jobs", "orders", "fills", "positions",
-                   "runs", "fetch_progress", "events", "session_state"}
+EXPECTED_TABLES = {
+    "market_data",
+    "predictions",
+    "models",
+    "training_jobs",
+    "orders",
+    "fills",
+    "positions",
+    "runs",
+    "fetch_progress",
+    "events",
+    "session_state",
+}
 
 
 def _tables(url: str) -> set[str]:
@@ -49,8 +60,12 @@ def test_get_engine_creates_a_missing_postgres_database(pg_databases: PgDatabase
 def test_migrations_down_and_up(fresh_url: str) -> None:
     engine = get_engine(fresh_url)
     with engine.begin() as conn:  # data is dropped with the tables on the way down
-        conn.execute(text("INSERT INTO runs (kind, status, config_toml, metrics, symbols, timeframe, created_at) "
-                          "VALUES ('backtest', 'finished', '', '{}', '[]', '1m', CURRENT_TIMESTAMP)"))
+        conn.execute(
+            text(
+                "INSERT INTO runs (kind, status, config_toml, metrics, symbols, timeframe, created_at) "
+                "VALUES ('backtest', 'finished', '', '{}', '[]', '1m', CURRENT_TIMESTAMP)"
+            )
+        )
     assert downgrade(fresh_url, "base") is None
     assert _tables(fresh_url) == set()
     assert upgrade(fresh_url) == head_revision()
@@ -80,9 +95,14 @@ def test_bar_column_types(fresh_url: str) -> None:
     engine = get_engine(fresh_url)
     with engine.connect() as conn:
         if engine.dialect.name == "postgresql":
-            types = dict(conn.execute(text(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_name = 'market_data' AND table_schema = current_schema()")).all())
+            types = dict(
+                conn.execute(
+                    text(
+                        "SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_name = 'market_data' AND table_schema = current_schema()"
+                    )
+                ).all()
+            )
             expected = {"timestamp": "timestamp with time zone", "volume": "bigint", "indicators": "jsonb"}
         else:
             types = {r[1]: r[2] for r in conn.exec_driver_sql("PRAGMA table_info(market_data)").all()}
@@ -117,10 +137,16 @@ def test_default_url_comes_from_settings(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_two_processes_creating_the_same_new_database(fresh_url: str) -> None:
-    code = ("import sys; from tradingmodel.store import get_engine, current_revision; "
-            "print(current_revision(get_engine(sys.argv[1])))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, fresh_url], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    code = (
+        "import sys; from tradingmodel.store import get_engine, current_revision; "
+        "print(current_revision(get_engine(sys.argv[1])))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, fresh_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
     assert [out.strip() for out, _ in outs] == [head_revision()] * 2

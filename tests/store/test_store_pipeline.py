@@ -40,13 +40,13 @@ def test_database_source_equals_file_source(db_url: str, tmp_path: Path, monkeyp
 
     run("train", *db, "--config", str(cfg), "--out", str(tmp_path / "m"), "--no-progress", "--no-report")
     by_db = json.loads(run("evaluate", "--model", str(tmp_path / "m"), *db, "--json", "--no-report"))
-    by_file = json.loads(run("evaluate", "--model", str(tmp_path / "m"), "--data", str(part), "--json",
-                             "--no-report"))
+    by_file = json.loads(run("evaluate", "--model", str(tmp_path / "m"), "--data", str(part), "--json", "--no-report"))
     assert by_db["split"] == "test"  # the database bars hash to the training data
     assert by_db == by_file
     bt_db = json.loads(run("backtest", "--model", str(tmp_path / "m"), *db, *TRADE, "--json", "--no-report"))
-    bt_file = json.loads(run("backtest", "--model", str(tmp_path / "m"), "--data", str(part), *TRADE, "--json",
-                             "--no-report"))
+    bt_file = json.loads(
+        run("backtest", "--model", str(tmp_path / "m"), "--data", str(part), *TRADE, "--json", "--no-report")
+    )
     assert bt_db == bt_file
 
     r = runner.invoke(app, ["evaluate", "--model", str(tmp_path / "m"), "--symbols", "ZZZ", "--json"])

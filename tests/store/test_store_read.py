@@ -41,8 +41,7 @@ def test_single_symbol_string_and_empty_result(engine: Engine, stored: pd.DataFr
     assert len(read_bars(engine, "MSFT")) == 1170
     assert len(read_bars(engine, [" msft"])) == 1170  # stored symbols are upper case
     empty = read_bars(engine, "MSFT", "2030-01-01")
-    assert empty.empty and list(empty.columns)[:7] == ["symbol", "timestamp", "open", "high", "low", "close",
-                                                       "volume"]
+    assert empty.empty and list(empty.columns)[:7] == ["symbol", "timestamp", "open", "high", "low", "close", "volume"]
     assert str(empty["timestamp"].dtype) == "datetime64[us, UTC]"
 
 
@@ -51,16 +50,18 @@ def test_iter_bars_streams_bounded_chunks(engine: Engine, stored: pd.DataFrame) 
     assert [len(c) for c in chunks] == [1000, 1000, 1000, 510]
     whole = pd.concat(chunks, ignore_index=True)
     pd.testing.assert_frame_equal(whole, read_bars(engine, None))
-    pd.testing.assert_frame_equal(whole[stored.columns], stored.sort_values(["symbol", "timestamp"],
-                                                                            ignore_index=True))
+    pd.testing.assert_frame_equal(whole[stored.columns], stored.sort_values(["symbol", "timestamp"], ignore_index=True))
 
 
 def test_symbols_and_coverage(engine: Engine, stored: pd.DataFrame) -> None:
     assert list_symbols(engine) == ["AAPL", "IBM", "MSFT"]
     assert list_symbols(engine, "5m") == []
     first, last, n = bar_coverage(engine, "IBM", "1m")
-    assert (first, last, n) == (datetime(2024, 1, 2, 14, 30, tzinfo=UTC), datetime(2024, 1, 4, 20, 59, tzinfo=UTC),
-                                1170)
+    assert (first, last, n) == (
+        datetime(2024, 1, 2, 14, 30, tzinfo=UTC),
+        datetime(2024, 1, 4, 20, 59, tzinfo=UTC),
+        1170,
+    )
     assert bar_coverage(engine, "NOPE", "1m") is None
 
 
@@ -80,11 +81,23 @@ def test_cli_loader(db_url: str, engine: Engine, stored: pd.DataFrame) -> None:
 def test_cli_loader_dates_are_utc_days(db_url: str, engine: Engine) -> None:
     # docs/storage.md: a --from/--to date is a UTC day, which holds the whole regular session of the same
     # New York date (winter and summer); only winter after-market 19:00-20:00 New York moves to the next day.
-    ny = ["2024-01-04 19:30", "2024-01-05 04:00", "2024-01-05 09:30", "2024-01-05 15:59", "2024-01-05 19:30",
-          "2024-07-05 09:30", "2024-07-05 15:59", "2024-07-05 19:59"]
+    ny = [
+        "2024-01-04 19:30",
+        "2024-01-05 04:00",
+        "2024-01-05 09:30",
+        "2024-01-05 15:59",
+        "2024-01-05 19:30",
+        "2024-07-05 09:30",
+        "2024-07-05 15:59",
+        "2024-07-05 19:59",
+    ]
     ts = pd.DatetimeIndex(ny).tz_localize("America/New_York").tz_convert("UTC")
-    ingest_bars(engine, pd.DataFrame({"symbol": "AAA", "timestamp": ts, "open": 1.0, "high": 1.0, "low": 1.0,
-                                      "close": 1.0, "volume": 1.0}))
+    ingest_bars(
+        engine,
+        pd.DataFrame(
+            {"symbol": "AAA", "timestamp": ts, "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0}
+        ),
+    )
 
     def local(day: str) -> list[str]:
         got = load_bars_for_cli(["AAA"], day, day, url=db_url)["timestamp"].dt.tz_convert("America/New_York")
@@ -112,8 +125,17 @@ def test_symbols_sort_by_code_point_whatever_the_server_collation(engine: Engine
     # convention (validate_bars, SQLite, Python) sorts by code point, and the order must not depend on
     # whether symbols or indicators were asked for.
     ts = pd.date_range("2024-01-02 14:30", periods=2, freq="1min", tz="UTC")
-    bars = pd.DataFrame({"symbol": ["B", "B", "ÄBC", "ÄBC"], "timestamp": [*ts, *ts], "open": 1.0, "high": 1.0,
-                         "low": 1.0, "close": 1.0, "volume": 1.0})
+    bars = pd.DataFrame(
+        {
+            "symbol": ["B", "B", "ÄBC", "ÄBC"],
+            "timestamp": [*ts, *ts],
+            "open": 1.0,
+            "high": 1.0,
+            "low": 1.0,
+            "close": 1.0,
+            "volume": 1.0,
+        }
+    )
     icu = engine.dialect.name == "postgresql"
     if icu:
         with engine.begin() as conn:

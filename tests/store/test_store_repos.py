@@ -38,8 +38,15 @@ T0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 
 
 def test_model_registry(engine: Engine) -> None:
-    a = save_model(engine, "lstm", "models/a.pt", {"mae": 0.12, "sharpe": float("nan"), "n": np.int64(5)},
-                   symbols=["AAA"], config_toml="[model]\n", data_hash="abc")
+    a = save_model(
+        engine,
+        "lstm",
+        "models/a.pt",
+        {"mae": 0.12, "sharpe": float("nan"), "n": np.int64(5)},
+        symbols=["AAA"],
+        config_toml="[model]\n",
+        data_hash="abc",
+    )
     b = save_model(engine, "lstm", "models/b.pt", {"mae": 0.10})
     first = list_models(engine)[1]
     assert first["symbols"] == ["AAA"] and first["metrics"] == {"mae": 0.12, "sharpe": None, "n": 5}
@@ -52,8 +59,13 @@ def test_model_registry(engine: Engine) -> None:
 
 
 def test_metrics_with_nan_are_stored_as_null(engine: Engine) -> None:
-    run = save_run(engine, "backtest", config_to_toml(AppConfig()), {"sharpe": float("nan"), "trades": 0,
-                   "per_symbol": {"AAA": [1.5, float("inf")]}}, "hash1")
+    run = save_run(
+        engine,
+        "backtest",
+        config_to_toml(AppConfig()),
+        {"sharpe": float("nan"), "trades": 0, "per_symbol": {"AAA": [1.5, float("inf")]}},
+        "hash1",
+    )
     assert list_runs(engine)[0]["metrics"] == {"sharpe": None, "trades": 0, "per_symbol": {"AAA": [1.5, None]}}
     assert list_runs(engine)[0]["id"] == run
 
@@ -61,8 +73,14 @@ def test_metrics_with_nan_are_stored_as_null(engine: Engine) -> None:
 def test_predictions_are_idempotent(engine: Engine) -> None:
     model = save_model(engine, "lstm", "m.pt", {})
     ts = pd.date_range(T0, periods=5, freq="1min")
-    preds = pd.DataFrame({"symbol": ["AAA"] * 5, "timestamp": ts, "predicted_close": [1.0, 2, 3, 4, 5],
-                          "confidence": [0.5, np.nan, 0.7, 0.8, 0.9]})
+    preds = pd.DataFrame(
+        {
+            "symbol": ["AAA"] * 5,
+            "timestamp": ts,
+            "predicted_close": [1.0, 2, 3, 4, 5],
+            "confidence": [0.5, np.nan, 0.7, 0.8, 0.9],
+        }
+    )
     assert save_predictions(engine, model, preds) == 5
     preds["predicted_close"] += 10
     save_predictions(engine, model, preds)  # re-saving replaces, never duplicates
@@ -92,12 +110,14 @@ def test_training_jobs(engine: Engine) -> None:
 
 
 def test_orders_fills_positions_of_a_session(engine: Engine) -> None:
-    run = save_run(engine, "paper", "", {}, None, symbols=["AAA"], status="running",
-                   data_start="2024-01-02", data_end=T0)
+    run = save_run(
+        engine, "paper", "", {}, None, symbols=["AAA"], status="running", data_start="2024-01-02", data_end=T0
+    )
     other = save_run(engine, "backtest", "", {}, None)
     o1 = save_order(engine, run, "c-1", "AAA", "buy", 10, reason="entry", created_at=T0)
-    o2 = save_order(engine, run, "c-2", "AAA", "sell", 10, order_type="stop", stop_price=99.5,
-                    created_at=T0 + timedelta(minutes=3))
+    o2 = save_order(
+        engine, run, "c-2", "AAA", "sell", 10, order_type="stop", stop_price=99.5, created_at=T0 + timedelta(minutes=3)
+    )
     save_order(engine, other, "c-3", "AAA", "buy", 1)
     update_order(engine, o1, "filled", broker_order_id="B1")
     f1 = save_fill(engine, o1, "AAA", "buy", 10, 100.25, 0.05, T0 + timedelta(minutes=1))

@@ -19,9 +19,17 @@ from tradingmodel.strategy import layout as L
 from ..backtest.bt_scenarios import BASE, build_prep, flat
 
 # every rule on: sigma thresholds, costs, cooldown, holding time, session close, a daily loss halt
-LIVE = TradingConfig(threshold_unit="sigma", buy_threshold=0.5, sell_threshold=0.5, cooldown_bars=3,
-                     max_holding_bars=20, commission_per_share=0.005, slippage_bps=2.0, daily_loss_limit=0.004,
-                     max_open_positions=2)
+LIVE = TradingConfig(
+    threshold_unit="sigma",
+    buy_threshold=0.5,
+    sell_threshold=0.5,
+    cooldown_bars=3,
+    max_holding_bars=20,
+    commission_per_share=0.005,
+    slippage_bps=2.0,
+    daily_loss_limit=0.004,
+    max_open_positions=2,
+)
 
 
 def bars_with_gaps() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -89,8 +97,11 @@ def test_a_halt_cancels_the_entry_waiting_at_the_executor():
     """The halt scenario of the golden tests through the Python path: BBB's entry waits for its next
     bar, the daily loss halts trading meanwhile, the strategy sends a cancel and it never fills."""
     aaa = [*flat(100.0, 2), (100.0, 100.0, 89.9, 90.0), *flat(90.0, 3)]
-    prep = build_prep({"AAA": aaa, "BBB": flat(50.0, 6)}, {"AAA": {0: 102.0}, "BBB": {1: 51.0}},
-                      overrides={("BBB", 2, L.K_OPEN): np.nan, ("BBB", 2, L.K_CLOSE): np.nan})
+    prep = build_prep(
+        {"AAA": aaa, "BBB": flat(50.0, 6)},
+        {"AAA": {0: 102.0}, "BBB": {1: 51.0}},
+        overrides={("BBB", 2, L.K_OPEN): np.nan, ("BBB", 2, L.K_CLOSE): np.nan},
+    )
     cfg = TradingConfig(**{**BASE, "daily_loss_limit": 0.005, "stop_loss_threshold": 0.5})
     loop, loop_curve = run_prepared(prep, cfg)
     live, live_curve, orders, reports = drive(prep, cfg)
@@ -107,8 +118,9 @@ def test_fills_come_no_earlier_than_the_next_bar_and_stops_rest_from_the_entry()
     _, _, orders, reports = drive(prep, LIVE)
     fills = [r for r in reports if isinstance(r, Fill)]
     entries = [o for o in orders if o.purpose == "entry" and o.type == "market_next_open"]
-    assert entries and all(o.stop_loss == LIVE.stop_loss_threshold and o.take_profit == LIVE.take_profit_threshold
-                           for o in entries)
+    assert entries and all(
+        o.stop_loss == LIVE.stop_loss_threshold and o.take_profit == LIVE.take_profit_threshold for o in entries
+    )
     by_symbol: dict[int, list] = {}
     for x in sorted(orders + fills, key=lambda x: (x.stamp, isinstance(x, Order))):
         by_symbol.setdefault(x.symbol, []).append(x)
@@ -129,18 +141,23 @@ def test_a_rejected_entry_and_the_resting_levels():
     """A long the cash cannot pay is rejected at the fill; the stop / target of a filled entry are the
     executor's resting orders and the strategy's book alike, set from the fill price."""
     symbols = ["AAA"]
-    cfg = TradingConfig(position_fraction=1.0, max_position_fraction=1.0, slippage_bps=10.0,
-                        commission_per_share=0.0, flatten_at_close=False)
+    cfg = TradingConfig(
+        position_fraction=1.0,
+        max_position_fraction=1.0,
+        slippage_bps=10.0,
+        commission_per_share=0.0,
+        flatten_at_close=False,
+    )
     state = StrategyState.new(symbols, cfg)
     sim = SimulatedExecutor.for_state(state)
     row = state.new_slice()
-    row[0, L.K_OPEN:L.K_VOLUME + 1] = 100.0, 100.0, 100.0, 100.0, 1000.0
+    row[0, L.K_OPEN : L.K_VOLUME + 1] = 100.0, 100.0, 100.0, 100.0, 1000.0
     row[0, [L.K_VOLAVG, L.K_RSI, L.K_RETSTD, L.K_PRED, L.K_SESSION_LAST]] = 500.0, 50.0, 0.001, 102.0, 0.0
     state.apply_fills(sim.on_bar(row, 0))
     (entry,) = state.decide(row, 0, 0)
     assert (entry.side, entry.qty, entry.type, entry.purpose) == (1, 100.0, "market_next_open", "entry")
     assert sim.submit([entry]) == [] and state.pending == {"AAA": "buy"}
-    row[0, L.K_OPEN:L.K_CLOSE + 1] = 100.0, 100.5, 99.9, 100.2  # 100 shares at 100.1 > $10,000
+    row[0, L.K_OPEN : L.K_CLOSE + 1] = 100.0, 100.5, 99.9, 100.2  # 100 shares at 100.1 > $10,000
     (rejected,) = sim.on_bar(row, 1)
     assert isinstance(rejected, Rejection) and rejected.reason == "insufficient_cash"
     state.apply_fills([rejected])
@@ -149,7 +166,7 @@ def test_a_rejected_entry_and_the_resting_levels():
 
     state = StrategyState.new(symbols, TradingConfig(slippage_bps=10.0, flatten_at_close=False))
     sim = SimulatedExecutor.for_state(state)
-    row[0, L.K_OPEN:L.K_CLOSE + 1] = 100.0, 100.0, 100.0, 100.0
+    row[0, L.K_OPEN : L.K_CLOSE + 1] = 100.0, 100.0, 100.0, 100.0
     sim.submit(state.decide(row, 0, 0))
     (fill,) = sim.on_bar(row, 1)
     state.apply_fills([fill])
@@ -163,22 +180,69 @@ def test_a_rejected_entry_and_the_resting_levels():
 def test_apply_fills_refuses_fills_that_do_not_match_the_book():
     state = StrategyState.new(["AAA", "BBB"], TradingConfig())
     before = state.snapshot(include_logs=True)
-    good = Fill(symbol=0, side=1, qty=10.0, price=100.0, reference_price=100.0, commission=0.0, purpose="entry",
-                stamp=1)
+    good = Fill(
+        symbol=0, side=1, qty=10.0, price=100.0, reference_price=100.0, commission=0.0, purpose="entry", stamp=1
+    )
     bad_cases = [
-        ([Fill(symbol=0, side=-1, qty=10.0, price=100.0, reference_price=100.0, commission=0.0, purpose="stop",
-               stamp=1)], r"AAA: stop fill -1 x 10.0 does not close the position \(\+0"),
+        (
+            [
+                Fill(
+                    symbol=0,
+                    side=-1,
+                    qty=10.0,
+                    price=100.0,
+                    reference_price=100.0,
+                    commission=0.0,
+                    purpose="stop",
+                    stamp=1,
+                )
+            ],
+            r"AAA: stop fill -1 x 10.0 does not close the position \(\+0",
+        ),
         ([good, good], r"AAA: entry fill while a position is open"),
-        ([good, Fill(symbol=0, side=-1, qty=5.0, price=99.0, reference_price=99.0, commission=0.0, purpose="time",
-                     stamp=2)], r"AAA: time fill -1 x 5.0 does not close the position \(\+1 x 10.0\)"),
-        ([Fill(symbol=2, side=1, qty=1.0, price=1.0, reference_price=1.0, commission=0.0, purpose="entry",
-               stamp=1)], r"symbol index 2 out of range \(2 symbols\)"),
-        ([Rejection(symbol=1, side=1, qty=1.0, purpose="entry", stamp=1, reason="no money")],
-         r"BBB: unknown rejection reason 'no money'"),
-        ([Fill(symbol=1, side=1, qty=1.0, price=1.0, reference_price=1.0, commission=0.0, purpose="pyramid",
-               stamp=1)], r"BBB: unknown purpose 'pyramid'"),
-        ([Fill(symbol=1, side=1, qty=0.0, price=1.0, reference_price=1.0, commission=0.0, purpose="entry",
-               stamp=1)], r"BBB: fill needs side \+1/-1 and positive qty and price"),
+        (
+            [
+                good,
+                Fill(
+                    symbol=0,
+                    side=-1,
+                    qty=5.0,
+                    price=99.0,
+                    reference_price=99.0,
+                    commission=0.0,
+                    purpose="time",
+                    stamp=2,
+                ),
+            ],
+            r"AAA: time fill -1 x 5.0 does not close the position \(\+1 x 10.0\)",
+        ),
+        (
+            [Fill(symbol=2, side=1, qty=1.0, price=1.0, reference_price=1.0, commission=0.0, purpose="entry", stamp=1)],
+            r"symbol index 2 out of range \(2 symbols\)",
+        ),
+        (
+            [Rejection(symbol=1, side=1, qty=1.0, purpose="entry", stamp=1, reason="no money")],
+            r"BBB: unknown rejection reason 'no money'",
+        ),
+        (
+            [
+                Fill(
+                    symbol=1,
+                    side=1,
+                    qty=1.0,
+                    price=1.0,
+                    reference_price=1.0,
+                    commission=0.0,
+                    purpose="pyramid",
+                    stamp=1,
+                )
+            ],
+            r"BBB: unknown purpose 'pyramid'",
+        ),
+        (
+            [Fill(symbol=1, side=1, qty=0.0, price=1.0, reference_price=1.0, commission=0.0, purpose="entry", stamp=1)],
+            r"BBB: fill needs side \+1/-1 and positive qty and price",
+        ),
     ]
     for reports, message in bad_cases:
         with pytest.raises(ValueError, match=message):
@@ -195,8 +259,9 @@ def test_apply_fills_refuses_fills_that_do_not_match_the_book():
 def test_order_as_an_executor_contract_request():
     from datetime import UTC, datetime
 
-    entry = Order(symbol=0, side=-1, qty=7.0, type="market_next_open", purpose="entry", stamp=3, stop_loss=0.01,
-                  take_profit=0.02)
+    entry = Order(
+        symbol=0, side=-1, qty=7.0, type="market_next_open", purpose="entry", stamp=3, stop_loss=0.01, take_profit=0.02
+    )
     req = entry.to_request("tm-entry-1", "AAA", datetime(2024, 1, 2, 15, 0, tzinfo=UTC), reference_price=100.0)
     assert (req.side, req.quantity, req.order_type, req.purpose) == ("sell", 7.0, "market", "entry")
     assert (req.stop_loss, req.take_profit) == (pytest.approx(101.0), pytest.approx(98.0))
@@ -205,4 +270,5 @@ def test_order_as_an_executor_contract_request():
     assert (req.side, req.order_type, req.purpose, req.stop_loss) == ("buy", "market_on_close", "session_close", None)
     with pytest.raises(ValueError, match="a cancel is not an order request"):
         Order(symbol=0, side=1, qty=1.0, type="cancel", purpose="entry", stamp=1).to_request(
-            "x", "AAA", datetime(2024, 1, 2, tzinfo=UTC))
+            "x", "AAA", datetime(2024, 1, 2, tzinfo=UTC)
+        )

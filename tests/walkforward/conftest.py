@@ -12,8 +12,16 @@ from tradingmodel.config import AppConfig, ModelConfig, TradingConfig
 from tradingmodel.data import simulate
 from tradingmodel.walkforward import WalkForwardSpec
 
-TINY = {"sequence_length": 8, "hidden_size": 6, "num_layers": 1, "num_epochs": 2, "patience": 1,
-        "batch_size": 64, "learning_rate": 3e-3, "seed": 5}
+TINY = {
+    "sequence_length": 8,
+    "hidden_size": 6,
+    "num_layers": 1,
+    "num_epochs": 2,
+    "patience": 1,
+    "batch_size": 64,
+    "learning_rate": 3e-3,
+    "seed": 5,
+}
 
 
 def coarse_bars(symbols: list[str], days: int, *, seed: int = 1, minutes: int = 15, **kw: object) -> pd.DataFrame:
@@ -22,14 +30,26 @@ def coarse_bars(symbols: list[str], days: int, *, seed: int = 1, minutes: int = 
     raw = simulate(symbols, days, seed=seed, **kw)
     key = [raw["symbol"], raw["timestamp"].dt.floor(f"{minutes}min")]
     g = raw.groupby(key, sort=True)
-    out = g.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
-                volume=("volume", "sum")).reset_index()
+    out = g.agg(
+        open=("open", "first"),
+        high=("high", "max"),
+        low=("low", "min"),
+        close=("close", "last"),
+        volume=("volume", "sum"),
+    ).reset_index()
     return out.rename(columns={"level_0": "symbol", "level_1": "timestamp"})
 
 
 def app_config(**model: object) -> AppConfig:
-    trading = TradingConfig(threshold_unit="sigma", buy_threshold=0.02, sell_threshold=0.02, volume_multiplier=0.0,
-                            max_holding_bars=8, stop_loss_threshold=0.01, take_profit_threshold=0.02)
+    trading = TradingConfig(
+        threshold_unit="sigma",
+        buy_threshold=0.02,
+        sell_threshold=0.02,
+        volume_multiplier=0.0,
+        max_holding_bars=8,
+        stop_loss_threshold=0.01,
+        take_profit_threshold=0.02,
+    )
     return AppConfig(model=ModelConfig(**{**TINY, **model}), trading=trading)
 
 
@@ -57,7 +77,8 @@ def ray_session():
     except ImportError:
         require(False, "ray (pip install 'tradingmodel[ray]')")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False,
-             configure_logging=False)
+    ray.init(
+        num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False
+    )
     yield ray
     ray.shutdown()

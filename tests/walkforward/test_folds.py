@@ -40,8 +40,13 @@ def test_folds_roll_in_calendar_time_without_overlap_and_end_with_a_partial_fold
 
 def test_fold_parts_have_purge_gaps_and_no_symbol_trains_on_another_symbols_test_period() -> None:
     # BBB starts later and has fewer bars than AAA: bar positions would not line up, calendar cuts do
-    bars = pd.concat([coarse_bars(["AAA"], 32, seed=2), coarse_bars(["BBB"], 27, seed=3).assign(
-        timestamp=lambda d: d["timestamp"] + pd.Timedelta(days=7))], ignore_index=True)
+    bars = pd.concat(
+        [
+            coarse_bars(["AAA"], 32, seed=2),
+            coarse_bars(["BBB"], 27, seed=3).assign(timestamp=lambda d: d["timestamp"] + pd.Timedelta(days=7)),
+        ],
+        ignore_index=True,
+    )
     L = TINY["sequence_length"]
     folds = make_folds(bars["timestamp"].min(), bars["timestamp"].max(), train_days=14, val_days=7, test_days=7)
     assert len(folds) >= 3
@@ -70,8 +75,10 @@ def test_fold_parts_have_purge_gaps_and_no_symbol_trains_on_another_symbols_test
 
 def test_train_splits_every_symbol_at_the_same_calendar_times(tmp_path) -> None:
     # AAA: 6 sessions from Jan 2; BBB: 4 sessions from Jan 5 (different bar counts and ranges)
-    bars = pd.concat([coarse_bars(["AAA"], 6, seed=2, minutes=5),
-                      coarse_bars(["BBB"], 4, seed=3, minutes=5, start="2024-01-05")], ignore_index=True)
+    bars = pd.concat(
+        [coarse_bars(["AAA"], 6, seed=2, minutes=5), coarse_bars(["BBB"], 4, seed=3, minutes=5, start="2024-01-05")],
+        ignore_index=True,
+    )
     cfg = {**TINY, "num_epochs": 1, "train_fraction": 0.6, "val_fraction": 0.15}
     from tradingmodel.config import ModelConfig
 

@@ -21,8 +21,9 @@ def test_null_mode_false_positive_share_stays_near_five_percent(tmp_path) -> Non
     for seed in seeds:
         bars = coarse_bars(["AAA", "BBB"], 28, seed=100 + seed, null=True)
         with make_executor("serial") as ex:
-            r = run_walkforward(bars, spec(n_boot=200), app_config(seed=seed), executor=ex,
-                                out_dir=tmp_path / str(seed))
+            r = run_walkforward(
+                bars, spec(n_boot=200), app_config(seed=seed), executor=ex, out_dir=tmp_path / str(seed)
+            )
         claims += len(r.summary["significance"]["edge"])
     share = claims / (len(seeds) * len(EDGE_TESTS))
     print(f"null mode: {claims} of {len(seeds) * len(EDGE_TESTS)} tests claimed an edge at 5% ({share:.1%})")
@@ -47,8 +48,13 @@ def test_real_data_walkforward_finds_no_significant_edge(name, days, tmp_path) -
         cfg.trading.commission_bps = 0.5
     train_days, val_days, test_days = days
     with make_executor("serial") as ex:
-        r = run_walkforward(bars, spec(train_days=train_days, val_days=val_days, test_days=test_days),
-                            cfg, executor=ex, out_dir=tmp_path)
+        r = run_walkforward(
+            bars,
+            spec(train_days=train_days, val_days=val_days, test_days=test_days),
+            cfg,
+            executor=ex,
+            out_dir=tmp_path,
+        )
     s = r.summary
     print(name, *s["words"], sep="\n  ")
     assert not s["failures"] and len(s["folds"]) >= 5

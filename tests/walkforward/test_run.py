@@ -59,14 +59,16 @@ def test_serial_run_scores_trades_and_reports_the_failing_tasks_with_their_fold(
     for f in s["folds"]:
         p = pred[pred["fold"] == f["fold"]]
         assert p["timestamp"].min() >= pd.Timestamp(f["test_start"]) and p["timestamp"].max() < pd.Timestamp(
-            f["test_end"])
+            f["test_end"]
+        )
     # the stitched curve chains the folds: its growth is the product of the folds' growths
     growth = 1.0
     for f in s["folds"]:
         growth *= f["trading"]["final_equity"] / f["trading"]["deposit"]
     assert s["stitched"]["model"]["final_equity"] == pytest.approx(10_000 * growth)
     assert {"dm_vs_persistence", "dm_vs_ar", "direction", "sharpe_bootstrap", "deflated_sharpe"} <= set(
-        s["significance"])
+        s["significance"]
+    )
     assert s["significance"]["deflated_sharpe"]["trials"] == 2
 
 
@@ -87,9 +89,23 @@ def test_process_and_ray_executors_give_identical_figures(serial_run, holed_bars
 
 
 def _cli_args(data: Path, cfg: Path, out: Path) -> list[str]:
-    return ["walkforward", "--data", str(data), "--config", str(cfg), "--out", str(out), "--executor", "serial",
-            "--train-days", str(SPEC["train_days"]), "--val-days", str(SPEC["val_days"]),
-            "--test-days", str(SPEC["test_days"])]
+    return [
+        "walkforward",
+        "--data",
+        str(data),
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--executor",
+        "serial",
+        "--train-days",
+        str(SPEC["train_days"]),
+        "--val-days",
+        str(SPEC["val_days"]),
+        "--test-days",
+        str(SPEC["test_days"]),
+    ]
 
 
 @pytest.mark.slow  # a real subprocess, killed, then the command again
@@ -99,8 +115,12 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
     cfg.write_text(config_to_toml(app_config()))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     code = "from tradingmodel.cli import main; main()"
-    proc = subprocess.Popen([sys.executable, "-c", code, *_cli_args(data, cfg, out), "--no-report"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *_cli_args(data, cfg, out), "--no-report"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while len(list((out / "tasks").glob("*.json"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -110,7 +130,7 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
     assert 2 <= finished < 6 - 2, "the run was not killed half-way"  # 2 of the 6 tasks fail, never stored
     res = CliRunner().invoke(app, [*_cli_args(data, cfg, out), "--json", "--reports", str(tmp_path / "rep")])
     assert res.exit_code == 1, res.output  # two tasks failed: the others finished and the figures are out
-    s = json.loads(res.stdout[res.stdout.index("{"):])
+    s = json.loads(res.stdout[res.stdout.index("{") :])
     assert s["tasks"]["skipped"] == finished and s["tasks"]["ran"] == 6 - finished
     want = json.loads(json.dumps(_figures(serial_run.summary), default=str))
     for d in (want, s):  # the command draws 2,000 bootstrap samples, the fixture 300: all else is equal
@@ -119,15 +139,37 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
     assert want == _figures(s)
     assert "2 task(s) failed" in res.stderr and "fold 0 BBB" in res.stderr
     page = next((tmp_path / "rep").glob("*-walkforward-*/report.html")).read_text()
-    for needle in ("Walk-forward folds", "Stitched out-of-sample equity", "chart-wf-equity", "Significance",
-                   "Diebold-Mariano", s["words"][0][:40], "fold 1 BBB"):
+    for needle in (
+        "Walk-forward folds",
+        "Stitched out-of-sample equity",
+        "chart-wf-equity",
+        "Significance",
+        "Diebold-Mariano",
+        s["words"][0][:40],
+        "fold 1 BBB",
+    ):
         assert html.escape(needle) in page
 
 
 def test_bad_fold_options_are_one_line_errors(small_bars, tmp_path) -> None:
     data = tmp_path / "bars.parquet"
     small_bars.to_parquet(data)
-    res = CliRunner().invoke(app, ["walkforward", "--data", str(data), "--train-days", "14", "--test-days", "7",
-                                   "--step-days", "2", "--no-report", "--executor", "serial"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "walkforward",
+            "--data",
+            str(data),
+            "--train-days",
+            "14",
+            "--test-days",
+            "7",
+            "--step-days",
+            "2",
+            "--no-report",
+            "--executor",
+            "serial",
+        ],
+    )
     assert res.exit_code == 2 and "--step-days 2.0 is shorter than --test-days 7.0" in res.stderr
     assert "Traceback" not in res.output

@@ -82,8 +82,13 @@ class _BodyTooLarge(Exception):
 
 async def _too_large(limit: int, send: Send) -> None:
     body = f'{{"detail": "request body too large: at most {limit} bytes"}}'.encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -113,8 +118,7 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, e: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return JSONResponse({"detail": f"internal error ({type(e).__name__}); see the server log"},
-                            status_code=500)
+        return JSONResponse({"detail": f"internal error ({type(e).__name__}); see the server log"}, status_code=500)
 
 
 def create_app(cfg: ApiConfig) -> FastAPI:
@@ -145,9 +149,13 @@ def create_app(cfg: ApiConfig) -> FastAPI:
             await hub.stop()
             pool.stop()
 
-    app = FastAPI(title="tradingmodel", version="1", lifespan=lifespan,
-                  description="Market data, predictions, the paper portfolio, background training and a "
-                              "WebSocket of events. Every /api/v1 route needs an X-API-Key header.")
+    app = FastAPI(
+        title="tradingmodel",
+        version="1",
+        lifespan=lifespan,
+        description="Market data, predictions, the paper portfolio, background training and a "
+        "WebSocket of events. Every /api/v1 route needs an X-API-Key header.",
+    )
     app.state.api_keys = list(cfg.api_keys)
     app.state.cfg = cfg
     app.state.heartbeat_s = cfg.heartbeat_s
@@ -160,6 +168,10 @@ def create_app(cfg: ApiConfig) -> FastAPI:
     install_dashboard(app)  # the page at / (docs/dashboard.md)
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     if cfg.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=cfg.cors_origins, allow_methods=["GET", "POST", "DELETE"],
-                           allow_headers=["X-API-Key", "Content-Type"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=cfg.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Content-Type"],
+        )
     return app

@@ -26,8 +26,16 @@ from tradingmodel.store.schema import Event
 
 log = logging.getLogger(__name__)
 
-CHANNEL_OF = {"bar": "bars", "prediction": "predictions", "signal": "signals", "order": "orders", "fill": "fills",
-              "portfolio": "portfolio", "risk": "risk", "job": "jobs"}
+CHANNEL_OF = {
+    "bar": "bars",
+    "prediction": "predictions",
+    "signal": "signals",
+    "order": "orders",
+    "fill": "fills",
+    "portfolio": "portfolio",
+    "risk": "risk",
+    "job": "jobs",
+}
 CHANNELS = tuple(CHANNEL_OF.values())
 PAGE = 1000
 
@@ -45,9 +53,15 @@ class Message:
 def to_message(row: Any) -> Message:
     """Serialise an ``events`` row (once, shared by every client)."""
     data = row.data if not isinstance(row.data, str) else json.loads(row.data)
-    body = {"type": row.type, "id": int(row.id), "data": data, "symbol": row.symbol, "run_id": row.run_id,
-            "bar_time": row.bar_time.isoformat() if row.bar_time else None,
-            "time": row.created_at.isoformat() if row.created_at else None}
+    body = {
+        "type": row.type,
+        "id": int(row.id),
+        "data": data,
+        "symbol": row.symbol,
+        "run_id": row.run_id,
+        "bar_time": row.bar_time.isoformat() if row.bar_time else None,
+        "time": row.created_at.isoformat() if row.created_at else None,
+    }
     return Message(int(row.id), CHANNEL_OF.get(row.type, row.type), row.symbol, json.dumps(body, default=str))
 
 

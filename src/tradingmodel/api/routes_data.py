@@ -17,10 +17,17 @@ from tradingmodel.services import predict as predict_service
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.ErrorBody, "description": desc}
-    for code, desc in ((400, "malformed request body"), (401, "missing API key"), (403, "wrong API key"),
-                       (404, "not found"),
-                       (409, "conflict with the current state"), (413, "request body too large"),
-                       (422, "invalid request"), (503, "database not answering"))}
+    for code, desc in (
+        (400, "malformed request body"),
+        (401, "missing API key"),
+        (403, "wrong API key"),
+        (404, "not found"),
+        (409, "conflict with the current state"),
+        (413, "request body too large"),
+        (422, "invalid request"),
+        (503, "database not answering"),
+    )
+}
 
 router = APIRouter(responses=ERRORS)
 secured = [Depends(require_key)]
@@ -41,8 +48,7 @@ def health(request: Request) -> dict[str, Any]:
         return {"status": "degraded", "database": False, "detail": f"database: {type(e).__name__}"}
 
 
-@router.get("/api/v1/market-data/{symbol}", response_model=schemas.BarPage, dependencies=secured,
-            tags=["market data"])
+@router.get("/api/v1/market-data/{symbol}", response_model=schemas.BarPage, dependencies=secured, tags=["market data"])
 def market_data(
     request: Request,
     symbol: Annotated[str, Path(min_length=1, max_length=32)],
@@ -54,38 +60,54 @@ def market_data(
 ) -> dict[str, Any]:
     """Stored bars of ``symbol`` with SMA20, EMA20, RSI14, 20-bar mean volume and return stdev, oldest first,
     keyset-paginated."""
-    page = bar_service.bar_page(request.app.state.engine, symbol, timeframe=timeframe, start=start, end=end,
-                                limit=limit, cursor=cursor)
+    page = bar_service.bar_page(
+        request.app.state.engine, symbol, timeframe=timeframe, start=start, end=end, limit=limit, cursor=cursor
+    )
     f = page.bars
     cols = {c: f[c].to_numpy() for c in f.columns if c != "timestamp"}
     names = bar_service.INDICATOR_NAMES
     out = []
     for i, ts in enumerate(f["timestamp"]):
-        out.append({"timestamp": ts.to_pydatetime(), "open": cols["open"][i], "high": cols["high"][i],
-                    "low": cols["low"][i], "close": cols["close"][i], "volume": cols["volume"][i],
-                    "vwap": _num(cols["vwap"][i]), "transactions": _num(cols["transactions"][i]),
-                    "indicators": {n: _num(cols[n][i]) for n in names}})
+        out.append(
+            {
+                "timestamp": ts.to_pydatetime(),
+                "open": cols["open"][i],
+                "high": cols["high"][i],
+                "low": cols["low"][i],
+                "close": cols["close"][i],
+                "volume": cols["volume"][i],
+                "vwap": _num(cols["vwap"][i]),
+                "transactions": _num(cols["transactions"][i]),
+                "indicators": {n: _num(cols[n][i]) for n in names},
+            }
+        )
     return {"symbol": page.symbol, "timeframe": page.timeframe, "bars": out, "next_cursor": page.next_cursor}
 
 
-@router.post("/api/v1/analysis/predict", response_model=schemas.PredictResponse, dependencies=secured,
-             tags=["analysis"])
+@router.post(
+    "/api/v1/analysis/predict", response_model=schemas.PredictResponse, dependencies=secured, tags=["analysis"]
+)
 def analysis_predict(request: Request, body: schemas.PredictRequest) -> dict[str, Any]:
     """The predicted next close after the last bar (stored, or the posted ``bars``), its calibrated
     confidence, and the entry the strategy would take with each rule's outcome."""
     bars = [b.model_dump(exclude_none=True) for b in body.bars] if body.bars is not None else None
-    p = predict_service.predict_next(request.app.state.engine, body.symbol,
-                                     request.app.state.cfg.app_config.trading, model_id=body.model_id, bars=bars)
+    p = predict_service.predict_next(
+        request.app.state.engine,
+        body.symbol,
+        request.app.state.cfg.app_config.trading,
+        model_id=body.model_id,
+        bars=bars,
+    )
     out = asdict(p)
     out["bar_time"] = p.bar_time.to_pydatetime()
     return out
 
 
 @router.get("/api/v1/portfolio", response_model=schemas.Portfolio, dependencies=secured, tags=["portfolio"])
-def portfolio(request: Request,
-              session: Annotated[str | None, Query(max_length=200, description="session name")] = None,
-              ) -> dict[str, Any]:
+def portfolio(
+    request: Request,
+    session: Annotated[str | None, Query(max_length=200, description="session name")] = None,
+) -> dict[str, Any]:
     """Cash, equity, positions with unrealised PnL, open orders, realised PnL and risk state of the
     running or last paper session (a flat book on the deposit when none has run)."""
-    return asdict(portfolio_service.book(request.app.state.engine, request.app.state.cfg.app_config.trading,
-                                         session))
+    return asdict(portfolio_service.book(request.app.state.engine, request.app.state.cfg.app_config.trading, session))

@@ -39,8 +39,10 @@ def cancel_job(request: Request, job_id: JobId) -> dict[str, Any]:
 
 
 @router.get("/api/v1/model/status", response_model=schemas.ModelStatus)
-def model_status(request: Request, jobs: Annotated[int, Query(ge=0, le=1000, description="newest jobs")] = 50,
-                 ) -> dict[str, Any]:
+def model_status(
+    request: Request,
+    jobs: Annotated[int, Query(ge=0, le=1000, description="newest jobs")] = 50,
+) -> dict[str, Any]:
     """Models with their metrics beside the baselines, the active model per symbol, the newest jobs."""
     engine = request.app.state.engine
     models = list_models(engine, limit=1000)

@@ -63,8 +63,9 @@ class PredictRequest(BaseModel):
 
     symbol: str = Field(min_length=1, max_length=32)
     model_id: int | None = Field(None, ge=1, le=2**62)
-    bars: list[PostedBar] | None = Field(None, max_length=5000,
-                                         description="bars to predict from instead of the stored ones")
+    bars: list[PostedBar] | None = Field(
+        None, max_length=5000, description="bars to predict from instead of the stored ones"
+    )
 
 
 class Rule(BaseModel):
@@ -147,7 +148,8 @@ class TrainRequest(BaseModel):
     end: str | None = Field(None, max_length=40, description="end of the range; a date includes that day")
     timeframe: str = Field("1m", max_length=8)
     params: dict[str, Any] | None = Field(
-        None, description="[model] overrides (e.g. num_epochs, hidden_size) and `pooled`")
+        None, description="[model] overrides (e.g. num_epochs, hidden_size) and `pooled`"
+    )
 
 
 class Job(BaseModel):

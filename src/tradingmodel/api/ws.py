@@ -105,8 +105,9 @@ class _Stream:
             pass  # the socket took no frame in time, or the client is gone: drop it below
         self.hub.unsubscribe(sub)
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(CLOSE_TRY_LATER, "client too slow: reconnect with ?since=<last id>"),
-                                   SEND_TIMEOUT_S)
+            await asyncio.wait_for(
+                self.ws.close(CLOSE_TRY_LATER, "client too slow: reconnect with ?since=<last id>"), SEND_TIMEOUT_S
+            )
         self.ended.set()
 
 

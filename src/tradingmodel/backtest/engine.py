@@ -26,8 +26,7 @@ from tradingmodel.strategy.state import StrategyState
 # _nrt=False: this function allocates nothing, so it needs no reference counting; without it the
 # arrays passed to the inlined phases were incref'd and decref'd on every row (measured 2x slower).
 @njit(cache=True, error_model="numpy", _nrt=False)
-def run_rows(mkt, days, t_start, t_stop, sf, si, acct, p, fills, trades, orders, rej, counts, ex, xa, out, rep,
-             curve):
+def run_rows(mkt, days, t_start, t_stop, sf, si, acct, p, fills, trades, orders, rej, counts, ex, xa, out, rep, curve):
     """Rows ``t_start:t_stop`` of ``mkt`` through executor and strategy (see the module docstring).
 
     Events are logged at stamp ``t``; ``curve[t]`` gets (equity, cash, gross exposure). Returns the next
@@ -37,8 +36,12 @@ def run_rows(mkt, days, t_start, t_stop, sf, si, acct, p, fills, trades, orders,
     extra = 2 * mkt.shape[1] + 2
     t = t_start
     while t < t_stop:
-        if (counts[C_FILLS] + extra > fills.shape[0] or counts[C_TRADES] + extra > trades.shape[0]
-                or counts[C_ORDERS] + extra > orders.shape[0] or counts[C_REJ] + extra > rej.shape[0]):
+        if (
+            counts[C_FILLS] + extra > fills.shape[0]
+            or counts[C_TRADES] + extra > trades.shape[0]
+            or counts[C_ORDERS] + extra > orders.shape[0]
+            or counts[C_REJ] + extra > rej.shape[0]
+        ):
             return t
         k = sim_bar(mkt, t, t, ex, xa, rep)
         if k > 0:
@@ -63,8 +66,7 @@ def run_loop(mkt, days, sf, si, acct, p, fills, trades, orders, rej, counts, ex,
     extra = 2 * mkt.shape[1] + 2
     t = 0
     while True:
-        t = run_rows(mkt, days, t, n_t, sf, si, acct, p, fills, trades, orders, rej, counts, ex, xa, out, rep,
-                     curve)
+        t = run_rows(mkt, days, t, n_t, sf, si, acct, p, fills, trades, orders, rej, counts, ex, xa, out, rep, curve)
         fills = grow_log(fills, counts[C_FILLS] + extra)
         trades = grow_log(trades, counts[C_TRADES] + extra)
         orders = grow_log(orders, counts[C_ORDERS] + extra)
@@ -86,13 +88,29 @@ def run_prepared(prep: Prepared, trading: TradingConfig) -> tuple[StrategyState,
     sim = SimulatedExecutor.new(len(prep.symbols), trading)
     curve = np.zeros((prep.mkt.shape[0], 3))
     state.fills, state.trades, state.orders, state.rejections = run_loop(
-        prep.mkt, prep.days, state.sf, state.si, state.acct, state.p, state.fills, state.trades,
-        state.orders, state.rejections, state.counts, sim.ex, sim.xa, state.out, sim.rep, curve)
+        prep.mkt,
+        prep.days,
+        state.sf,
+        state.si,
+        state.acct,
+        state.p,
+        state.fills,
+        state.trades,
+        state.orders,
+        state.rejections,
+        state.counts,
+        sim.ex,
+        sim.xa,
+        state.out,
+        sim.rep,
+        curve,
+    )
     return state, curve
 
 
-def run_backtest(bars: pd.DataFrame, predictions: pd.DataFrame, trading: TradingConfig, *,
-                 source: str = "predictions") -> BacktestResult:
+def run_backtest(
+    bars: pd.DataFrame, predictions: pd.DataFrame, trading: TradingConfig, *, source: str = "predictions"
+) -> BacktestResult:
     """Backtest ``predictions`` (row = bar t, predicting bar t+1's close) on ``bars``.
 
     Features are computed here from the bars; predictions are matched to bars by (symbol,

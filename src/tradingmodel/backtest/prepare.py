@@ -94,8 +94,9 @@ def _check(bars: pd.DataFrame) -> _Checked:
         raise ValueError("bars: no rows")
     out["timestamp"] = out["timestamp"].astype("datetime64[ns, UTC]")
     codes, uniques = pd.factorize(out["symbol"], sort=True)
-    return _Checked(frame=out, codes=codes.astype(np.int64), symbols=[str(u) for u in uniques],
-                    ts=_ns(out["timestamp"]))
+    return _Checked(
+        frame=out, codes=codes.astype(np.int64), symbols=[str(u) for u in uniques], ts=_ns(out["timestamp"])
+    )
 
 
 def check_bars(bars: pd.DataFrame) -> pd.DataFrame:
@@ -106,8 +107,7 @@ def check_bars(bars: pd.DataFrame) -> pd.DataFrame:
 def _align(bars: _Checked, predictions: pd.DataFrame, source: str) -> np.ndarray:
     missing = [c for c in PRED_REQUIRED if c not in predictions.columns]
     if missing:
-        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} "
-                         f"(need {', '.join(PRED_REQUIRED)})")
+        raise ValueError(f"{source}: missing column(s) {', '.join(missing)} (need {', '.join(PRED_REQUIRED)})")
     # rows are named by the frame's index labels: read_predictions numbers a file's data rows from 1 (as
     # bar files are), a frame made in code keeps its own index, and rows filtered out keep their numbers
     labels = np.asarray(predictions.index)
@@ -116,14 +116,18 @@ def _align(bars: _Checked, predictions: pd.DataFrame, source: str) -> np.ndarray
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         i = int(np.argmax(bad))
-        raise ValueError(f"{source}: row {labels[i]}: predicted_close = {str(pred['predicted_close'].iat[i])} "
-                         "is not a positive number")
+        raise ValueError(
+            f"{source}: row {labels[i]}: predicted_close = {str(pred['predicted_close'].iat[i])} "
+            "is not a positive number"
+        )
     syms = pred["symbol"].astype(str).str.strip().str.upper()  # as validate_bars spells the bars' symbols
     pcodes = pd.Index(bars.symbols).get_indexer(syms).astype(np.int64)
     if (pcodes < 0).any():
         i = int(np.argmax(pcodes < 0))
-        raise ValueError(f"{source}: row {labels[i]}: symbol {syms.iat[i]!r} is not in the bars "
-                         f"(bars have {', '.join(bars.symbols)})")
+        raise ValueError(
+            f"{source}: row {labels[i]}: symbol {syms.iat[i]!r} is not in the bars "
+            f"(bars have {', '.join(bars.symbols)})"
+        )
     pts = _ns(_utc(pred["timestamp"], source))
     pos = np.full(len(pred), -1, dtype=np.int64)
     order = np.argsort(pcodes, kind="stable")
@@ -131,8 +135,8 @@ def _align(bars: _Checked, predictions: pd.DataFrame, source: str) -> np.ndarray
     pbounds = np.searchsorted(pcodes[order], sym_range)
     bbounds = np.searchsorted(bars.codes, sym_range)
     for c in range(len(bars.symbols)):
-        rows = order[pbounds[c]:pbounds[c + 1]]
-        seg = bars.ts[bbounds[c]:bbounds[c + 1]]
+        rows = order[pbounds[c] : pbounds[c + 1]]
+        seg = bars.ts[bbounds[c] : bbounds[c + 1]]
         if rows.size == 0 or seg.size == 0:
             continue
         j = np.searchsorted(seg, pts[rows])
@@ -140,12 +144,15 @@ def _align(bars: _Checked, predictions: pd.DataFrame, source: str) -> np.ndarray
         pos[rows[hit]] = bbounds[c] + j[hit]
     if (pos < 0).any():
         i = int(np.argmax(pos < 0))
-        raise ValueError(f"{source}: row {labels[i]}: no {syms.iat[i]} bar at {pd.Timestamp(pts[i], tz='UTC')} "
-                         "(each prediction's timestamp must be the bar it was made after)")
+        raise ValueError(
+            f"{source}: row {labels[i]}: no {syms.iat[i]} bar at {pd.Timestamp(pts[i], tz='UTC')} "
+            "(each prediction's timestamp must be the bar it was made after)"
+        )
     if pos.size and np.bincount(pos, minlength=len(bars.frame)).max() > 1:
         i = int(np.argmax(pd.Series(pos).duplicated().to_numpy()))
-        raise ValueError(f"{source}: row {labels[i]}: second prediction for {syms.iat[i]} at "
-                         f"{pd.Timestamp(pts[i], tz='UTC')}")
+        raise ValueError(
+            f"{source}: row {labels[i]}: second prediction for {syms.iat[i]} at {pd.Timestamp(pts[i], tz='UTC')}"
+        )
     out = np.full(len(bars.frame), np.nan)
     out[pos] = values
     return out
@@ -176,9 +183,16 @@ def prepare(bars: pd.DataFrame, predictions: pd.DataFrame, source: str = "predic
     session_last = last_bar_of_session(frame["timestamp"])
     session_last[:-1] |= chk.codes[1:] != chk.codes[:-1]
     mkt = np.full((axis.size, len(chk.symbols), L.NK), np.nan)
-    columns = {L.K_OPEN: frame["open"], L.K_HIGH: frame["high"], L.K_LOW: frame["low"],
-               L.K_CLOSE: frame["close"], L.K_VOLUME: frame["volume"], L.K_VOLAVG: feats["volume_sma20"],
-               L.K_RSI: feats["rsi14"], L.K_RETSTD: feats["ret_std20"]}
+    columns = {
+        L.K_OPEN: frame["open"],
+        L.K_HIGH: frame["high"],
+        L.K_LOW: frame["low"],
+        L.K_CLOSE: frame["close"],
+        L.K_VOLUME: frame["volume"],
+        L.K_VOLAVG: feats["volume_sma20"],
+        L.K_RSI: feats["rsi14"],
+        L.K_RETSTD: feats["ret_std20"],
+    }
     for k, col in columns.items():
         mkt[t_idx, chk.codes, k] = col.to_numpy(dtype=np.float64)
     mkt[t_idx, chk.codes, L.K_PRED] = pred

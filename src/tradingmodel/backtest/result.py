@@ -14,8 +14,19 @@ from tradingmodel.metrics.trading import trading_metrics
 from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.state import StrategyState
 
-TRADE_COLUMNS = ("symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity", "pnl",
-                 "return_pct", "commission", "exit_reason")
+TRADE_COLUMNS = (
+    "symbol",
+    "side",
+    "entry_time",
+    "entry_price",
+    "exit_time",
+    "exit_price",
+    "quantity",
+    "pnl",
+    "return_pct",
+    "commission",
+    "exit_reason",
+)
 
 
 @dataclass
@@ -62,58 +73,76 @@ def build_result(prep: Prepared, state: StrategyState, curve: np.ndarray, tradin
     """Decode the logs of a finished run into a :class:`BacktestResult`."""
     fills, trades, orders, rej = state.used()
     syms, times = prep.symbols, prep.times
-    trades_df = pd.DataFrame({
-        "symbol": _sym(syms, trades[:, L.TR_SYM]),
-        "side": np.where(trades[:, L.TR_SIDE] > 0, "long", "short").astype(object),
-        "entry_time": _time(times, trades[:, L.TR_ENTRY_T]),
-        "entry_price": trades[:, L.TR_ENTRY_PRICE],
-        "exit_time": _time(times, trades[:, L.TR_EXIT_T]),
-        "exit_price": trades[:, L.TR_EXIT_PRICE],
-        "quantity": trades[:, L.TR_QTY],
-        "pnl": trades[:, L.TR_PNL],
-        "return_pct": trades[:, L.TR_RET_PCT],
-        "commission": trades[:, L.TR_COMM],
-        "exit_reason": _names(trades[:, L.TR_REASON], L.PURPOSES),
-    })
-    fills_df = pd.DataFrame({
-        "timestamp": _time(times, fills[:, L.FL_T]),
-        "symbol": _sym(syms, fills[:, L.FL_SYM]),
-        "side": np.where(fills[:, L.FL_SIDE] > 0, "buy", "sell").astype(object),
-        "quantity": fills[:, L.FL_QTY],
-        "price": fills[:, L.FL_PRICE],
-        "reference_price": fills[:, L.FL_REF],
-        "commission": fills[:, L.FL_COMM],
-        "slippage_cost": fills[:, L.FL_SLIP],
-        "purpose": _names(fills[:, L.FL_PURPOSE], L.PURPOSES),
-    })
-    orders_df = pd.DataFrame({
-        "timestamp": _time(times, orders[:, L.OR_T]),
-        "symbol": _sym(syms, orders[:, L.OR_SYM]),
-        "side": np.where(orders[:, L.OR_SIDE] > 0, "buy", "sell").astype(object),
-        "quantity": orders[:, L.OR_QTY],
-        "type": _names(orders[:, L.OR_TYPE], L.ORDER_TYPES),
-        "purpose": _names(orders[:, L.OR_PURPOSE], L.PURPOSES),
-    })
-    rej_df = pd.DataFrame({
-        "timestamp": _time(times, rej[:, L.RJ_T]),
-        "symbol": _sym(syms, rej[:, L.RJ_SYM]),
-        "reason": _names(rej[:, L.RJ_REASON], L.REJECTION_REASONS),
-    })
-    equity_df = pd.DataFrame({
-        "timestamp": times,
-        "equity": curve[:, 0],
-        "cash": curve[:, 1],
-        "gross_exposure": curve[:, 2],
-        "buy_and_hold": buy_and_hold(prep, trading.deposit),
-    })
+    trades_df = pd.DataFrame(
+        {
+            "symbol": _sym(syms, trades[:, L.TR_SYM]),
+            "side": np.where(trades[:, L.TR_SIDE] > 0, "long", "short").astype(object),
+            "entry_time": _time(times, trades[:, L.TR_ENTRY_T]),
+            "entry_price": trades[:, L.TR_ENTRY_PRICE],
+            "exit_time": _time(times, trades[:, L.TR_EXIT_T]),
+            "exit_price": trades[:, L.TR_EXIT_PRICE],
+            "quantity": trades[:, L.TR_QTY],
+            "pnl": trades[:, L.TR_PNL],
+            "return_pct": trades[:, L.TR_RET_PCT],
+            "commission": trades[:, L.TR_COMM],
+            "exit_reason": _names(trades[:, L.TR_REASON], L.PURPOSES),
+        }
+    )
+    fills_df = pd.DataFrame(
+        {
+            "timestamp": _time(times, fills[:, L.FL_T]),
+            "symbol": _sym(syms, fills[:, L.FL_SYM]),
+            "side": np.where(fills[:, L.FL_SIDE] > 0, "buy", "sell").astype(object),
+            "quantity": fills[:, L.FL_QTY],
+            "price": fills[:, L.FL_PRICE],
+            "reference_price": fills[:, L.FL_REF],
+            "commission": fills[:, L.FL_COMM],
+            "slippage_cost": fills[:, L.FL_SLIP],
+            "purpose": _names(fills[:, L.FL_PURPOSE], L.PURPOSES),
+        }
+    )
+    orders_df = pd.DataFrame(
+        {
+            "timestamp": _time(times, orders[:, L.OR_T]),
+            "symbol": _sym(syms, orders[:, L.OR_SYM]),
+            "side": np.where(orders[:, L.OR_SIDE] > 0, "buy", "sell").astype(object),
+            "quantity": orders[:, L.OR_QTY],
+            "type": _names(orders[:, L.OR_TYPE], L.ORDER_TYPES),
+            "purpose": _names(orders[:, L.OR_PURPOSE], L.PURPOSES),
+        }
+    )
+    rej_df = pd.DataFrame(
+        {
+            "timestamp": _time(times, rej[:, L.RJ_T]),
+            "symbol": _sym(syms, rej[:, L.RJ_SYM]),
+            "reason": _names(rej[:, L.RJ_REASON], L.REJECTION_REASONS),
+        }
+    )
+    equity_df = pd.DataFrame(
+        {
+            "timestamp": times,
+            "equity": curve[:, 0],
+            "cash": curve[:, 1],
+            "gross_exposure": curve[:, 2],
+            "buy_and_hold": buy_and_hold(prep, trading.deposit),
+        }
+    )
     metrics = trading_metrics(equity_df, trades_df, trading.deposit, prep.bars_per_year, fills=fills_df)
     metrics["rejections"] = {str(k): int(v) for k, v in rej_df["reason"].value_counts().items()}
     metrics["symbols"] = list(syms)
     metrics["largest_predicted_move"] = largest_predicted_move(prep, trading)
     if metrics["total_trades"] == 0:
         metrics["notes"] = [*metrics.get("notes", []), no_trade_reason(metrics["largest_predicted_move"], trading)]
-    return BacktestResult(trades=trades_df, equity=equity_df, orders=orders_df, fills=fills_df,
-                          rejections=rej_df, metrics=metrics, config=trading, bars_per_year=prep.bars_per_year)
+    return BacktestResult(
+        trades=trades_df,
+        equity=equity_df,
+        orders=orders_df,
+        fills=fills_df,
+        rejections=rej_df,
+        metrics=metrics,
+        config=trading,
+        bars_per_year=prep.bars_per_year,
+    )
 
 
 def largest_predicted_move(prep: Prepared, trading: TradingConfig) -> dict[str, Any]:
@@ -124,10 +153,14 @@ def largest_predicted_move(prep: Prepared, trading: TradingConfig) -> dict[str, 
         move = pred / close - 1.0
         move = move / prep.mkt[:, :, L.K_RETSTD] if trading.threshold_unit == "sigma" else move * 100.0
     finite = move[np.isfinite(move)]
-    return {"unit": trading.threshold_unit, "predictions": int(finite.size),
-            "rise": float(finite.max()) if finite.size else None,
-            "fall": float(-finite.min()) if finite.size else None,
-            "buy_threshold": float(trading.buy_threshold), "sell_threshold": float(trading.sell_threshold)}
+    return {
+        "unit": trading.threshold_unit,
+        "predictions": int(finite.size),
+        "rise": float(finite.max()) if finite.size else None,
+        "fall": float(-finite.min()) if finite.size else None,
+        "buy_threshold": float(trading.buy_threshold),
+        "sell_threshold": float(trading.sell_threshold),
+    }
 
 
 def no_trade_reason(move: dict[str, Any], trading: TradingConfig) -> str:
@@ -137,10 +170,14 @@ def no_trade_reason(move: dict[str, Any], trading: TradingConfig) -> str:
         return "no trade: no bar had a usable prediction (after the 20-bar feature warm-up)"
     rise, fall = move["rise"], move["fall"]
     cleared = rise > trading.buy_threshold or (trading.allow_short and fall > trading.sell_threshold)
-    text = (f"largest predicted rise {rise:.4g}{unit} against the buy threshold {trading.buy_threshold:g}{unit}; "
-            f"largest predicted fall {fall:.4g}{unit} against the sell threshold {trading.sell_threshold:g}{unit}"
-            + ("" if trading.allow_short else " (shorts off)"))
+    text = (
+        f"largest predicted rise {rise:.4g}{unit} against the buy threshold {trading.buy_threshold:g}{unit}; "
+        f"largest predicted fall {fall:.4g}{unit} against the sell threshold {trading.sell_threshold:g}{unit}"
+        + ("" if trading.allow_short else " (shorts off)")
+    )
     if not cleared:
         return f"no trade: no prediction cleared a threshold ({text})"
-    return (f"no trade although predictions cleared a threshold ({text}): the RSI, volume, session or risk "
-            "rules stopped every entry (see rejections)")
+    return (
+        f"no trade although predictions cleared a threshold ({text}): the RSI, volume, session or risk "
+        "rules stopped every entry (see rejections)"
+    )

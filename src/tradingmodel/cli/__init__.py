@@ -25,8 +25,7 @@ app = typer.Typer(
 
 # Modules that define commands; each exposes ``register(app)``. Missing ones are skipped so that
 # an area under construction never breaks the others.
-_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo", "paper", "serve",
-                    "walkforward")
+_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo", "paper", "serve", "walkforward")
 
 for _name in _COMMAND_MODULES:
     try:
@@ -46,8 +45,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _main(
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
-                                          help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     """Intraday trading with an LSTM price model: simulate, import, train, evaluate, backtest."""
 

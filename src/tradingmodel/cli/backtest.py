@@ -50,8 +50,7 @@ def read_predictions(path: Path) -> pd.DataFrame:
     return df
 
 
-def select_predictions(preds: pd.DataFrame, bars: pd.DataFrame, symbols: list[str] | None,
-                       source: str) -> pd.DataFrame:
+def select_predictions(preds: pd.DataFrame, bars: pd.DataFrame, symbols: list[str] | None, source: str) -> pd.DataFrame:
     """The predictions of the bars the command kept: those of ``--symbols`` only, and, for intraday bars,
     none outside US regular hours (left out with the same note as the bars). Rows keep their numbers."""
     from tradingmodel.data.sessions import REGULAR_HOURS_TEXT, is_intraday, regular_hours_mask
@@ -64,8 +63,9 @@ def select_predictions(preds: pd.DataFrame, bars: pd.DataFrame, symbols: list[st
         ts = pd.to_datetime(preds["timestamp"], utc=True, errors="coerce", format="ISO8601")
         outside = ts.notna().to_numpy() & ~regular_hours_mask(ts.fillna(pd.Timestamp(0, tz="UTC")))
         if outside.any():
-            print_note(f"{source}: left out {int(outside.sum()):,} predictions outside regular hours "
-                       f"({REGULAR_HOURS_TEXT})")
+            print_note(
+                f"{source}: left out {int(outside.sum()):,} predictions outside regular hours ({REGULAR_HOURS_TEXT})"
+            )
             preds = preds[~outside]
     return preds
 
@@ -83,24 +83,28 @@ def _summary(m: dict[str, Any]) -> list[tuple[str, str]]:
     pf = m["profit_factor"]
     daily = []
     if "sessions" in m:
-        daily = [("sessions", f"{m['sessions']}"),
-                 ("daily P&L mean / median", f"{day('mean_daily_profit')} / {day('median_daily_profit')}"),
-                 ("best / worst day", f"{day('best_day_profit')} {m['best_day_date']} / "
-                                      f"{day('worst_day_profit')} {m['worst_day_date']}")]
+        daily = [
+            ("sessions", f"{m['sessions']}"),
+            ("daily P&L mean / median", f"{day('mean_daily_profit')} / {day('median_daily_profit')}"),
+            (
+                "best / worst day",
+                f"{day('best_day_profit')} {m['best_day_date']} / {day('worst_day_profit')} {m['worst_day_date']}",
+            ),
+        ]
     return [
         ("deposit", money(m["deposit"])),
         ("final equity", money(m["final_equity"])),
         ("total profit", f"{money(m['total_profit'])} ({m['total_profit_pct']:+.2f}%)"),
-        ("buy and hold", f"{money(m.get('buy_and_hold_profit', 0.0))} "
-                         f"({m.get('buy_and_hold_return_pct', 0.0):+.2f}%)"),
+        ("buy and hold", f"{money(m.get('buy_and_hold_profit', 0.0))} ({m.get('buy_and_hold_return_pct', 0.0):+.2f}%)"),
         ("trades", f"{m['total_trades']} ({m['long_trades']} long, {m['short_trades']} short)"),
         ("win rate", num(m["win_rate"], "{:.1f}%")),
-        ("average per trade", f"{money(m['average_profit_per_trade'])} "
-                              f"({m['average_profit_per_trade_pct']:+.3f}%)"),
+        ("average per trade", f"{money(m['average_profit_per_trade'])} ({m['average_profit_per_trade_pct']:+.3f}%)"),
         ("profit factor", "no losing trade" if pf is None and m["total_trades"] else num(pf)),
         ("max drawdown", f"{money(m['maximum_drawdown'])} ({m['maximum_drawdown_pct']:.2f}%)"),
-        ("sharpe / sortino / calmar", f"{num(m['sharpe_ratio'])} / {num(m['sortino_ratio'])} / "
-                                      f"{num(m['calmar_ratio'])}"),
+        (
+            "sharpe / sortino / calmar",
+            f"{num(m['sharpe_ratio'])} / {num(m['sortino_ratio'])} / {num(m['calmar_ratio'])}",
+        ),
         *daily,
         ("exposure", f"{m['exposure_pct']:.1f}% of bars"),
         ("costs paid", f"{money(m['costs_paid'])} ({m['costs_paid_pct']:.2f}% of deposit)"),
@@ -116,8 +120,10 @@ def _backtest(
     end: ToOption = None,
     timeframe: TimeframeOption = "1m",
     model: Annotated[Path | None, typer.Option("--model", help="Model folder: predictions are made here.")] = None,
-    predictions: Annotated[Path | None, typer.Option(
-        "--predictions", help="File with symbol, timestamp, predicted_close (row = bar t, for t+1).")] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option("--predictions", help="File with symbol, timestamp, predicted_close (row = bar t, for t+1)."),
+    ] = None,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     trades_out: Annotated[Path | None, typer.Option("--trades-out", help="Write trades (.csv/.parquet).")] = None,
@@ -127,15 +133,22 @@ def _backtest(
     stop_loss_threshold: Annotated[float | None, typer.Option("--stop-loss", help="Stop, fraction.")] = None,
     take_profit_threshold: Annotated[float | None, typer.Option("--take-profit", help="Target, fraction.")] = None,
     max_holding_bars: Annotated[int | None, typer.Option(help="Exit after this many bars.")] = None,
-    flatten_at_close: Annotated[bool | None, typer.Option(
-        "--flatten-at-close/--hold-overnight", help="Close positions at each session's last bar.")] = None,
+    flatten_at_close: Annotated[
+        bool | None,
+        typer.Option("--flatten-at-close/--hold-overnight", help="Close positions at each session's last bar."),
+    ] = None,
     allow_short: Annotated[bool | None, typer.Option("--short/--no-short", help="Take short entries.")] = None,
     commission_per_share: Annotated[float | None, typer.Option(help="Commission, $ per share.")] = None,
     slippage_bps: Annotated[float | None, typer.Option(help="Slippage per fill, basis points.")] = None,
     deposit: Annotated[float | None, typer.Option(help="Starting cash, $.")] = None,
-    split: Annotated[str, typer.Option("--split", help="With --model: auto | test | whole (auto: the model's "
-                                                       "unseen test part when the data is its training data).")]
-    = "auto",
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split",
+            help="With --model: auto | test | whole (auto: the model's "
+            "unseen test part when the data is its training data).",
+        ),
+    ] = "auto",
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
 ) -> None:
@@ -145,13 +158,22 @@ def _backtest(
 
     if (model is None) == (predictions is None):
         raise UserError("give exactly one of --model DIR or --predictions FILE")
-    cfg = get_config(config, trading={
-        "buy_threshold": buy_threshold, "sell_threshold": sell_threshold, "threshold_unit": threshold_unit,
-        "stop_loss_threshold": stop_loss_threshold, "take_profit_threshold": take_profit_threshold,
-        "max_holding_bars": max_holding_bars, "flatten_at_close": flatten_at_close,
-        "allow_short": allow_short, "commission_per_share": commission_per_share,
-        "slippage_bps": slippage_bps, "deposit": deposit,
-    })
+    cfg = get_config(
+        config,
+        trading={
+            "buy_threshold": buy_threshold,
+            "sell_threshold": sell_threshold,
+            "threshold_unit": threshold_unit,
+            "stop_loss_threshold": stop_loss_threshold,
+            "take_profit_threshold": take_profit_threshold,
+            "max_holding_bars": max_holding_bars,
+            "flatten_at_close": flatten_at_close,
+            "allow_short": allow_short,
+            "commission_per_share": commission_per_share,
+            "slippage_bps": slippage_bps,
+            "deposit": deposit,
+        },
+    )
     from tradingmodel.cli.common import split_symbols
     from tradingmodel.pipeline import attach_sample_check, sample_check_from_origin
 
@@ -167,8 +189,9 @@ def _backtest(
             with working("backtesting"):
                 result = run_backtest(bars, preds, cfg.trading, source=source)
             attach_sample_check(result.metrics, sample_check_from_origin(preds, origin, source))
-            report_preds = preds[[c for c in ("symbol", "timestamp", "predicted_close", "confidence")
-                                  if c in preds.columns]]
+            report_preds = preds[
+                [c for c in ("symbol", "timestamp", "predicted_close", "confidence") if c in preds.columns]
+            ]
         else:
             from tradingmodel.pipeline import backtest_model
 
@@ -190,15 +213,25 @@ def _backtest(
         from tradingmodel.report import provenance, save_run
 
         run_dir = save_run(
-            "backtest", root=reports, config=cfg, provenance=provenance(bars, source=bars_source, predictions=source),
-            model_metrics=model_metrics, trading_metrics=result.metrics, trades=result.trades,
-            equity=result.equity, bars=bars, predictions=report_preds)
+            "backtest",
+            root=reports,
+            config=cfg,
+            provenance=provenance(bars, source=bars_source, predictions=source),
+            model_metrics=model_metrics,
+            trading_metrics=result.metrics,
+            trades=result.trades,
+            equity=result.equity,
+            bars=bars,
+            predictions=report_preds,
+        )
     if as_json:
         out.print_json(json.dumps(result.metrics))
         warn_in_sample(result.metrics)
         return
-    out.print(f"backtest of {len(bars):,} bars ({', '.join(result.metrics['symbols'])}), predictions from "
-              f"{source}, thresholds in {cfg.trading.threshold_unit}")
+    out.print(
+        f"backtest of {len(bars):,} bars ({', '.join(result.metrics['symbols'])}), predictions from "
+        f"{source}, thresholds in {cfg.trading.threshold_unit}"
+    )
     print_summary(result.metrics)
     print_notes(result.metrics)
     if trades_out is not None:

@@ -22,21 +22,36 @@ NEW_YORK = "America/New_York"
 # The one time rule of the CLI, quoted in the options' help and in docs/data.md.
 TIME_RULE = "New York exchange time unless it has an offset (Z, +00:00), a date is a New York date"
 
-ConfigOption = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="TOML config file (\\[model] and \\[trading] tables, docs/configuration.md).")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (\\[model] and \\[trading] tables, docs/configuration.md)."),
+]
 
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Folder for run folders (metrics, report.html).")]
 NoReportOption = Annotated[bool, typer.Option("--no-report", help="Write no run folder.")]
 
-DataOption = Annotated[Path | None, typer.Option(
-    "--data", help="Bar file (.csv/.parquet). Without it, bars come from the database (DATABASE_URL), "
-                   "selected by --symbols, --from and --to.")]
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="Bar file (.csv/.parquet). Without it, bars come from the database (DATABASE_URL), "
+        "selected by --symbols, --from and --to.",
+    ),
+]
 SymbolsOption = Annotated[str | None, typer.Option("--symbols", "-s", help="Comma-separated symbols (default: all).")]
-FromOption = Annotated[str | None, typer.Option(
-    "--from", help=f"Database only: first bar, a date or time, e.g. 2024-01-02 or 2024-01-02T09:30 ({TIME_RULE}).")]
-ToOption = Annotated[str | None, typer.Option(
-    "--to", help="Database only: end, same form as --from; a date includes that whole New York day, a time is "
-                 "exclusive.")]
+FromOption = Annotated[
+    str | None,
+    typer.Option(
+        "--from", help=f"Database only: first bar, a date or time, e.g. 2024-01-02 or 2024-01-02T09:30 ({TIME_RULE})."
+    ),
+]
+ToOption = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        help="Database only: end, same form as --from; a date includes that whole New York day, a time is exclusive.",
+    ),
+]
 TimeframeOption = Annotated[str, typer.Option("--timeframe", help="Database only: bar size, e.g. 1m, 5m, 1h, 1d.")]
 
 _TIME_PART = re.compile(r"\d[Tt ]\d|:")
@@ -50,8 +65,10 @@ def cli_time(value: str, option: str, *, end: bool = False) -> pd.Timestamp:
     try:  # ISO 8601 only: pandas would also read "Jan 2" as 2 January of the current year
         ts = pd.Timestamp(datetime.fromisoformat(text))
     except ValueError:
-        raise UserError(f"{option}: cannot read {value!r} as a date or time; give e.g. 2024-01-02, "
-                        "2024-01-02T09:30 (New York time) or 2024-01-02T14:30Z") from None
+        raise UserError(
+            f"{option}: cannot read {value!r} as a date or time; give e.g. 2024-01-02, "
+            "2024-01-02T09:30 (New York time) or 2024-01-02T14:30Z"
+        ) from None
     is_date = _TIME_PART.search(text) is None
     if ts.tzinfo is not None:
         return ts.tz_convert("UTC")
@@ -60,8 +77,10 @@ def cli_time(value: str, option: str, *, end: bool = False) -> pd.Timestamp:
     try:
         return ts.tz_localize(NEW_YORK, nonexistent="raise", ambiguous="raise").tz_convert("UTC")
     except (ValueError, TypeError) as e:  # pytz/zoneinfo: NonExistentTimeError, AmbiguousTimeError
-        raise UserError(f"{option}: {value} is not a single New York time (daylight-saving change: {e}); "
-                        "give it with an offset, e.g. -04:00") from None
+        raise UserError(
+            f"{option}: {value} is not a single New York time (daylight-saving change: {e}); "
+            "give it with an offset, e.g. -04:00"
+        ) from None
 
 
 def working(message: str) -> Any:
@@ -70,14 +89,20 @@ def working(message: str) -> Any:
     return console.status(f"[cyan]{message}[/]", spinner="dots")
 
 
-def get_config(path: Path | None, model: dict[str, Any] | None = None,
-               trading: dict[str, Any] | None = None) -> AppConfig:
+def get_config(
+    path: Path | None, model: dict[str, Any] | None = None, trading: dict[str, Any] | None = None
+) -> AppConfig:
     """Load ``--config`` and apply per-option overrides (``None`` values are ignored)."""
     return load_config(path, {"model": model or {}, "trading": trading or {}})
 
 
-def load_bars(data: Path | None, symbols: str | None = None, start: str | None = None, end: str | None = None,
-              timeframe: str = "1m") -> tuple[pd.DataFrame, str]:
+def load_bars(
+    data: Path | None,
+    symbols: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    timeframe: str = "1m",
+) -> tuple[pd.DataFrame, str]:
     """Bars from ``--data FILE`` or, without it, from the database; returns ``(bars, source)``.
 
     With a file, ``--symbols`` keeps those symbols (an unknown one is an error); ``--from``/``--to``
@@ -109,8 +134,10 @@ def load_bars(data: Path | None, symbols: str | None = None, start: str | None =
     if wanted:
         unknown = sorted(set(wanted) - set(bars["symbol"]))
         if unknown:
-            raise UserError(f"{data}: no bars for symbol(s) {', '.join(unknown)} "
-                            f"(the file has {', '.join(sorted(bars['symbol'].unique()))})")
+            raise UserError(
+                f"{data}: no bars for symbol(s) {', '.join(unknown)} "
+                f"(the file has {', '.join(sorted(bars['symbol'].unique()))})"
+            )
         bars = bars[bars["symbol"].isin(wanted)].reset_index(drop=True)
     return _regular_hours(bars, str(data)), str(data)
 
@@ -127,8 +154,7 @@ def _regular_hours(bars: pd.DataFrame, source: str) -> pd.DataFrame:
     if len(kept) == 0:
         raise UserError(f"{source}: no bar inside US regular hours ({REGULAR_HOURS_TEXT})")
     if len(kept) < len(bars):
-        print_note(f"{source}: left out {len(bars) - len(kept):,} bars outside regular hours "
-                   f"({REGULAR_HOURS_TEXT})")
+        print_note(f"{source}: left out {len(bars) - len(kept):,} bars outside regular hours ({REGULAR_HOURS_TEXT})")
     return kept
 
 

@@ -12,8 +12,10 @@ from tradingmodel.cli.common import UserError, add_command, out, plural, split_s
 
 def _simulate(
     symbols: Annotated[str, typer.Option("--symbols", "-s", help="Comma-separated symbols, e.g. AAA,BBB.")],
-    days: Annotated[int, typer.Option("--days", "-d", help="NYSE sessions (holidays skipped) of 390 minute bars, "
-                                                            "210 on early closes.")],
+    days: Annotated[
+        int,
+        typer.Option("--days", "-d", help="NYSE sessions (holidays skipped) of 390 minute bars, 210 on early closes."),
+    ],
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv, .csv.gz, .parquet or .pq.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed; same seed, same bars.")] = 7,
     signal: Annotated[float | None, typer.Option("--signal", help="Planted mean-reversion strength, 0..1.")] = None,
@@ -31,8 +33,10 @@ def _simulate(
     with working(f"writing {out_path}"):
         write_bars(bars, out_path)
     mode = "null (random walk)" if null else f"signal={signal or 0.0:g}"
-    out.print(f"wrote {len(bars):,} bars ({plural(len(syms), 'symbol')} × {plural(days, 'session')}, seed={seed}, "
-              f"{mode}) to {out_path}")
+    out.print(
+        f"wrote {len(bars):,} bars ({plural(len(syms), 'symbol')} × {plural(days, 'session')}, seed={seed}, "
+        f"{mode}) to {out_path}"
+    )
 
 
 def _features(
@@ -51,8 +55,10 @@ def _features(
     with working(f"writing {out_path}"):
         write_frame(feats, out_path)
     n_sym = bars["symbol"].nunique()
-    out.print(f"wrote features of {len(feats):,} bars ({plural(n_sym, 'symbol')}; first {WARMUP_BARS} bars of each "
-              f"symbol are warm-up with NaN) to {out_path}")
+    out.print(
+        f"wrote features of {len(feats):,} bars ({plural(n_sym, 'symbol')}; first {WARMUP_BARS} bars of each "
+        f"symbol are warm-up with NaN) to {out_path}"
+    )
 
 
 def _validate(
@@ -67,8 +73,9 @@ def _validate(
         out.print(f"{data}: valid, no bars")
         return
     for sym, g in bars.groupby("symbol", sort=True):
-        out.print(f"{sym}: {len(g):,} bars, {g['timestamp'].iloc[0].isoformat()} .. "
-                  f"{g['timestamp'].iloc[-1].isoformat()}")
+        out.print(
+            f"{sym}: {len(g):,} bars, {g['timestamp'].iloc[0].isoformat()} .. {g['timestamp'].iloc[-1].isoformat()}"
+        )
     out.print(f"{data}: valid, {len(bars):,} bars")
 
 

@@ -50,8 +50,14 @@ def print_note(message: object, label: str = "note") -> None:
     console.print(f"[yellow]{label}:[/] {escape(one_line(message))}", highlight=False, soft_wrap=True)
 
 
-def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                  file: Any = None, line: str | None = None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
     """Our own warnings (e.g. "sorted the file") are notes; a library's is a one-line warning."""
     if category.__module__.startswith("tradingmodel"):
         print_note(message)

@@ -60,21 +60,25 @@ def metrics_table(m: dict, title: str) -> Table:
     for col in ("metric", "LSTM", "persistence", "AR(20)"):
         t.add_column(col, justify="left" if col == "metric" else "right")
     for key, label, fmt in ROWS:
-        t.add_row(label, _fmt(fmt, m.get(key)), _fmt(fmt, m["baseline"].get(key)),
-                  _fmt(fmt, m["ar_baseline"].get(key)))
+        t.add_row(label, _fmt(fmt, m.get(key)), _fmt(fmt, m["baseline"].get(key)), _fmt(fmt, m["ar_baseline"].get(key)))
     return t
 
 
 def print_metrics(m: dict) -> None:
     """Human-readable evaluation: overall table, per-symbol accuracy, counts and notes."""
-    out.print(metrics_table(m, f"split: {m['split']}  ·  {m['bars_scored']:,} bars scored, "
-                               f"{m['direction_bars']:,} with a non-zero move"))
+    out.print(
+        metrics_table(
+            m, f"split: {m['split']}  ·  {m['bars_scored']:,} bars scored, {m['direction_bars']:,} with a non-zero move"
+        )
+    )
     if len(m["per_symbol"]) > 1:
         for sym, s in m["per_symbol"].items():
-            out.print(f"  {sym}: {s['split']}, {s['bars_scored']:,} bars, direction "
-                      f"{_fmt('{:.2f}', s['direction_accuracy'])}% "
-                      f"{_fmt('[{:.2f}, {:.2f}]', s['direction_accuracy_ci'])} "
-                      f"(persistence {_fmt('{:.2f}', s['baseline']['direction_accuracy'])}%)")
+            out.print(
+                f"  {sym}: {s['split']}, {s['bars_scored']:,} bars, direction "
+                f"{_fmt('{:.2f}', s['direction_accuracy'])}% "
+                f"{_fmt('[{:.2f}, {:.2f}]', s['direction_accuracy_ci'])} "
+                f"(persistence {_fmt('{:.2f}', s['baseline']['direction_accuracy'])}%)"
+            )
     if m.get("confidence_mean") is not None:
         out.print(f"confidence: mean {m['confidence_mean']:.3f}, Brier {m['confidence_brier']:.4f}")
     for note in m.get("notes", []):
@@ -90,8 +94,9 @@ def check_model_out(out_dir: Path, force: bool) -> None:
         entries = {e.name for e in out_dir.iterdir()}
         is_model = "manifest.json" in entries or "meta.json" in entries
         if is_model and not force:
-            raise UserError(f"--out {out_dir}: a model is already there; add --force to replace it, or choose "
-                            "another folder")
+            raise UserError(
+                f"--out {out_dir}: a model is already there; add --force to replace it, or choose another folder"
+            )
         if entries and not is_model:
             raise UserError(f"--out {out_dir}: the folder holds other files; choose a new or empty folder")
     parent = next((a for a in out_dir.absolute().parents if a.exists()), Path("/"))
@@ -101,8 +106,11 @@ def check_model_out(out_dir: Path, force: bool) -> None:
 
 
 def _epoch_line(rec: dict) -> None:
-    console.print(f"{rec['model']}: epoch {rec['epoch']} train loss {rec['train_loss']:.4f} "
-                  f"val loss {rec['val_loss']:.4f}", highlight=False, soft_wrap=True)
+    console.print(
+        f"{rec['model']}: epoch {rec['epoch']} train loss {rec['train_loss']:.4f} val loss {rec['val_loss']:.4f}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _train(
@@ -113,16 +121,22 @@ def _train(
     end: ToOption = None,
     timeframe: TimeframeOption = "1m",
     # parameters named like a [model] key override it (docs/configuration.md lists them from here)
-    num_epochs: Annotated[int | None, typer.Option(
-        "--epochs", help="Maximum epochs (overrides model.num_epochs).")] = None,
+    num_epochs: Annotated[
+        int | None, typer.Option("--epochs", help="Maximum epochs (overrides model.num_epochs).")
+    ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed (overrides model.seed).")] = None,
     pooled: Annotated[bool, typer.Option("--pooled", help="One model over all symbols.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Replace a model already in --out.")] = False,
     config: ConfigOption = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar or epoch lines.")] = False,
-    threads: Annotated[int | None, typer.Option(
-        "--threads", min=1, help="torch CPU threads (default: torch's choice). On a busy machine 1 can be "
-                                 "many times faster than 2.")] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            help="torch CPU threads (default: torch's choice). On a busy machine 1 can be many times faster than 2.",
+        ),
+    ] = None,
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
 ) -> None:
@@ -143,8 +157,14 @@ def _train(
     # a progress bar on a terminal; one line per epoch when stderr is a log file or a pipe
     bar = not no_progress and console.is_terminal
     try:
-        res = train(bars, app_cfg.model, out_dir, pooled=pooled, progress=bar,
-                    on_epoch=None if no_progress or bar else _epoch_line)
+        res = train(
+            bars,
+            app_cfg.model,
+            out_dir,
+            pooled=pooled,
+            progress=bar,
+            on_epoch=None if no_progress or bar else _epoch_line,
+        )
     except KeyboardInterrupt:
         raise Interrupted("stopped by Ctrl-C before the first epoch ended; nothing was saved") from None
     for sym, path in res.model_dirs.items():
@@ -155,14 +175,20 @@ def _train(
     if not no_report:
         from tradingmodel.report import provenance, save_run
 
-        run_dir = save_run("train", root=reports, config=app_cfg, history=res.history,
-                           provenance=provenance(bars, source=source, model_dir=str(out_dir), pooled=pooled))
+        run_dir = save_run(
+            "train",
+            root=reports,
+            config=app_cfg,
+            history=res.history,
+            provenance=provenance(bars, source=source, model_dir=str(out_dir), pooled=pooled),
+        )
         out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
     if res.interrupted:
         kept = ", ".join(f"{s} (best epoch {res.best_epoch[s]})" for s in res.model_dirs)
         left = sorted(set(bars["symbol"].unique()) - set(res.model_dirs))
-        raise Interrupted(f"stopped by Ctrl-C; kept {kept} in {out_dir}"
-                          + (f"; not trained: {', '.join(left)}" if left else ""))
+        raise Interrupted(
+            f"stopped by Ctrl-C; kept {kept} in {out_dir}" + (f"; not trained: {', '.join(left)}" if left else "")
+        )
 
 
 def check_model_config(model: Path, config: Path | None) -> None:
@@ -177,8 +203,11 @@ def check_model_config(model: Path, config: Path | None) -> None:
     keys = [k for k in ARCH_KEYS if k in cfg.model_fields_set]
     for d in dict.fromkeys(resolve_model_dir(model).values()):
         stored = load_checkpoint(d).config
-        diff = [f"{k} {getattr(stored, k)} (the config says {getattr(cfg, k)})"
-                for k in keys if getattr(stored, k) != getattr(cfg, k)]
+        diff = [
+            f"{k} {getattr(stored, k)} (the config says {getattr(cfg, k)})"
+            for k in keys
+            if getattr(stored, k) != getattr(cfg, k)
+        ]
         if diff:
             raise UserError(f"{d}: this model was trained with {', '.join(diff)}, not with {config}")
 
@@ -191,8 +220,12 @@ def _evaluate(
     end: ToOption = None,
     timeframe: TimeframeOption = "1m",
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
-    split: Annotated[str, typer.Option("--split", help="auto | test | whole (auto: the checkpoint's test "
-                                                       "part when the data is the training data).")] = "auto",
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split", help="auto | test | whole (auto: the checkpoint's test part when the data is the training data)."
+        ),
+    ] = "auto",
     config: ConfigOption = None,
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
@@ -209,9 +242,15 @@ def _evaluate(
         from tradingmodel.report import provenance, save_run
 
         cols = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "split"]
-        run_dir = save_run("evaluate", root=reports, config=None, model_metrics=m, bars=bars,
-                           predictions=frame.loc[frame["scored"], cols],
-                           provenance=provenance(bars, source=source, model_dir=str(model), split=split))
+        run_dir = save_run(
+            "evaluate",
+            root=reports,
+            config=None,
+            model_metrics=m,
+            bars=bars,
+            predictions=frame.loc[frame["scored"], cols],
+            provenance=provenance(bars, source=source, model_dir=str(model), split=split),
+        )
     if as_json:
         typer.echo(json.dumps(m, indent=1))
     else:
@@ -243,8 +282,12 @@ def _predict(
     write_frame(preds, out_path)
     # the model's identity and training range, so that a backtest of the file can tell in-sample bars
     record = write_origin(out_path, prediction_origin(model, bars))
-    out.print(f"wrote {len(preds):,} predictions ({plural(preds['symbol'].nunique(), 'symbol')}) to {out_path} "
-              f"(model record: {record.name})", highlight=False, soft_wrap=True)
+    out.print(
+        f"wrote {len(preds):,} predictions ({plural(preds['symbol'].nunique(), 'symbol')}) to {out_path} "
+        f"(model record: {record.name})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def register(app: typer.Typer) -> None:

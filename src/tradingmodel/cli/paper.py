@@ -29,8 +29,17 @@ from tradingmodel.cli.common import (
 _Source = Literal["replay", "simulator", "polygon"]
 
 
-def _source(kind: str, symbols: list[str], data: Path | None, start: str | None, end: str | None, timeframe: str,
-            speed: float | None, sim_days: int, seed: int) -> tuple[object, object]:
+def _source(
+    kind: str,
+    symbols: list[str],
+    data: Path | None,
+    start: str | None,
+    end: str | None,
+    timeframe: str,
+    speed: float | None,
+    sim_days: int,
+    seed: int,
+) -> tuple[object, object]:
     from tradingmodel.live.sources import PolygonSource, ReplaySource, simulator_source
 
     if kind == "replay":
@@ -45,31 +54,43 @@ def _source(kind: str, symbols: list[str], data: Path | None, start: str | None,
     s = Settings()
     if not s.polygon_api_key:
         raise UserError("--source polygon needs POLYGON_API_KEY in the environment or in .env")
-    return PolygonSource(symbols, api_key=s.polygon_api_key, ws_url=s.polygon_ws_url,
-                         rest_base_url=s.polygon_base_url), None
+    return PolygonSource(
+        symbols, api_key=s.polygon_api_key, ws_url=s.polygon_ws_url, rest_base_url=s.polygon_base_url
+    ), None
 
 
 def _paper(
     model: Annotated[Path, typer.Option("--model", help="Model folder (checkpoints of train --out).")],
     symbols: SymbolsOption = None,
-    source: Annotated[_Source | None, typer.Option(
-        "--source", help="replay (a file or the database), simulator (default without data) or polygon.")] = None,
+    source: Annotated[
+        _Source | None,
+        typer.Option("--source", help="replay (a file or the database), simulator (default without data) or polygon."),
+    ] = None,
     data: DataOption = None,
     start: FromOption = None,
     end: ToOption = None,
     timeframe: TimeframeOption = "1m",
-    speed: Annotated[float | None, typer.Option(
-        "--speed", help="x real time; 0 = as fast as possible (replay default 0, simulator default 1).")] = None,
-    session: Annotated[str | None, typer.Option(
-        "--session", help="Session name: the same name continues the same run and book.")] = None,
-    flatten_on_exit: Annotated[bool, typer.Option(
-        "--flatten-on-exit", help="Close every position at its last close when the session ends or stops.")] = False,
+    speed: Annotated[
+        float | None,
+        typer.Option("--speed", help="x real time; 0 = as fast as possible (replay default 0, simulator default 1)."),
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", help="Session name: the same name continues the same run and book.")
+    ] = None,
+    flatten_on_exit: Annotated[
+        bool,
+        typer.Option(
+            "--flatten-on-exit", help="Close every position at its last close when the session ends or stops."
+        ),
+    ] = False,
     config: ConfigOption = None,
     database_url: Annotated[str | None, typer.Option("--db", help="Database URL (default: DATABASE_URL).")] = None,
-    broker_dir: Annotated[Path, typer.Option("--broker-dir", help="Folder of the paper executor's books.")]
-    = Path("data/paper"),
-    barrier_timeout: Annotated[float, typer.Option(
-        "--barrier-timeout", help="Seconds to wait for the other symbols' bars of a minute.")] = 5.0,
+    broker_dir: Annotated[Path, typer.Option("--broker-dir", help="Folder of the paper executor's books.")] = Path(
+        "data/paper"
+    ),
+    barrier_timeout: Annotated[
+        float, typer.Option("--barrier-timeout", help="Seconds to wait for the other symbols' bars of a minute.")
+    ] = 5.0,
     sim_days: Annotated[int, typer.Option("--sim-days", help="Simulator: sessions to generate.")] = 5,
     seed: Annotated[int, typer.Option("--seed", help="Simulator: seed.")] = 7,
     panel: Annotated[bool, typer.Option("--panel/--no-panel", help="Live panel on a terminal.")] = True,
@@ -98,16 +119,29 @@ def _paper(
             engine.panel_task = task  # type: ignore[attr-defined]
 
     try:
-        result = asyncio.run(run_session(name=name, symbols=wanted, model_dir=model, source=src, config=cfg,
-                                         database_url=database_url, broker_dir=broker_dir,
-                                         flatten_on_exit=flatten_on_exit, barrier_timeout=barrier_timeout,
-                                         on_start=on_start))
+        result = asyncio.run(
+            run_session(
+                name=name,
+                symbols=wanted,
+                model_dir=model,
+                source=src,
+                config=cfg,
+                database_url=database_url,
+                broker_dir=broker_dir,
+                flatten_on_exit=flatten_on_exit,
+                barrier_timeout=barrier_timeout,
+                on_start=on_start,
+            )
+        )
     except (EngineError, StoreError) as e:
         raise UserError(str(e)) from None
     m = result.metrics
-    out.print(f"session {name} ({result.status}): {result.stats.slices} slices, {result.stats.bars} bars, "
-              f"{result.stats.fills} fills this run; equity ${m.get('final_equity', cfg.trading.deposit):,.2f} "
-              f"({m.get('total_profit_pct', 0.0):+.2f}% on ${cfg.trading.deposit:,.2f})", highlight=False)
+    out.print(
+        f"session {name} ({result.status}): {result.stats.slices} slices, {result.stats.bars} bars, "
+        f"{result.stats.fills} fills this run; equity ${m.get('final_equity', cfg.trading.deposit):,.2f} "
+        f"({m.get('total_profit_pct', 0.0):+.2f}% on ${cfg.trading.deposit:,.2f})",
+        highlight=False,
+    )
     if not no_report:
         from tradingmodel.live.report import save_session_report
 

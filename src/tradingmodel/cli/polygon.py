@@ -48,10 +48,13 @@ def fetch(
     to: Annotated[str, typer.Option("--to", help="Last trading date (New York, inclusive), YYYY-MM-DD.")],
     timespan: Annotated[Timespan, typer.Option(help="Bar length unit.")] = Timespan.minute,
     multiplier: Annotated[int, typer.Option(min=1, help="Bar length = multiplier x timespan.")] = 1,
-    rate: Annotated[float | None, typer.Option(
-        help="Maximum requests per minute (default: no limit; paid plans allow about 100/s).")] = None,
-    free_plan: Annotated[bool, typer.Option(
-        "--free-plan", help="Preset for Polygon's free plan: 5 requests per minute.")] = False,
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Maximum requests per minute (default: no limit; paid plans allow about 100/s)."),
+    ] = None,
+    free_plan: Annotated[
+        bool, typer.Option("--free-plan", help="Preset for Polygon's free plan: 5 requests per minute.")
+    ] = False,
     unadjusted: Annotated[bool, typer.Option("--unadjusted", help="Bars not adjusted for splits.")] = False,
 ) -> None:
     """Download Polygon aggregates into the database; only ranges not already stored; resumable."""
@@ -66,12 +69,19 @@ def fetch(
         raise UserError("--rate must be positive")
     settings = Settings()
     if not settings.polygon_api_key:
-        raise UserError("no Polygon API key: set POLYGON_API_KEY in the environment or in .env "
-                        "(your key is on https://polygon.io/dashboard/keys)")
+        raise UserError(
+            "no Polygon API key: set POLYGON_API_KEY in the environment or in .env "
+            "(your key is on https://polygon.io/dashboard/keys)"
+        )
     policy = FetchPolicy(requests_per_minute=FREE_PLAN_REQUESTS_PER_MINUTE if free_plan else rate)
     engine = get_engine(settings.database_url)
-    columns = (TextColumn("{task.description:<8}"), BarColumn(), TaskProgressColumn(),
-               TextColumn("{task.fields[bars]:>9,} bars"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description:<8}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[bars]:>9,} bars"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as bar:
         tasks: dict[str, Any] = {}
 
@@ -81,10 +91,19 @@ def fetch(
             bar.update(tasks[symbol], completed=done_ms if total_ms else 1, bars=stored)
 
         try:
-            reports = fetch_history(engine, syms, start, end, api_key=settings.polygon_api_key,
-                                    base_url=settings.polygon_base_url, timespan=timespan.value,
-                                    multiplier=multiplier, adjusted=not unadjusted, policy=policy,
-                                    progress=progress)
+            reports = fetch_history(
+                engine,
+                syms,
+                start,
+                end,
+                api_key=settings.polygon_api_key,
+                base_url=settings.polygon_base_url,
+                timespan=timespan.value,
+                multiplier=multiplier,
+                adjusted=not unadjusted,
+                policy=policy,
+                progress=progress,
+            )
         except _polygon_errors() as e:
             raise UserError(str(e)) from None
     for r in reports:
@@ -96,12 +115,18 @@ def fetch(
 
 def stream(
     symbols: Annotated[str, typer.Option("--symbols", "-s", help="Comma-separated tickers, e.g. AAPL,MSFT.")],
-    aggregates: Annotated[Aggregates, typer.Option(
-        help="minute (AM.*) or second (A.*) aggregates.")] = Aggregates.minute,
-    duration: Annotated[float | None, typer.Option(
-        min=0, help="Stop after this many seconds (default: until Ctrl-C).")] = None,
-    since: Annotated[str | None, typer.Option(
-        help=f"Also back-fill bars from this time before the live ones, e.g. 2024-01-02T09:30 ({TIME_RULE}).")] = None,
+    aggregates: Annotated[
+        Aggregates, typer.Option(help="minute (AM.*) or second (A.*) aggregates.")
+    ] = Aggregates.minute,
+    duration: Annotated[
+        float | None, typer.Option(min=0, help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help=f"Also back-fill bars from this time before the live ones, e.g. 2024-01-02T09:30 ({TIME_RULE})."
+        ),
+    ] = None,
 ) -> None:
     """Stream real-time aggregates, store each bar as it arrives and print one line per bar."""
     from tradingmodel.data.polygon import BarStream
@@ -113,8 +138,14 @@ def stream(
         raise UserError("no Polygon API key: set POLYGON_API_KEY in the environment or in .env")
     since_ts = cli_time(since, "--since") if since is not None else None
     engine = get_engine(settings.database_url)
-    bars = BarStream(syms, api_key=settings.polygon_api_key, ws_url=settings.polygon_ws_url,
-                     rest_base_url=settings.polygon_base_url, aggregates=aggregates.value, since=since_ts)
+    bars = BarStream(
+        syms,
+        api_key=settings.polygon_api_key,
+        ws_url=settings.polygon_ws_url,
+        rest_base_url=settings.polygon_base_url,
+        aggregates=aggregates.value,
+        since=since_ts,
+    )
     try:
         n = asyncio.run(_record(bars, engine, duration))
     except _polygon_errors() as e:
@@ -122,11 +153,12 @@ def stream(
     except KeyboardInterrupt:
         raise Interrupted(f"stopped by Ctrl-C; {bars.stats.live + bars.stats.backfilled:,} bars recorded") from None
     if bars.stats.connects == 0:
-        raise UserError(f"never connected to {settings.polygon_ws_url} in {duration:g} s "
-                        f"({bars.last_status or 'no reply'}); check POLYGON_WS_URL and the network; "
-                        "nothing was recorded")
-    console.print(f"{n:,} bars recorded ({bars.stats.backfilled:,} back-filled, "
-                  f"{bars.stats.reconnects} reconnects)")
+        raise UserError(
+            f"never connected to {settings.polygon_ws_url} in {duration:g} s "
+            f"({bars.last_status or 'no reply'}); check POLYGON_WS_URL and the network; "
+            "nothing was recorded"
+        )
+    console.print(f"{n:,} bars recorded ({bars.stats.backfilled:,} back-filled, {bars.stats.reconnects} reconnects)")
 
 
 async def _record(bars: Any, engine: Any, duration: float | None) -> int:
@@ -141,8 +173,11 @@ async def _record(bars: Any, engine: Any, duration: float | None) -> int:
     def flush() -> None:
         nonlocal last_flush
         if pending:
-            df = (pd.DataFrame(pending).drop(columns="received_at")
-                  .sort_values(["symbol", "timestamp"], kind="stable", ignore_index=True))
+            df = (
+                pd.DataFrame(pending)
+                .drop(columns="received_at")
+                .sort_values(["symbol", "timestamp"], kind="stable", ignore_index=True)
+            )
             ingest_bars(engine, df, timeframe=bars.timeframe)
             pending.clear()
         last_flush = time.monotonic()
@@ -154,10 +189,14 @@ async def _record(bars: Any, engine: Any, duration: float | None) -> int:
             pending.append(b.as_row())
             lag = (b.received_at.timestamp() * 1000 - b.end_ms) / 1000  # since the window closed
             rx = f"{b.received_at:%H:%M:%S.%f}"[:-3]  # milliseconds
-            out.print(f"{b.timestamp:%Y-%m-%d %H:%M:%S}Z {b.symbol:<6} {b.timeframe} o={b.open:.4f} "
-                      f"h={b.high:.4f} l={b.low:.4f} c={b.close:.4f} v={b.volume:,.0f} "
-                      f"[{b.source}, received {rx}Z, lag {lag:.1f} s]", highlight=False, soft_wrap=True,
-                      markup=False)
+            out.print(
+                f"{b.timestamp:%Y-%m-%d %H:%M:%S}Z {b.symbol:<6} {b.timeframe} o={b.open:.4f} "
+                f"h={b.high:.4f} l={b.low:.4f} c={b.close:.4f} v={b.volume:,.0f} "
+                f"[{b.source}, received {rx}Z, lag {lag:.1f} s]",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
             if len(pending) >= 500 or time.monotonic() - last_flush >= 1.0:
                 flush()
 

@@ -37,11 +37,12 @@ def _import(
 
     bars = read_bars(file)
     engine = get_engine(url)
-    stats = ingest_bars(engine, bars, timeframe=timeframe, batch_size=batch_size, progress=not quiet,
-                        source=str(file))
-    out.print(f"{file}: {stats.rows:,} bars ({plural(bars['symbol'].nunique(), 'symbol')}, {timeframe}) → "
-              f"{stats.inserted:,} inserted, {stats.updated:,} updated, {stats.unchanged:,} unchanged "
-              f"in {stats.seconds:.2f} s ({_shown(url)})")
+    stats = ingest_bars(engine, bars, timeframe=timeframe, batch_size=batch_size, progress=not quiet, source=str(file))
+    out.print(
+        f"{file}: {stats.rows:,} bars ({plural(bars['symbol'].nunique(), 'symbol')}, {timeframe}) → "
+        f"{stats.inserted:,} inserted, {stats.updated:,} updated, {stats.unchanged:,} unchanged "
+        f"in {stats.seconds:.2f} s ({_shown(url)})"
+    )
 
 
 def _upgrade(

@@ -42,8 +42,7 @@ def commission(qty: float, price: float, per_share: float, bps: float) -> float:
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def check_exit(position_side: int, o: float, h: float, lo: float, stop: float,
-               target: float) -> tuple[int, float]:
+def check_exit(position_side: int, o: float, h: float, lo: float, stop: float, target: float) -> tuple[int, float]:
     """Did this bar hit the stop or the target of a position? Returns ``(code, reference price)``.
 
     ``code`` is :data:`NO_EXIT`, :data:`EXIT_STOP` or :data:`EXIT_TARGET`; the price is the level
@@ -146,8 +145,7 @@ def sim_bar(mkt, t, stamp, ex, xa, rep):
             k = _fill_at_open(s, stamp, o, ex, xa, rep, k)
         side = int(ex[s, E_SIDE])
         if side != 0:
-            code, ref = check_exit(side, o, mkt[t, s, L.K_HIGH], mkt[t, s, L.K_LOW], ex[s, E_STOP],
-                                   ex[s, E_TARGET])
+            code, ref = check_exit(side, o, mkt[t, s, L.K_HIGH], mkt[t, s, L.K_LOW], ex[s, E_STOP], ex[s, E_TARGET])
             if code != NO_EXIT:
                 k = _exit(s, stamp, ref, L.R_STOP if code == EXIT_STOP else L.R_TARGET, ex, xa, rep, k)
         ex[s, E_LAST_CLOSE] = c
@@ -176,8 +174,20 @@ def sim_submit(out, n_out, ex, xa, rep):
             ex[s, E_PEND_SL] = out[i, L.O_SL]
             ex[s, E_PEND_TP] = out[i, L.O_TP]
         elif ex[s, E_SIDE] == 0.0:
-            k = _report(rep, k, out[i, L.OR_T], s, out[i, L.OR_SIDE], out[i, L.OR_QTY], np.nan,
-                        ex[s, E_LAST_CLOSE], 0.0, out[i, L.OR_PURPOSE], L.X_REJECTED, L.RJ_NO_POSITION)
+            k = _report(
+                rep,
+                k,
+                out[i, L.OR_T],
+                s,
+                out[i, L.OR_SIDE],
+                out[i, L.OR_QTY],
+                np.nan,
+                ex[s, E_LAST_CLOSE],
+                0.0,
+                out[i, L.OR_PURPOSE],
+                L.X_REJECTED,
+                L.RJ_NO_POSITION,
+            )
         else:
             k = _exit(s, out[i, L.OR_T], ex[s, E_LAST_CLOSE], int(out[i, L.OR_PURPOSE]), ex, xa, rep, k)
     return k

@@ -77,8 +77,9 @@ class PaperExecutor:
             self.db.execute("PRAGMA synchronous = NORMAL")
         self.db.executescript(_SCHEMA)
         row = self.db.execute("SELECT v FROM book WHERE k = 'book'").fetchone()
-        self.book: dict[str, Any] = json.loads(row[0]) if row else {
-            "cash": trading.deposit, "positions": {}, "last": {}, "processed": None}
+        self.book: dict[str, Any] = (
+            json.loads(row[0]) if row else {"cash": trading.deposit, "positions": {}, "last": {}, "processed": None}
+        )
         self._queue: asyncio.Queue[FillReport] = asyncio.Queue()
 
     # --- persistence -----------------------------------------------------------------------
@@ -91,8 +92,10 @@ class PaperExecutor:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for o in orders:
-                self.db.execute("INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?)",
-                                (o["cid"], o["symbol"], int(o["status"] not in TERMINAL), json.dumps(o)))
+                self.db.execute(
+                    "INSERT OR REPLACE INTO orders VALUES (?, ?, ?, ?)",
+                    (o["cid"], o["symbol"], int(o["status"] not in TERMINAL), json.dumps(o)),
+                )
             for f in fills:
                 self.db.execute("INSERT INTO fills VALUES (?, ?, ?)", (f.fill_id, _iso(f.timestamp), _fill_json(f)))
             self.db.execute("INSERT OR REPLACE INTO book VALUES ('book', ?)", (json.dumps(self.book),))
@@ -105,8 +108,14 @@ class PaperExecutor:
 
     @staticmethod
     def _update(o: dict[str, Any]) -> OrderUpdate:
-        return OrderUpdate(o["cid"], o["status"], broker_order_id="paper-" + o["cid"],
-                           filled_quantity=o["filled"], filled_avg_price=o["avg_price"], message=o["message"])
+        return OrderUpdate(
+            o["cid"],
+            o["status"],
+            broker_order_id="paper-" + o["cid"],
+            filled_quantity=o["filled"],
+            filled_avg_price=o["avg_price"],
+            message=o["message"],
+        )
 
     # --- the fill model ---------------------------------------------------------------------
     def _execute(self, o: dict[str, Any], ref: float, side: int, ts: str) -> FillReport | None:
@@ -121,10 +130,13 @@ class PaperExecutor:
                 o["status"], o["message"] = advance(o["cid"], o["status"], "rejected"), "insufficient cash"
                 return None
             self.book["cash"] -= side * qty * price + comm
-            self.book["positions"][sym] = {"side": side, "qty": qty,
-                                           "stop": price * (1.0 - side * t.stop_loss_threshold),
-                                           "target": price * (1.0 + side * t.take_profit_threshold),
-                                           "legs": leg_ids(o["cid"])}
+            self.book["positions"][sym] = {
+                "side": side,
+                "qty": qty,
+                "stop": price * (1.0 - side * t.stop_loss_threshold),
+                "target": price * (1.0 + side * t.take_profit_threshold),
+                "legs": leg_ids(o["cid"]),
+            }
         else:
             if pos is None:
                 o["status"], o["message"] = advance(o["cid"], o["status"], "canceled"), "no position to close"
@@ -133,30 +145,70 @@ class PaperExecutor:
             del self.book["positions"][sym]
         o["status"] = advance(o["cid"], o["status"], "filled")
         o["filled"], o["avg_price"] = qty, price
-        return FillReport(f"{o['cid']}-f1", o["cid"], sym, "buy" if side > 0 else "sell", qty, price, comm,
-                          pd.Timestamp(ts).to_pydatetime(), reference_price=ref)
+        return FillReport(
+            f"{o['cid']}-f1",
+            o["cid"],
+            sym,
+            "buy" if side > 0 else "sell",
+            qty,
+            price,
+            comm,
+            pd.Timestamp(ts).to_pydatetime(),
+            reference_price=ref,
+        )
 
     def _new_legs(self, entry: dict[str, Any], pos: dict[str, Any]) -> list[dict[str, Any]]:
         exit_side = "sell" if pos["side"] > 0 else "buy"
-        base = {"symbol": entry["symbol"], "side": exit_side, "quantity": pos["qty"], "status": "submitted",
-                "filled": 0.0, "avg_price": None, "message": None, "parent": entry["cid"],
-                "bar_time": entry["bar_time"], "limit_price": None, "stop_price": None}
-        return [{**base, "cid": pos["legs"]["stop_loss"], "order_type": "stop", "purpose": "stop_loss",
-                 "stop_price": pos["stop"]},
-                {**base, "cid": pos["legs"]["take_profit"], "order_type": "limit", "purpose": "take_profit",
-                 "limit_price": pos["target"]}]
+        base = {
+            "symbol": entry["symbol"],
+            "side": exit_side,
+            "quantity": pos["qty"],
+            "status": "submitted",
+            "filled": 0.0,
+            "avg_price": None,
+            "message": None,
+            "parent": entry["cid"],
+            "bar_time": entry["bar_time"],
+            "limit_price": None,
+            "stop_price": None,
+        }
+        return [
+            {
+                **base,
+                "cid": pos["legs"]["stop_loss"],
+                "order_type": "stop",
+                "purpose": "stop_loss",
+                "stop_price": pos["stop"],
+            },
+            {
+                **base,
+                "cid": pos["legs"]["take_profit"],
+                "order_type": "limit",
+                "purpose": "take_profit",
+                "limit_price": pos["target"],
+            },
+        ]
 
     async def on_bars(self, bars: pd.DataFrame) -> Sequence[FillReport]:
         """Fill pending market orders at these opens, then resting stops/targets on these bars."""
         if len(bars) == 0:
             return ()
         b = bars.sort_values("symbol")
-        rows = list(zip(b["symbol"].tolist(), b["open"].tolist(), b["high"].tolist(), b["low"].tolist(),
-                        b["close"].tolist(), strict=True))
+        rows = list(
+            zip(
+                b["symbol"].tolist(),
+                b["open"].tolist(),
+                b["high"].tolist(),
+                b["low"].tolist(),
+                b["close"].tolist(),
+                strict=True,
+            )
+        )
         return self.on_slice(pd.Timestamp(bars["timestamp"].iloc[0]), rows)
 
-    def on_slice(self, timestamp: pd.Timestamp, rows: Sequence[tuple[str, float, float, float, float]]
-                 ) -> list[FillReport]:
+    def on_slice(
+        self, timestamp: pd.Timestamp, rows: Sequence[tuple[str, float, float, float, float]]
+    ) -> list[FillReport]:
         """:meth:`on_bars` without a DataFrame: ``rows`` of (symbol, open, high, low, close) sorted by symbol
         (the engine's fast path; the same code)."""
         ts = _iso(timestamp)
@@ -166,8 +218,10 @@ class PaperExecutor:
         changed: dict[str, dict[str, Any]] = {}
         fills: list[FillReport] = []
         for sym, o_, h_, l_, c_ in rows:
-            pending = [json.loads(v) for (v,) in self.db.execute(
-                "SELECT v FROM orders WHERE symbol = ? AND open = 1 ORDER BY rowid", (sym,))]
+            pending = [
+                json.loads(v)
+                for (v,) in self.db.execute("SELECT v FROM orders WHERE symbol = ? AND open = 1 ORDER BY rowid", (sym,))
+            ]
             for o in pending:
                 if o["order_type"] != "market" or pd.Timestamp(o["bar_time"]) >= pd.Timestamp(ts):
                     continue
@@ -207,10 +261,22 @@ class PaperExecutor:
         known = self._order(order.client_order_id)
         if known is not None:
             return self._update(known)
-        o = {"cid": order.client_order_id, "symbol": order.symbol, "side": order.side, "quantity": order.quantity,
-             "order_type": order.order_type, "purpose": order.purpose, "bar_time": _iso(order.bar_time),
-             "limit_price": order.limit_price, "stop_price": order.stop_price, "parent": order.parent_client_order_id,
-             "status": "submitted", "filled": 0.0, "avg_price": None, "message": None}
+        o = {
+            "cid": order.client_order_id,
+            "symbol": order.symbol,
+            "side": order.side,
+            "quantity": order.quantity,
+            "order_type": order.order_type,
+            "purpose": order.purpose,
+            "bar_time": _iso(order.bar_time),
+            "limit_price": order.limit_price,
+            "stop_price": order.stop_price,
+            "parent": order.parent_client_order_id,
+            "status": "submitted",
+            "filled": 0.0,
+            "avg_price": None,
+            "message": None,
+        }
         fills = []
         if order.order_type == "market_on_close":
             last = self.book["last"].get(order.symbol)
@@ -219,8 +285,10 @@ class PaperExecutor:
             f = self._execute(o, last["close"], 1 if order.side == "buy" else -1, last["ts"])
             fills = [f] if f is not None else []
         elif order.order_type != "market":
-            raise ExecutorError(f"order {order.client_order_id}: the paper executor takes market and "
-                                f"market_on_close orders (protective legs come with the entry), not {order.order_type}")
+            raise ExecutorError(
+                f"order {order.client_order_id}: the paper executor takes market and "
+                f"market_on_close orders (protective legs come with the entry), not {order.order_type}"
+            )
         self._commit([o], fills)
         return self._update(o)
 
@@ -243,8 +311,10 @@ class PaperExecutor:
         return self._order(client_order_id)
 
     async def open_orders(self) -> list[OrderUpdate]:
-        return [self._update(json.loads(v)) for (v,) in
-                self.db.execute("SELECT v FROM orders WHERE open = 1 ORDER BY rowid")]
+        return [
+            self._update(json.loads(v))
+            for (v,) in self.db.execute("SELECT v FROM orders WHERE open = 1 ORDER BY rowid")
+        ]
 
     async def positions(self) -> dict[str, float]:
         return {s: p["side"] * p["qty"] for s, p in self.book["positions"].items()}

@@ -43,19 +43,23 @@ class SimulatedExecutor:
     @classmethod
     def new(cls, n_symbols: int, trading: TradingConfig) -> SimulatedExecutor:
         """Flat book with ``trading.deposit`` cash and ``trading``'s slippage and commission."""
-        return cls._make(n_symbols, trading.deposit, trading.slippage_bps, trading.commission_per_share,
-                         trading.commission_bps)
+        return cls._make(
+            n_symbols, trading.deposit, trading.slippage_bps, trading.commission_per_share, trading.commission_bps
+        )
 
     @classmethod
     def for_state(cls, state: StrategyState) -> SimulatedExecutor:
         """A flat executor for ``state``: its cash and its cost parameters. Raises if ``state`` holds
         positions or orders (this executor would not know them)."""
         if (state.si[:, L.I_SIDE] != 0).any() or (state.si[:, L.I_PENDING] != 0).any():
-            raise ValueError("SimulatedExecutor.for_state: the strategy has positions or orders; restore "
-                             "the executor's own snapshot instead")
+            raise ValueError(
+                "SimulatedExecutor.for_state: the strategy has positions or orders; restore "
+                "the executor's own snapshot instead"
+            )
         p = state.p
-        return cls._make(len(state.symbols), float(state.acct[L.A_CASH]), p[L.P_SLIP_BPS], p[L.P_COMM_SHARE],
-                         p[L.P_COMM_BPS])
+        return cls._make(
+            len(state.symbols), float(state.acct[L.A_CASH]), p[L.P_SLIP_BPS], p[L.P_COMM_SHARE], p[L.P_COMM_BPS]
+        )
 
     @classmethod
     def _make(cls, n: int, cash: float, slip_bps: float, per_share: float, bps: float) -> SimulatedExecutor:
@@ -102,19 +106,24 @@ class SimulatedExecutor:
 
     def positions(self) -> dict[int, tuple[int, float, float, float]]:
         """``{symbol index: (side, qty, resting stop, resting target)}`` for open positions."""
-        return {s: (int(r[F.E_SIDE]), float(r[F.E_QTY]), float(r[F.E_STOP]), float(r[F.E_TARGET]))
-                for s, r in enumerate(self.ex) if r[F.E_SIDE] != 0}
+        return {
+            s: (int(r[F.E_SIDE]), float(r[F.E_QTY]), float(r[F.E_STOP]), float(r[F.E_TARGET]))
+            for s, r in enumerate(self.ex)
+            if r[F.E_SIDE] != 0
+        }
 
     def snapshot(self) -> bytes:
         """The executor's whole book as bytes (format-versioned, see :mod:`tradingmodel.strategy.snapshot`)."""
-        return snapshot.pack("simulated-executor", [str(i) for i in range(self.n_symbols)],
-                             {"ex": self.ex, "xa": self.xa})
+        return snapshot.pack(
+            "simulated-executor", [str(i) for i in range(self.n_symbols)], {"ex": self.ex, "xa": self.xa}
+        )
 
     @classmethod
     def restore(cls, data: bytes, n_symbols: int | None = None) -> SimulatedExecutor:
         """The book saved by :meth:`snapshot`; ``n_symbols``, when given, must match."""
-        names, a = snapshot.unpack(data, "simulated-executor", {"ex": (("n", F.NE), np.float64),
-                                                                "xa": ((F.NXA,), np.float64)})
+        names, a = snapshot.unpack(
+            data, "simulated-executor", {"ex": (("n", F.NE), np.float64), "xa": ((F.NXA,), np.float64)}
+        )
         if n_symbols is not None and len(names) != n_symbols:
             raise snapshot.SnapshotError(f"simulated-executor snapshot: {len(names)} symbols, expected {n_symbols}")
         return cls(ex=a["ex"].copy(), xa=a["xa"].copy(), rep=np.zeros((2 * len(names) + 2, L.NX)))

@@ -134,8 +134,10 @@ def compute_features(bars: pd.DataFrame) -> pd.DataFrame:
                 bad_val = np.flatnonzero(~np.isfinite(arr))
                 if bad_val.size:
                     row = int(pos[bad_val[0]])
-                    raise ValueError(f"compute_features: {name} is {float(arr[bad_val[0]])!r} at row index {row} "
-                                     f"({bars['symbol'].iloc[row]}); validate the bars first")
+                    raise ValueError(
+                        f"compute_features: {name} is {float(arr[bad_val[0]])!r} at row index {row} "
+                        f"({bars['symbol'].iloc[row]}); validate the bars first"
+                    )
             values[pos] = feature_arrays(close[pos], volume[pos])[:, 2:]
     for j, name in enumerate(COMPUTED_NAMES):
         out[name] = values[:, j]

@@ -52,8 +52,19 @@ class _RunningSMA:
 class StreamingFeatures:
     """Per-symbol incremental features. ``update`` is O(1) per bar (fixed 20-bar windows)."""
 
-    __slots__ = ("_avg_gain", "_avg_loss", "_ema", "_ema_seed", "_n", "_prev_close", "_rets",
-                 "_rsi_gain", "_rsi_loss", "_sma", "_vsma")
+    __slots__ = (
+        "_avg_gain",
+        "_avg_loss",
+        "_ema",
+        "_ema_seed",
+        "_n",
+        "_prev_close",
+        "_rets",
+        "_rsi_gain",
+        "_rsi_loss",
+        "_sma",
+        "_vsma",
+    )
 
     def __init__(self) -> None:
         self._n = 0
@@ -155,5 +166,3 @@ class StreamingFeatures:
         self._n = n + 1
         ema = self._ema if n >= EMA_PERIOD - 1 else math.nan
         return (c, v, sma, ema, rsi, vsma, std)
-
-

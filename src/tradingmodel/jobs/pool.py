@@ -28,8 +28,17 @@ class WorkerPool:
     def start(self) -> list[int]:
         """Recover orphaned jobs and start the workers; returns the ids of the jobs marked interrupted."""
         interrupted = recover(get_engine(self.database_url))
-        cmd = [sys.executable, "-m", "tradingmodel.jobs.worker", "--database-url", self.database_url,
-               "--models", str(self.models_dir.resolve()), "--parent", str(os.getpid())]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tradingmodel.jobs.worker",
+            "--database-url",
+            self.database_url,
+            "--models",
+            str(self.models_dir.resolve()),
+            "--parent",
+            str(os.getpid()),
+        ]
         self.procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL) for _ in range(self.n)]
         return interrupted
 

@@ -36,8 +36,15 @@ class Slice:
 class SliceBarrier:
     """Collects bars into minutes (see the module docstring). Pure bookkeeping; :func:`slices` drives it."""
 
-    def __init__(self, symbols: Sequence[str], *, timeout: float = 5.0, after: pd.Timestamp | None = None,
-                 interval: pd.Timedelta = pd.Timedelta(minutes=1), clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        timeout: float = 5.0,
+        after: pd.Timestamp | None = None,
+        interval: pd.Timedelta = pd.Timedelta(minutes=1),
+        clock=time.monotonic,
+    ) -> None:
         self.symbols = set(symbols)
         self.timeout, self.interval, self.clock = timeout, interval, clock
         self.released: pd.Timestamp | None = after
@@ -82,8 +89,12 @@ class SliceBarrier:
         while self.pending:
             t = min(self.pending)
             bars = self.pending[t]
-            done = (force or len(bars) == len(self.symbols) or (upto is not None and t <= upto)
-                    or now >= self.first_seen[t] + self.timeout)
+            done = (
+                force
+                or len(bars) == len(self.symbols)
+                or (upto is not None and t <= upto)
+                or now >= self.first_seen[t] + self.timeout
+            )
             if not done:
                 break
             del self.pending[t]
@@ -132,8 +143,9 @@ async def slices(source: AsyncIterable[LiveBar | SliceEnd], barrier: SliceBarrie
         while True:
             dl = barrier.deadline()
             try:
-                item = await (asyncio.wait_for(queue.get(), max(0.0, dl - barrier.clock())) if dl is not None
-                              else queue.get())
+                item = await (
+                    asyncio.wait_for(queue.get(), max(0.0, dl - barrier.clock())) if dl is not None else queue.get()
+                )
             except TimeoutError:
                 item = SliceEnd(pd.Timestamp.min.tz_localize("UTC"))  # only the timeout rule applies
             if item is None:

@@ -15,8 +15,15 @@ import os
 import signal
 
 ENV = "TRADINGMODEL_CRASH_AT"
-POINTS = ("slice_before_commit", "fill_before_position", "after_executor_bars", "after_decision_commit",
-          "after_submit", "after_cancel", "before_fill_record")
+POINTS = (
+    "slice_before_commit",
+    "fill_before_position",
+    "after_executor_bars",
+    "after_decision_commit",
+    "after_submit",
+    "after_cancel",
+    "before_fill_record",
+)
 
 
 class CrashPoints:

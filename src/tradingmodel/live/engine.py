@@ -31,8 +31,13 @@ from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy, SliceResul
 from tradingmodel.store.sessions import EventRow, SessionInfo, SessionStore, SliceWrite
 from tradingmodel.strategy import layout as L
 
-PURPOSE_OF = {"entry": "entry", "time": "time_exit", "halt": "halt_exit", "session_close": "session_close",
-              "end": "end"}
+PURPOSE_OF = {
+    "entry": "entry",
+    "time": "time_exit",
+    "halt": "halt_exit",
+    "session_close": "session_close",
+    "end": "end",
+}
 MOC_PURPOSES = ("session_close", "end")
 
 
@@ -57,17 +62,30 @@ class EngineStats:
 class Engine:
     """One paper/live session (see the module docstring); :meth:`run` until the source ends or a stop."""
 
-    def __init__(self, *, session: SessionInfo, store: SessionStore, strategy: LiveStrategy, predictor: Predictor,
-                 executor: Executor, source: AsyncIterable[LiveBar | SliceEnd], trading: TradingConfig,
-                 model_id: int | None = None, flatten_on_exit: bool = False, barrier_timeout: float = 5.0,
-                 publisher: Publisher | None = None, crash: CrashPoints | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        session: SessionInfo,
+        store: SessionStore,
+        strategy: LiveStrategy,
+        predictor: Predictor,
+        executor: Executor,
+        source: AsyncIterable[LiveBar | SliceEnd],
+        trading: TradingConfig,
+        model_id: int | None = None,
+        flatten_on_exit: bool = False,
+        barrier_timeout: float = 5.0,
+        publisher: Publisher | None = None,
+        crash: CrashPoints | None = None,
+    ) -> None:
         self.session, self.store, self.strategy, self.predictor = session, store, strategy, predictor
         self.executor, self.source, self.trading, self.model_id = executor, source, trading, model_id
         self.symbols = strategy.symbols
         self.index = {s: i for i, s in enumerate(self.symbols)}
         self.flatten_on_exit = flatten_on_exit
-        self.barrier = SliceBarrier(self.symbols, timeout=barrier_timeout, after=session.last_bar_time and
-                                    pd.Timestamp(session.last_bar_time))
+        self.barrier = SliceBarrier(
+            self.symbols, timeout=barrier_timeout, after=session.last_bar_time and pd.Timestamp(session.last_bar_time)
+        )
         self.publisher = publisher or Publisher()
         self.crash = crash or CrashPoints()
         self.book = OrderBook(store, executor, self.crash, self.publisher)
@@ -115,7 +133,7 @@ class Engine:
         mkt = np.full((len(self.symbols), L.NK), np.nan)
         for s, b in sl.bars.items():
             row = mkt[self.index[s]]
-            row[L.K_OPEN:L.K_VOLUME + 1] = b.open, b.high, b.low, b.close, b.volume
+            row[L.K_OPEN : L.K_VOLUME + 1] = b.open, b.high, b.low, b.close, b.volume
             row[L.K_VOLAVG], row[L.K_RSI], row[L.K_RETSTD] = self.predictor.strategy_features(s)
             row[L.K_PRED] = preds[s].predicted_close if s in preds else np.nan
             last = b.session_last if b.session_last is not None else calendar_session_last(T)
@@ -132,8 +150,9 @@ class Engine:
         events += [EventRow("order", self.book.order_data(o, "new"), o.symbol, T) for o in orders]
         rows, sig_events = self._prediction_rows(T, preds, mkt, res, orders)
         events += sig_events
-        ev = self.store.commit_slice(SliceWrite(T, self.strategy.snapshot(), SNAPSHOT_FORMAT, exec_fills, legs,
-                                                orders, updates, rows, events))
+        ev = self.store.commit_slice(
+            SliceWrite(T, self.strategy.snapshot(), SNAPSHOT_FORMAT, exec_fills, legs, orders, updates, rows, events)
+        )
         self.book.committed(orders, legs)
         self.book.publish(ev)
         self.stats.slices += 1
@@ -152,9 +171,17 @@ class Engine:
         fast = getattr(self.executor, "on_slice", None)
         if fast is not None:
             return fast(sl.timestamp, [(b.symbol, b.open, b.high, b.low, b.close) for b in bs])
-        frame = pd.DataFrame({"symbol": [b.symbol for b in bs], "timestamp": [sl.timestamp] * len(bs),
-                              "open": [b.open for b in bs], "high": [b.high for b in bs], "low": [b.low for b in bs],
-                              "close": [b.close for b in bs], "volume": [b.volume for b in bs]})
+        frame = pd.DataFrame(
+            {
+                "symbol": [b.symbol for b in bs],
+                "timestamp": [sl.timestamp] * len(bs),
+                "open": [b.open for b in bs],
+                "high": [b.high for b in bs],
+                "low": [b.low for b in bs],
+                "close": [b.close for b in bs],
+                "volume": [b.volume for b in bs],
+            }
+        )
         return list(await self.executor.on_bars(frame))
 
     def _orders(self, res: SliceResult, T: pd.Timestamp) -> list[OrderRequest]:
@@ -172,8 +199,19 @@ class Engine:
             if purpose == "entry":  # indicative levels at the decision close; the fill price anchors them
                 c = self.strategy.last_close(o.symbol)
                 stop, target = c * (1.0 - o.side * sl_frac), c * (1.0 + o.side * tp_frac)
-            out.append(OrderRequest(client_order_id(self.session.name, T.to_pydatetime(), sym, purpose), sym, side,
-                                    o.quantity, otype, purpose, T.to_pydatetime(), stop_loss=stop, take_profit=target))
+            out.append(
+                OrderRequest(
+                    client_order_id(self.session.name, T.to_pydatetime(), sym, purpose),
+                    sym,
+                    side,
+                    o.quantity,
+                    otype,
+                    purpose,
+                    T.to_pydatetime(),
+                    stop_loss=stop,
+                    take_profit=target,
+                )
+            )
         return out
 
     def _moc_fills(self, res: SliceResult) -> dict[str, StrategyFill]:
@@ -187,11 +225,27 @@ class Engine:
         for f in res.fills:
             sym = self.symbols[f.symbol]
             bt = self.last_bar_of.get(sym, T).to_pydatetime()
-            orders.append(OrderRequest(client_order_id(self.session.name, T.to_pydatetime(), sym, "end"), sym,
-                                       "buy" if f.side > 0 else "sell", f.quantity, "market_on_close", "end", bt))
+            orders.append(
+                OrderRequest(
+                    client_order_id(self.session.name, T.to_pydatetime(), sym, "end"),
+                    sym,
+                    "buy" if f.side > 0 else "sell",
+                    f.quantity,
+                    "market_on_close",
+                    "end",
+                    bt,
+                )
+            )
         cancels = self.book.stale(self.strategy, self.index)
-        ev = self.store.commit_slice(SliceWrite(T, self.strategy.snapshot(), SNAPSHOT_FORMAT, orders=orders, events=[
-            EventRow("order", self.book.order_data(o, "new"), o.symbol, T) for o in orders]))
+        ev = self.store.commit_slice(
+            SliceWrite(
+                T,
+                self.strategy.snapshot(),
+                SNAPSHOT_FORMAT,
+                orders=orders,
+                events=[EventRow("order", self.book.order_data(o, "new"), o.symbol, T) for o in orders],
+            )
+        )
         self.book.committed(orders, [])
         self.book.publish(ev)
         await self.book.send(cancels, orders, expected=self._moc_fills(res), snapshot=self.strategy.snapshot, last=T)
@@ -203,43 +257,108 @@ class Engine:
     # --- events -------------------------------------------------------------------------------
     def _slice_events(self, sl: Slice, preds: dict, mkt: np.ndarray, res: SliceResult) -> list[EventRow]:
         T = sl.timestamp
-        ev = [EventRow("bar", {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume,
-                               "status": status, "gap_bars": 0}, b.symbol, b.timestamp) for b, status in sl.refused]
+        ev = [
+            EventRow(
+                "bar",
+                {
+                    "open": b.open,
+                    "high": b.high,
+                    "low": b.low,
+                    "close": b.close,
+                    "volume": b.volume,
+                    "status": status,
+                    "gap_bars": 0,
+                },
+                b.symbol,
+                b.timestamp,
+            )
+            for b, status in sl.refused
+        ]
         for s, b in sl.bars.items():
-            ev.append(EventRow("bar", {"open": b.open, "high": b.high, "low": b.low, "close": b.close,
-                                       "volume": b.volume, "status": "applied", "gap_bars": sl.gaps.get(s, 0)}, s, T))
+            ev.append(
+                EventRow(
+                    "bar",
+                    {
+                        "open": b.open,
+                        "high": b.high,
+                        "low": b.low,
+                        "close": b.close,
+                        "volume": b.volume,
+                        "status": "applied",
+                        "gap_bars": sl.gaps.get(s, 0),
+                    },
+                    s,
+                    T,
+                )
+            )
         for s, p in preds.items():
-            ev.append(EventRow("prediction", {"predicted_close": p.predicted_close, "close": p.close,
-                                              "predicted_return_pct": 100.0 * (p.predicted_close / p.close - 1.0),
-                                              "confidence": p.confidence}, s, T))
+            ev.append(
+                EventRow(
+                    "prediction",
+                    {
+                        "predicted_close": p.predicted_close,
+                        "close": p.close,
+                        "predicted_return_pct": 100.0 * (p.predicted_close / p.close - 1.0),
+                        "confidence": p.confidence,
+                    },
+                    s,
+                    T,
+                )
+            )
         positions = {}
         for i, s in enumerate(self.symbols):
             side, qty = self.strategy.position(i)
             if side:
                 entry, last = float(self.strategy.state.sf[i, L.F_ENTRY_PRICE]), self.strategy.last_close(i)
-                positions[s] = {"quantity": side * qty, "avg_price": entry, "last_price": last,
-                                "unrealized_pnl": side * qty * (last - entry)}
-        ev.append(EventRow("portfolio", {"equity": res.equity, "cash": res.cash, "gross_exposure": res.gross,
-                                         "realized_pnl": self.book.realized_total(), "positions": positions},
-                           None, T))
+                positions[s] = {
+                    "quantity": side * qty,
+                    "avg_price": entry,
+                    "last_price": last,
+                    "unrealized_pnl": side * qty * (last - entry),
+                }
+        ev.append(
+            EventRow(
+                "portfolio",
+                {
+                    "equity": res.equity,
+                    "cash": res.cash,
+                    "gross_exposure": res.gross,
+                    "realized_pnl": self.book.realized_total(),
+                    "positions": positions,
+                },
+                None,
+                T,
+            )
+        )
         return ev
 
-    def _prediction_rows(self, T: pd.Timestamp, preds: dict, mkt: np.ndarray, res: SliceResult,
-                         orders: list[OrderRequest]) -> tuple[list[dict[str, Any]], list[EventRow]]:
+    def _prediction_rows(
+        self, T: pd.Timestamp, preds: dict, mkt: np.ndarray, res: SliceResult, orders: list[OrderRequest]
+    ) -> tuple[list[dict[str, Any]], list[EventRow]]:
         """Rows for ``predictions`` (with their ``signals`` JSON) and the matching signal events."""
         rows, events = [], []
         decided = {o.symbol: o.purpose for o in orders}
         rejected = {self.symbols[i]: r for i, r in res.rejections}
         for s, p in preds.items():
             i = self.index[s]
-            sig = signals.explain(mkt[i], self.strategy.params, decided.get(s), rejected.get(s),
-                                  self.strategy.position(i)[0] != 0)
+            sig = signals.explain(
+                mkt[i], self.strategy.params, decided.get(s), rejected.get(s), self.strategy.position(i)[0] != 0
+            )
             self.stats.last_signals[s] = {"time": T, **sig, "predicted_close": p.predicted_close}
             if self.model_id is not None:
-                rows.append({"model_id": self.model_id, "symbol": s, "timeframe": "1m", "horizon": 1,
-                             "timestamp": T.to_pydatetime(), "predicted_price": p.predicted_close,
-                             "confidence": None if math.isnan(p.confidence) else p.confidence, "signals": sig,
-                             "created_at": pd.Timestamp.now(tz="UTC").to_pydatetime()})
+                rows.append(
+                    {
+                        "model_id": self.model_id,
+                        "symbol": s,
+                        "timeframe": "1m",
+                        "horizon": 1,
+                        "timestamp": T.to_pydatetime(),
+                        "predicted_price": p.predicted_close,
+                        "confidence": None if math.isnan(p.confidence) else p.confidence,
+                        "signals": sig,
+                        "created_at": pd.Timestamp.now(tz="UTC").to_pydatetime(),
+                    }
+                )
             events.append(EventRow("signal", sig, s, T))
         return rows, events
 
@@ -248,10 +367,15 @@ class Engine:
         if status == self._risk_status:
             return []
         r = self.strategy.risk()
-        data = {"status": status, "previous": self._risk_status, "equity": r["equity"], "peak_equity": r["peak_equity"],
-                "day_start_equity": r["day_start_equity"],
-                "drawdown_pct": 100.0 * (1.0 - r["equity"] / r["peak_equity"]) if r["peak_equity"] else 0.0,
-                "day_loss_pct": 100.0 * (1.0 - r["equity"] / r["day_start_equity"]) if r["day_start_equity"] else 0.0}
+        data = {
+            "status": status,
+            "previous": self._risk_status,
+            "equity": r["equity"],
+            "peak_equity": r["peak_equity"],
+            "day_start_equity": r["day_start_equity"],
+            "drawdown_pct": 100.0 * (1.0 - r["equity"] / r["peak_equity"]) if r["peak_equity"] else 0.0,
+            "day_loss_pct": 100.0 * (1.0 - r["equity"] / r["day_start_equity"]) if r["day_start_equity"] else 0.0,
+        }
         self._risk_status = status
         self.stats.status = status
         rows = [EventRow("risk", data, None, None if T is None else T.to_pydatetime())]
@@ -259,4 +383,3 @@ class Engine:
             self.book.publish(self.store.append_events(rows))
             return []
         return rows
-

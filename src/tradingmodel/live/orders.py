@@ -33,32 +33,50 @@ def _same(a: float, b: float) -> bool:
     return a == b or abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
 
-def check_fills(expected: Sequence[StrategyFill], got: Sequence[FillReport], symbols: Sequence[str],
-                when: Any) -> None:
+def check_fills(expected: Sequence[StrategyFill], got: Sequence[FillReport], symbols: Sequence[str], when: Any) -> None:
     """The strategy's own bookings must equal the executor's fills, in order (interim, until the strategy
     takes its fills from the executor): any difference stops the engine."""
     if len(expected) != len(got):
-        raise EngineError(f"{when}: the strategy booked {len(expected)} fill(s) and the executor reported "
-                          f"{len(got)}: {[symbols[f.symbol] for f in expected]} vs {[f.symbol for f in got]}")
+        raise EngineError(
+            f"{when}: the strategy booked {len(expected)} fill(s) and the executor reported "
+            f"{len(got)}: {[symbols[f.symbol] for f in expected]} vs {[f.symbol for f in got]}"
+        )
     for e, g in zip(expected, got, strict=True):
         side = "buy" if e.side > 0 else "sell"
-        if (symbols[e.symbol] != g.symbol or side != g.side or not _same(e.quantity, g.quantity)
-                or not _same(e.price, g.price) or not _same(e.commission, g.commission)):
-            raise EngineError(f"{when}: fill {g.fill_id} ({g.symbol} {g.side} {g.quantity} @ {g.price}) differs from "
-                              f"the strategy's ({symbols[e.symbol]} {side} {e.quantity} @ {e.price})")
+        if (
+            symbols[e.symbol] != g.symbol
+            or side != g.side
+            or not _same(e.quantity, g.quantity)
+            or not _same(e.price, g.price)
+            or not _same(e.commission, g.commission)
+        ):
+            raise EngineError(
+                f"{when}: fill {g.fill_id} ({g.symbol} {g.side} {g.quantity} @ {g.price}) differs from "
+                f"the strategy's ({symbols[e.symbol]} {side} {e.quantity} @ {e.price})"
+            )
 
 
 def _request(o: dict[str, Any]) -> OrderRequest:
-    return OrderRequest(o["client_order_id"], o["symbol"], o["side"], o["quantity"], o["order_type"], o["reason"],
-                        o["bar_time"], limit_price=o["limit_price"], stop_price=o["stop_price"],
-                        parent_client_order_id=o["parent_client_order_id"])
+    return OrderRequest(
+        o["client_order_id"],
+        o["symbol"],
+        o["side"],
+        o["quantity"],
+        o["order_type"],
+        o["reason"],
+        o["bar_time"],
+        limit_price=o["limit_price"],
+        stop_price=o["stop_price"],
+        parent_client_order_id=o["parent_client_order_id"],
+    )
 
 
 class OrderBook:
     """Mirror of the session's non-terminal orders and the executor calls that move them."""
 
-    def __init__(self, store: SessionStore, executor: Executor, crash: Callable[[str], None],
-                 publisher: Publisher) -> None:
+    def __init__(
+        self, store: SessionStore, executor: Executor, crash: Callable[[str], None], publisher: Publisher
+    ) -> None:
         self.store, self.executor, self.crash, self.publisher = store, executor, crash, publisher
         self.open: dict[str, dict[str, Any]] = {}
         self.realized: dict[str, float] = {}
@@ -78,10 +96,19 @@ class OrderBook:
 
     @staticmethod
     def order_data(o: OrderRequest, status: str) -> dict[str, Any]:
-        return {"client_order_id": o.client_order_id, "side": o.side, "quantity": o.quantity,
-                "order_type": o.order_type, "purpose": o.purpose, "status": status, "limit_price": o.limit_price,
-                "stop_price": o.stop_price, "parent_client_order_id": o.parent_client_order_id,
-                "filled_quantity": 0.0, "message": None}
+        return {
+            "client_order_id": o.client_order_id,
+            "side": o.side,
+            "quantity": o.quantity,
+            "order_type": o.order_type,
+            "purpose": o.purpose,
+            "status": status,
+            "limit_price": o.limit_price,
+            "stop_price": o.stop_price,
+            "parent_client_order_id": o.parent_client_order_id,
+            "filled_quantity": 0.0,
+            "message": None,
+        }
 
     # --- start ------------------------------------------------------------------------------
     async def reconcile(self, last: pd.Timestamp | None, strategy: LiveStrategy) -> None:
@@ -95,9 +122,11 @@ class OrderBook:
                 if o["status"] == "new":
                     to_submit.append(_request(o))
                     continue
-                raise EngineError(f"order {cid} ({o['symbol']} {o['side']} {o['quantity']:g}, {o['reason']}) is "
-                                  f"{o['status']} in the store but unknown to the {self.executor.name} executor: "
-                                  "cannot tell whether it was placed; resolve it at the broker and in the store")
+                raise EngineError(
+                    f"order {cid} ({o['symbol']} {o['side']} {o['quantity']:g}, {o['reason']}) is "
+                    f"{o['status']} in the store but unknown to the {self.executor.name} executor: "
+                    "cannot tell whether it was placed; resolve it at the broker and in the store"
+                )
             if u.status in ("filled", "partially_filled"):
                 if o["status"] == "new":  # its fill comes with the bars (or below, when already processed)
                     ups.append(OrderUpdate(cid, "submitted", u.broker_order_id))
@@ -109,10 +138,20 @@ class OrderBook:
             fills = [f for f in await self.executor.fills_since(since) if pd.Timestamp(f.timestamp) <= last]
             for f in fills:
                 if f.client_order_id not in known:
-                    raise EngineError(f"fill {f.fill_id} at the {self.executor.name} executor belongs to order "
-                                      f"{f.client_order_id}, which this session never stored")
-            self.publish(self.store.set_status(ups, [EventRow("session", {"state": "reconciled", "message":
-                                                  f"{len(self.open)} open order(s) checked"})]))
+                    raise EngineError(
+                        f"fill {f.fill_id} at the {self.executor.name} executor belongs to order "
+                        f"{f.client_order_id}, which this session never stored"
+                    )
+            self.publish(
+                self.store.set_status(
+                    ups,
+                    [
+                        EventRow(
+                            "session", {"state": "reconciled", "message": f"{len(self.open)} open order(s) checked"}
+                        )
+                    ],
+                )
+            )
             self.publish(self.store.record_fills(fills, strategy.snapshot(), SNAPSHOT_FORMAT, last.to_pydatetime()))
         elif ups:
             self.publish(self.store.set_status(ups))
@@ -174,17 +213,40 @@ class OrderBook:
     def committed(self, orders: Sequence[OrderRequest], legs: Sequence[dict[str, Any]]) -> None:
         for o in orders:
             self.open[o.client_order_id] = {
-                "client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side, "quantity": o.quantity,
-                "order_type": o.order_type, "reason": o.purpose, "status": "new", "bar_time": o.bar_time,
-                "limit_price": o.limit_price, "stop_price": o.stop_price, "filled_quantity": 0.0,
-                "parent_client_order_id": o.parent_client_order_id}
+                "client_order_id": o.client_order_id,
+                "symbol": o.symbol,
+                "side": o.side,
+                "quantity": o.quantity,
+                "order_type": o.order_type,
+                "reason": o.purpose,
+                "status": "new",
+                "bar_time": o.bar_time,
+                "limit_price": o.limit_price,
+                "stop_price": o.stop_price,
+                "filled_quantity": 0.0,
+                "parent_client_order_id": o.parent_client_order_id,
+            }
         for leg in legs:
-            self.open[leg["cid"]] = {"client_order_id": leg["cid"], "symbol": leg["symbol"], "side": leg["side"],
-                                     "quantity": leg["quantity"], "reason": leg["purpose"], "status": "submitted",
-                                     "bar_time": leg["bar_time"], "filled_quantity": 0.0}
+            self.open[leg["cid"]] = {
+                "client_order_id": leg["cid"],
+                "symbol": leg["symbol"],
+                "side": leg["side"],
+                "quantity": leg["quantity"],
+                "reason": leg["purpose"],
+                "status": "submitted",
+                "bar_time": leg["bar_time"],
+                "filled_quantity": 0.0,
+            }
 
-    async def send(self, cancels: Sequence[str], orders: Sequence[OrderRequest], *,
-                   expected: dict[str, StrategyFill], snapshot: Callable[[], bytes], last: pd.Timestamp | None) -> None:
+    async def send(
+        self,
+        cancels: Sequence[str],
+        orders: Sequence[OrderRequest],
+        *,
+        expected: dict[str, StrategyFill],
+        snapshot: Callable[[], bytes],
+        last: pd.Timestamp | None,
+    ) -> None:
         """Cancel ``cancels`` then submit ``orders`` (their decision is committed); record what comes back."""
         for cid in cancels:
             o = self.open.pop(cid)
@@ -205,15 +267,29 @@ class OrderBook:
                     self.open[o.client_order_id]["status"] = u.status
                 ups.append(u)
                 continue
-            fills = [f for f in await self.executor.fills_since(pd.Timestamp(o.bar_time) - _US)
-                     if f.client_order_id == o.client_order_id]
+            fills = [
+                f
+                for f in await self.executor.fills_since(pd.Timestamp(o.bar_time) - _US)
+                if f.client_order_id == o.client_order_id
+            ]
             if o.symbol in expected:
                 exp = expected[o.symbol]
-                check_fills([StrategyFill(0, exp.side, exp.quantity, exp.price, exp.reference_price,
-                                          exp.commission, exp.purpose)], fills, [o.symbol], o.bar_time)
+                check_fills(
+                    [
+                        StrategyFill(
+                            0, exp.side, exp.quantity, exp.price, exp.reference_price, exp.commission, exp.purpose
+                        )
+                    ],
+                    fills,
+                    [o.symbol],
+                    o.bar_time,
+                )
             self.crash("before_fill_record")
-            self.publish(self.store.record_fills(fills, snapshot(), SNAPSHOT_FORMAT,
-                                                 None if last is None else last.to_pydatetime()))
+            self.publish(
+                self.store.record_fills(
+                    fills, snapshot(), SNAPSHOT_FORMAT, None if last is None else last.to_pydatetime()
+                )
+            )
             self.open.pop(o.client_order_id, None)
         if ups:
             self.publish(self.store.set_status(ups))

@@ -20,10 +20,16 @@ def render(engine: Any) -> Group:
     st = engine.stats
     elapsed = max(1e-9, asyncio.get_running_loop().time() - st.started)
     head = Table.grid(padding=(0, 2))
-    head.add_row(f"session [bold]{engine.session.name}[/]", f"last bar {st.last_bar}",
-                 f"risk [{RISK_STYLE.get(st.status, 'white')}]{st.status}[/]")
-    head.add_row(f"equity [bold]${st.equity:,.2f}[/]", f"cash ${st.cash:,.2f}",
-                 f"{st.bars / elapsed:,.1f} bars/s, {st.slices} slices, {st.fills} fills, {st.refused} refused")
+    head.add_row(
+        f"session [bold]{engine.session.name}[/]",
+        f"last bar {st.last_bar}",
+        f"risk [{RISK_STYLE.get(st.status, 'white')}]{st.status}[/]",
+    )
+    head.add_row(
+        f"equity [bold]${st.equity:,.2f}[/]",
+        f"cash ${st.cash:,.2f}",
+        f"{st.bars / elapsed:,.1f} bars/s, {st.slices} slices, {st.fills} fills, {st.refused} refused",
+    )
     pos = Table(title="positions", expand=False)
     for c in ("symbol", "qty", "entry", "last", "unrealised $"):
         pos.add_column(c, justify="right")
@@ -37,8 +43,9 @@ def render(engine: Any) -> Group:
     for c in ("symbol", "time", "predicted", "signal", "decision", "rejection"):
         sig.add_column(c)
     for sym, d in list(st.last_signals.items())[-8:]:
-        sig.add_row(sym, str(d["time"]), f"{d['predicted_close']:.2f}", d["signal"], d["decision"],
-                    d["rejection"] or "")
+        sig.add_row(
+            sym, str(d["time"]), f"{d['predicted_close']:.2f}", d["signal"], d["decision"], d["rejection"] or ""
+        )
     return Group(head, pos, sig)
 
 

@@ -82,10 +82,10 @@ class Predictor:
         self.sequence_length = max(lengths)
         self.symbols = list(symbols)
         self._state = {s: _Symbol(self.checkpoint_of[s].config.sequence_length) for s in symbols}
-        self._mean = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.mean, dtype=torch.float32)
-                      for s in symbols}
-        self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32)
-                     for s in symbols}
+        self._mean = {
+            s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.mean, dtype=torch.float32) for s in symbols
+        }
+        self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32) for s in symbols}
 
     def update(self, symbol: str, close: float, volume: float) -> None:
         """Feed one closed bar of ``symbol`` (bars of a symbol in time order, each once)."""
@@ -94,8 +94,9 @@ class Predictor:
     def warm_up(self, symbol: str, close: np.ndarray, volume: np.ndarray) -> None:
         """Feed past bars (oldest first) so that predictions start at once; see ``LIVE_BUFFER_BARS``."""
         st = self._state[symbol]
-        for c, v in zip(np.asarray(close, dtype=np.float64).tolist(), np.asarray(volume, dtype=np.float64).tolist(),
-                        strict=True):
+        for c, v in zip(
+            np.asarray(close, dtype=np.float64).tolist(), np.asarray(volume, dtype=np.float64).tolist(), strict=True
+        ):
             st.push(c, v)
 
     def strategy_features(self, symbol: str) -> tuple[float, float, float]:

@@ -12,10 +12,27 @@ import pandas as pd
 from tradingmodel.config import AppConfig, TradingConfig
 from tradingmodel.store.sessions import SessionStore
 
-EXIT_NAMES = {"stop_loss": "stop", "take_profit": "target", "time_exit": "time", "halt_exit": "halt",
-              "session_close": "session_close", "end": "end"}
-TRADE_COLUMNS = ["symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity", "pnl",
-                 "return_pct", "commission", "exit_reason"]
+EXIT_NAMES = {
+    "stop_loss": "stop",
+    "take_profit": "target",
+    "time_exit": "time",
+    "halt_exit": "halt",
+    "session_close": "session_close",
+    "end": "end",
+}
+TRADE_COLUMNS = [
+    "symbol",
+    "side",
+    "entry_time",
+    "entry_price",
+    "exit_time",
+    "exit_price",
+    "quantity",
+    "pnl",
+    "return_pct",
+    "commission",
+    "exit_reason",
+]
 
 
 def session_equity(store: SessionStore) -> pd.DataFrame:
@@ -23,9 +40,14 @@ def session_equity(store: SessionStore) -> pd.DataFrame:
     ev = store.events(types=["portfolio"])
     if not ev:
         return pd.DataFrame(columns=["timestamp", "equity", "cash", "gross_exposure"])
-    df = pd.DataFrame({"timestamp": pd.to_datetime([e["bar_time"] for e in ev], utc=True),
-                       "equity": [e["data"]["equity"] for e in ev], "cash": [e["data"]["cash"] for e in ev],
-                       "gross_exposure": [e["data"]["gross_exposure"] for e in ev]})
+    df = pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime([e["bar_time"] for e in ev], utc=True),
+            "equity": [e["data"]["equity"] for e in ev],
+            "cash": [e["data"]["cash"] for e in ev],
+            "gross_exposure": [e["data"]["gross_exposure"] for e in ev],
+        }
+    )
     return df.drop_duplicates("timestamp", keep="last").reset_index(drop=True)
 
 
@@ -35,12 +57,19 @@ def session_fills(store: SessionStore) -> pd.DataFrame:
     cols = ["timestamp", "symbol", "side", "quantity", "price", "commission", "purpose", "fill_id", "client_order_id"]
     if not rows:
         return pd.DataFrame(columns=cols)
-    return pd.DataFrame({"timestamp": pd.to_datetime([r["timestamp"] for r in rows], utc=True),
-                         "symbol": [r["symbol"] for r in rows], "side": [r["side"] for r in rows],
-                         "quantity": [r["quantity"] for r in rows], "price": [r["price"] for r in rows],
-                         "commission": [r["commission"] for r in rows], "purpose": [r["reason"] for r in rows],
-                         "fill_id": [r["broker_fill_id"] for r in rows],
-                         "client_order_id": [r["client_order_id"] for r in rows]})
+    return pd.DataFrame(
+        {
+            "timestamp": pd.to_datetime([r["timestamp"] for r in rows], utc=True),
+            "symbol": [r["symbol"] for r in rows],
+            "side": [r["side"] for r in rows],
+            "quantity": [r["quantity"] for r in rows],
+            "price": [r["price"] for r in rows],
+            "commission": [r["commission"] for r in rows],
+            "purpose": [r["reason"] for r in rows],
+            "fill_id": [r["broker_fill_id"] for r in rows],
+            "client_order_id": [r["client_order_id"] for r in rows],
+        }
+    )
 
 
 def session_trades(fills: pd.DataFrame) -> pd.DataFrame:
@@ -56,8 +85,21 @@ def session_trades(fills: pd.DataFrame) -> pd.DataFrame:
         side = 1 if e.side == "buy" else -1
         comm = e.commission + f.commission
         pnl = side * (f.price - e.price) * e.quantity - comm
-        out.append([f.symbol, "long" if side > 0 else "short", e.timestamp, e.price, f.timestamp, f.price,
-                    e.quantity, pnl, 100.0 * pnl / (e.price * e.quantity), comm, EXIT_NAMES.get(f.purpose, f.purpose)])
+        out.append(
+            [
+                f.symbol,
+                "long" if side > 0 else "short",
+                e.timestamp,
+                e.price,
+                f.timestamp,
+                f.price,
+                e.quantity,
+                pnl,
+                100.0 * pnl / (e.price * e.quantity),
+                comm,
+                EXIT_NAMES.get(f.purpose, f.purpose),
+            ]
+        )
     return pd.DataFrame(out, columns=TRADE_COLUMNS)
 
 
@@ -76,13 +118,21 @@ def session_metrics(store: SessionStore, trading: TradingConfig) -> dict[str, An
     return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in m.items()}
 
 
-def save_session_report(store: SessionStore, config: AppConfig, root: str | Path, *, source: str,
-                        bars: pd.DataFrame | None = None) -> Path:
+def save_session_report(
+    store: SessionStore, config: AppConfig, root: str | Path, *, source: str, bars: pd.DataFrame | None = None
+) -> Path:
     """A run folder + report like a backtest's (``reports/<run-id>/``) for the session."""
     from tradingmodel.report import provenance, save_run
 
     fills = session_fills(store)
-    return save_run("paper", root=root, config=config,
-                    provenance=provenance(bars, source=source) if bars is not None else {"source": source},
-                    trading_metrics=session_metrics(store, config.trading), trades=session_trades(fills),
-                    equity=session_equity(store), bars=bars, extra={"session_run_id": store.run_id})
+    return save_run(
+        "paper",
+        root=root,
+        config=config,
+        provenance=provenance(bars, source=source) if bars is not None else {"source": source},
+        trading_metrics=session_metrics(store, config.trading),
+        trades=session_trades(fills),
+        equity=session_equity(store),
+        bars=bars,
+        extra={"session_run_id": store.run_id},
+    )

@@ -60,11 +60,21 @@ def model_id_for(engine: Any, model_dir: Path, symbols: list[str]) -> int:
     return int(found) if found is not None else save_model(engine, Path(path).name, path, {}, symbols=symbols)
 
 
-async def run_session(*, name: str, symbols: list[str], model_dir: Path, source: Any, config: AppConfig,
-                      database_url: str | None, broker_dir: Path, flatten_on_exit: bool = False,
-                      barrier_timeout: float = 5.0, kind: str = "paper",
-                      on_start: Callable[[Engine], Any] | None = None,
-                      handle_signals: bool = True) -> SessionResult:
+async def run_session(
+    *,
+    name: str,
+    symbols: list[str],
+    model_dir: Path,
+    source: Any,
+    config: AppConfig,
+    database_url: str | None,
+    broker_dir: Path,
+    flatten_on_exit: bool = False,
+    barrier_timeout: float = 5.0,
+    kind: str = "paper",
+    on_start: Callable[[Engine], Any] | None = None,
+    handle_signals: bool = True,
+) -> SessionResult:
     """Run session ``name`` to its end (or a SIGINT/SIGTERM). A session of that name continues its run."""
     from tradingmodel.store import get_engine
 
@@ -73,14 +83,22 @@ async def run_session(*, name: str, symbols: list[str], model_dir: Path, source:
     symbols = sorted(symbols)
     predictor = Predictor(model_dir, symbols)  # refuses symbols the model does not know, before any write
     model_id = model_id_for(db, model_dir, symbols)
-    info = open_session(db, name, symbols=symbols, config_toml=config_to_toml(config), kind=kind, model_id=model_id,
-                        notes=f"source={getattr(source, 'name', '?')}")
+    info = open_session(
+        db,
+        name,
+        symbols=symbols,
+        config_toml=config_to_toml(config),
+        kind=kind,
+        model_id=model_id,
+        notes=f"source={getattr(source, 'name', '?')}",
+    )
     crash = CrashPoints()
     store = SessionStore(db, info.run_id, crash)
     if info.snapshot is not None:
         if info.format_version != SNAPSHOT_FORMAT:
-            raise ValueError(f"session {name!r}: snapshot format {info.format_version}, this version reads "
-                             f"{SNAPSHOT_FORMAT}")
+            raise ValueError(
+                f"session {name!r}: snapshot format {info.format_version}, this version reads {SNAPSHOT_FORMAT}"
+            )
         strategy = LiveStrategy.restore(info.snapshot, symbols, config.trading)
     else:
         strategy = LiveStrategy.new(symbols, config.trading)
@@ -90,13 +108,33 @@ async def run_session(*, name: str, symbols: list[str], model_dir: Path, source:
         if sym in predictor.symbols:
             predictor.warm_up(str(sym), g["close"].to_numpy(), g["volume"].to_numpy())
     executor = PaperExecutor(config.trading, Path(broker_dir) / f"{name}.db")
-    engine = Engine(session=info, store=store, strategy=strategy, predictor=predictor, executor=executor,
-                    source=source, trading=config.trading, model_id=model_id, flatten_on_exit=flatten_on_exit,
-                    barrier_timeout=barrier_timeout, publisher=Publisher(), crash=crash)
+    engine = Engine(
+        session=info,
+        store=store,
+        strategy=strategy,
+        predictor=predictor,
+        executor=executor,
+        source=source,
+        trading=config.trading,
+        model_id=model_id,
+        flatten_on_exit=flatten_on_exit,
+        barrier_timeout=barrier_timeout,
+        publisher=Publisher(),
+        crash=crash,
+    )
     engine.barrier.released = start
     engine.last_bar_of = {str(s): pd.Timestamp(t) for s, t in history.groupby("symbol")["timestamp"].max().items()}
-    store.append_events([EventRow("session", {"state": "resumed" if info.resumed else "started", "message":
-                                              f"{len(history)} bars of warm-up, trading after {start}"})])
+    store.append_events(
+        [
+            EventRow(
+                "session",
+                {
+                    "state": "resumed" if info.resumed else "started",
+                    "message": f"{len(history)} bars of warm-up, trading after {start}",
+                },
+            )
+        ]
+    )
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,8 +149,9 @@ async def run_session(*, name: str, symbols: list[str], model_dir: Path, source:
         if handle_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-        store.append_events([EventRow("session", {"state": "finished" if status != "error" else "error",
-                                                  "message": status})])
+        store.append_events(
+            [EventRow("session", {"state": "finished" if status != "error" else "error", "message": status})]
+        )
         await executor.close()
     result = SessionResult(info, status, stats, store)
     from tradingmodel.live.report import session_metrics

@@ -14,8 +14,9 @@ import numpy as np
 from tradingmodel.strategy import layout as L
 
 
-def explain(row: np.ndarray, p: np.ndarray, decided: str | None, rejection: str | None,
-            in_position: bool) -> dict[str, Any]:
+def explain(
+    row: np.ndarray, p: np.ndarray, decided: str | None, rejection: str | None, in_position: bool
+) -> dict[str, Any]:
     """The ``signal`` event / ``predictions.signals`` JSON for one symbol's slice row ``row`` (``mkt[s]``)."""
     c, pred, rsi = row[L.K_CLOSE], row[L.K_PRED], row[L.K_RSI]
     vol, vavg, rstd = row[L.K_VOLUME], row[L.K_VOLAVG], row[L.K_RETSTD]
@@ -24,9 +25,13 @@ def explain(row: np.ndarray, p: np.ndarray, decided: str | None, rejection: str 
     else:
         up, down = c * (1.0 + p[L.P_BUY_TH] * 0.01), c * (1.0 - p[L.P_SELL_TH] * 0.01)
     finite = not any(math.isnan(x) for x in (c, pred, rsi, vavg, up, down))
-    rules = {"threshold_long": bool(finite and pred > up), "threshold_short": bool(finite and pred < down),
-             "rsi_long": bool(finite and rsi < p[L.P_RSI_OB]), "rsi_short": bool(finite and rsi > p[L.P_RSI_OS]),
-             "volume": bool(finite and vol > p[L.P_VOL_MULT] * vavg)}
+    rules = {
+        "threshold_long": bool(finite and pred > up),
+        "threshold_short": bool(finite and pred < down),
+        "rsi_long": bool(finite and rsi < p[L.P_RSI_OB]),
+        "rsi_short": bool(finite and rsi > p[L.P_RSI_OS]),
+        "volume": bool(finite and vol > p[L.P_VOL_MULT] * vavg),
+    }
     signal = "none"
     if rules["volume"] and rules["threshold_long"] and rules["rsi_long"]:
         signal = "long"

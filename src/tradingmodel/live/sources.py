@@ -68,8 +68,7 @@ class ReplaySource:
 
     name = "replay"
 
-    def __init__(self, bars: pd.DataFrame, *, speed: float = 0.0, warmup_slices: int = 0,
-                 source: str = "bars") -> None:
+    def __init__(self, bars: pd.DataFrame, *, speed: float = 0.0, warmup_slices: int = 0, source: str = "bars") -> None:
         from tradingmodel.data import validate_bars
 
         if speed < 0:
@@ -111,14 +110,29 @@ class ReplaySource:
                 due = start_wall + (t - start_bar).total_seconds() / self.speed
                 await asyncio.sleep(max(0.0, due - time.monotonic()))
             for i in range(a, b):
-                yield LiveBar(str(cols[0][i]), t, float(cols[1][i]), float(cols[2][i]), float(cols[3][i]),
-                              float(cols[4][i]), float(cols[5][i]), bool(cols[6][i]))
+                yield LiveBar(
+                    str(cols[0][i]),
+                    t,
+                    float(cols[1][i]),
+                    float(cols[2][i]),
+                    float(cols[3][i]),
+                    float(cols[4][i]),
+                    float(cols[5][i]),
+                    bool(cols[6][i]),
+                )
             yield SliceEnd(t)
             await asyncio.sleep(0)  # let signal handlers and subscribers run
 
 
-def simulator_source(symbols: Sequence[str], *, days: int = 5, seed: int = 7, speed: float = 1.0,
-                     warmup_slices: int = 120, start: str = "2024-01-02") -> ReplaySource:
+def simulator_source(
+    symbols: Sequence[str],
+    *,
+    days: int = 5,
+    seed: int = 7,
+    speed: float = 1.0,
+    warmup_slices: int = 120,
+    start: str = "2024-01-02",
+) -> ReplaySource:
     """The embedded simulator's bars for ``symbols`` streamed as time passes (``speed`` x real time), the
     first ``warmup_slices`` minutes fed at once as warm-up history."""
     from tradingmodel.data import simulate
@@ -136,9 +150,17 @@ class PolygonSource:
 
     name = "polygon"
 
-    def __init__(self, symbols: Sequence[str], *, api_key: str, ws_url: str, rest_base_url: str,
-                 history: pd.DataFrame | None = None, stream_options: dict[str, Any] | None = None,
-                 since: pd.Timestamp | None = None) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        api_key: str,
+        ws_url: str,
+        rest_base_url: str,
+        history: pd.DataFrame | None = None,
+        stream_options: dict[str, Any] | None = None,
+        since: pd.Timestamp | None = None,
+    ) -> None:
         self.symbols = sorted(symbols)
         self.kw = dict(api_key=api_key, ws_url=ws_url, rest_base_url=rest_base_url, **(stream_options or {}))
         self._history = history

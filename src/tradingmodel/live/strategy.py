@@ -83,8 +83,13 @@ class LiveStrategy:
         """The whole state as bytes: a JSON header (format version, symbols, array shapes) and the raw
         arrays; the logs are not part of it."""
         arrays = [np.ascontiguousarray(getattr(self.state, k)) for k in _ARRAYS]
-        head = json.dumps({"format": SNAPSHOT_FORMAT, "symbols": self.symbols,
-                           "arrays": [[k, a.dtype.str, list(a.shape)] for k, a in zip(_ARRAYS, arrays, strict=True)]})
+        head = json.dumps(
+            {
+                "format": SNAPSHOT_FORMAT,
+                "symbols": self.symbols,
+                "arrays": [[k, a.dtype.str, list(a.shape)] for k, a in zip(_ARRAYS, arrays, strict=True)],
+            }
+        )
         hb = head.encode()
         return len(hb).to_bytes(4, "little") + hb + b"".join(a.tobytes() for a in arrays)
 
@@ -92,7 +97,7 @@ class LiveStrategy:
     def restore(cls, data: bytes, symbols: Sequence[str], trading: TradingConfig) -> LiveStrategy:
         """The state saved by :meth:`snapshot`; refuses other symbols or another format."""
         n = int.from_bytes(data[:4], "little")
-        head = json.loads(data[4:4 + n])
+        head = json.loads(data[4 : 4 + n])
         if head["format"] != SNAPSHOT_FORMAT:
             raise ValueError(f"strategy snapshot format {head['format']}, expected {SNAPSHOT_FORMAT}")
         if head["symbols"] != list(symbols):
@@ -107,11 +112,28 @@ class LiveStrategy:
 
     def _take_logs(self) -> tuple[list[StrategyFill], list[StrategyOrder], list[tuple[int, str]]]:
         fills, _, orders, rej = self.state.used()
-        out_f = [StrategyFill(int(r[L.FL_SYM]), int(r[L.FL_SIDE]), float(r[L.FL_QTY]), float(r[L.FL_PRICE]),
-                              float(r[L.FL_REF]), float(r[L.FL_COMM]), L.PURPOSES[int(r[L.FL_PURPOSE])])
-                 for r in fills]
-        out_o = [StrategyOrder(int(r[L.OR_SYM]), int(r[L.OR_SIDE]), float(r[L.OR_QTY]),
-                               L.ORDER_TYPES[int(r[L.OR_TYPE])], L.PURPOSES[int(r[L.OR_PURPOSE])]) for r in orders]
+        out_f = [
+            StrategyFill(
+                int(r[L.FL_SYM]),
+                int(r[L.FL_SIDE]),
+                float(r[L.FL_QTY]),
+                float(r[L.FL_PRICE]),
+                float(r[L.FL_REF]),
+                float(r[L.FL_COMM]),
+                L.PURPOSES[int(r[L.FL_PURPOSE])],
+            )
+            for r in fills
+        ]
+        out_o = [
+            StrategyOrder(
+                int(r[L.OR_SYM]),
+                int(r[L.OR_SIDE]),
+                float(r[L.OR_QTY]),
+                L.ORDER_TYPES[int(r[L.OR_TYPE])],
+                L.PURPOSES[int(r[L.OR_PURPOSE])],
+            )
+            for r in orders
+        ]
         out_r = [(int(r[L.RJ_SYM]), L.REJECTION_REASONS[int(r[L.RJ_REASON])]) for r in rej]
         self.state.counts[:] = 0  # the engine keeps what it needs; the logs restart each slice
         return out_f, out_o, out_r
@@ -126,9 +148,23 @@ class LiveStrategy:
         if min(st.fills.shape[0], st.trades.shape[0], st.orders.shape[0], st.rejections.shape[0]) < need:
             st.ensure_capacity()
         curve = np.zeros((1, 3))
-        core.step(np.ascontiguousarray(mkt[None, :, :], dtype=np.float64), np.array([day], dtype=np.int64), 0, 1,
-                  self.stamp, st.sf, st.si, st.acct, st.p, st.fills, st.trades, st.orders, st.rejections, st.counts,
-                  curve)
+        core.step(
+            np.ascontiguousarray(mkt[None, :, :], dtype=np.float64),
+            np.array([day], dtype=np.int64),
+            0,
+            1,
+            self.stamp,
+            st.sf,
+            st.si,
+            st.acct,
+            st.p,
+            st.fills,
+            st.trades,
+            st.orders,
+            st.rejections,
+            st.counts,
+            curve,
+        )
         f, o, r = self._take_logs()
         return SliceResult(f, o, r, float(curve[0, 0]), float(curve[0, 1]), float(curve[0, 2]))
 
@@ -157,8 +193,12 @@ class LiveStrategy:
 
     def risk(self) -> dict[str, float]:
         a = self.state.acct
-        return {"equity": float(a[L.A_EQUITY]), "peak_equity": float(a[L.A_PEAK]),
-                "day_start_equity": float(a[L.A_DAY_START]), "cash": float(a[L.A_CASH])}
+        return {
+            "equity": float(a[L.A_EQUITY]),
+            "peak_equity": float(a[L.A_PEAK]),
+            "day_start_equity": float(a[L.A_DAY_START]),
+            "cash": float(a[L.A_CASH]),
+        }
 
     @property
     def params(self) -> np.ndarray:

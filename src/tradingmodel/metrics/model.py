@@ -57,9 +57,16 @@ def last_move_sign(close: np.ndarray) -> np.ndarray:
     return np.where(idx > 0, move[idx], 0.0)
 
 
-def score(close: np.ndarray, next_close: np.ndarray, pred_close: np.ndarray, prev_close: np.ndarray,
-          *, pred_dir: np.ndarray | None = None, corr_return: np.ndarray | None = None,
-          confidence: np.ndarray | None = None) -> dict:
+def score(
+    close: np.ndarray,
+    next_close: np.ndarray,
+    pred_close: np.ndarray,
+    prev_close: np.ndarray,
+    *,
+    pred_dir: np.ndarray | None = None,
+    corr_return: np.ndarray | None = None,
+    confidence: np.ndarray | None = None,
+) -> dict:
     """Score predictions of ``next_close`` made at bars with ``close`` (previous bar's close ``prev_close``).
 
     ``pred_dir`` overrides the predicted direction (default: sign of predicted minus current close);
@@ -103,9 +110,9 @@ def score(close: np.ndarray, next_close: np.ndarray, pred_close: np.ndarray, pre
     return out
 
 
-def persistence_score(close: np.ndarray, next_close: np.ndarray, prev_close: np.ndarray,
-                      last_sign: np.ndarray) -> dict:
+def persistence_score(close: np.ndarray, next_close: np.ndarray, prev_close: np.ndarray, last_sign: np.ndarray) -> dict:
     """The persistence baseline: next close = this close; direction (and return) = the last move's."""
     prev_r = np.asarray(close) / np.asarray(prev_close) - 1.0
-    return score(close, next_close, np.asarray(close, dtype=np.float64), prev_close,
-                 pred_dir=last_sign, corr_return=prev_r)
+    return score(
+        close, next_close, np.asarray(close, dtype=np.float64), prev_close, pred_dir=last_sign, corr_return=prev_r
+    )

@@ -84,8 +84,9 @@ def curve_stats(values: np.ndarray, start: float, bars_per_year: float) -> dict[
     }
 
 
-def trading_metrics(equity: pd.DataFrame, trades: pd.DataFrame, deposit: float, bars_per_year: float,
-                    fills: pd.DataFrame | None = None) -> dict[str, Any]:
+def trading_metrics(
+    equity: pd.DataFrame, trades: pd.DataFrame, deposit: float, bars_per_year: float, fills: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """Metrics of one run: ``equity`` has ``equity`` (and optionally ``gross_exposure``,
     ``buy_and_hold``) per bar; ``trades`` has ``pnl``, ``return_pct``, ``commission``, ``side``,
     ``exit_reason``; ``fills`` (optional) adds slippage to ``costs_paid``.
@@ -120,26 +121,32 @@ def trading_metrics(equity: pd.DataFrame, trades: pd.DataFrame, deposit: float, 
         "sharpe_ratio": stats["sharpe_ratio"],
         "sortino_ratio": stats["sortino_ratio"],
         "calmar_ratio": stats["calmar_ratio"],
-        "exposure_pct": (float((equity["gross_exposure"].to_numpy() > 0).mean() * 100.0)
-                         if "gross_exposure" in equity.columns and len(equity) else 0.0),
+        "exposure_pct": (
+            float((equity["gross_exposure"].to_numpy() > 0).mean() * 100.0)
+            if "gross_exposure" in equity.columns and len(equity)
+            else 0.0
+        ),
         "commission_paid": commission_paid,
         "slippage_paid": slippage_paid,
         "costs_paid": commission_paid + slippage_paid,
         "costs_paid_pct": (commission_paid + slippage_paid) / deposit * 100.0,
-        "exit_reasons": ({str(k): int(v) for k, v in trades["exit_reason"].value_counts().items()}
-                         if len(trades) else {}),
+        "exit_reasons": (
+            {str(k): int(v) for k, v in trades["exit_reason"].value_counts().items()} if len(trades) else {}
+        ),
         "bars": int(len(equity)),
         "bars_per_year": float(bars_per_year),
     }
     if "buy_and_hold" in equity.columns and len(equity):
         bh = curve_stats(equity["buy_and_hold"].to_numpy(dtype=np.float64), deposit, bars_per_year)
-        out.update({
-            "buy_and_hold_profit": bh["final_equity"] - deposit,
-            "buy_and_hold_return_pct": bh["total_return_pct"],
-            "buy_and_hold_maximum_drawdown": bh["maximum_drawdown"],
-            "buy_and_hold_maximum_drawdown_pct": bh["maximum_drawdown_pct"],
-            "buy_and_hold_sharpe_ratio": bh["sharpe_ratio"],
-        })
+        out.update(
+            {
+                "buy_and_hold_profit": bh["final_equity"] - deposit,
+                "buy_and_hold_return_pct": bh["total_return_pct"],
+                "buy_and_hold_maximum_drawdown": bh["maximum_drawdown"],
+                "buy_and_hold_maximum_drawdown_pct": bh["maximum_drawdown_pct"],
+                "buy_and_hold_sharpe_ratio": bh["sharpe_ratio"],
+            }
+        )
     out["notes"] = small_sample_notes(out)
     return out
 
@@ -160,10 +167,15 @@ def daily_figures(equity: pd.DataFrame, deposit: float) -> dict[str, Any]:
     best, worst = int(np.argmax(pnl)), int(np.argmin(pnl))
     return {
         "sessions": int(pnl.size),
-        "mean_daily_profit": float(pnl.mean()), "mean_daily_profit_pct": float(pct.mean()),
-        "median_daily_profit": float(np.median(pnl)), "median_daily_profit_pct": float(np.median(pct)),
-        "best_day_profit": float(pnl[best]), "best_day_profit_pct": float(pct[best]), "best_day_date": dates[best],
-        "worst_day_profit": float(pnl[worst]), "worst_day_profit_pct": float(pct[worst]),
+        "mean_daily_profit": float(pnl.mean()),
+        "mean_daily_profit_pct": float(pct.mean()),
+        "median_daily_profit": float(np.median(pnl)),
+        "median_daily_profit_pct": float(np.median(pct)),
+        "best_day_profit": float(pnl[best]),
+        "best_day_profit_pct": float(pct[best]),
+        "best_day_date": dates[best],
+        "worst_day_profit": float(pnl[worst]),
+        "worst_day_profit_pct": float(pct[worst]),
         "worst_day_date": dates[worst],
     }
 
@@ -180,5 +192,7 @@ def small_sample_notes(m: dict[str, Any]) -> list[str]:
         what += f" over {sessions} session{'s' if sessions != 1 else ''}"
     if trades == 0:
         return [f"{what}: no trade, so there are no trading figures to judge (win rate and profit factor n/a)"]
-    return [f"{what} is a small sample (under {SMALL_TRADES} trades or {SMALL_SESSIONS} sessions): the win rate, "
-            "Sharpe, Sortino, Calmar and annualised return are not statistically reliable"]
+    return [
+        f"{what} is a small sample (under {SMALL_TRADES} trades or {SMALL_SESSIONS} sessions): the win rate, "
+        "Sharpe, Sortino, Calmar and annualised return are not statistically reliable"
+    ]

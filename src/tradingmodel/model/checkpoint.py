@@ -52,13 +52,25 @@ class SymbolMeta:
     calibration: list[float]  # [a, b]: confidence = sigmoid(a + b * |standardised prediction|)
 
     def to_json(self) -> dict[str, Any]:
-        return {"scaler": self.scaler.to_json(), "data_hash": self.data_hash, "split_ts": self.split_ts,
-                "bars": self.bars, "ar_coef": self.ar_coef, "calibration": self.calibration}
+        return {
+            "scaler": self.scaler.to_json(),
+            "data_hash": self.data_hash,
+            "split_ts": self.split_ts,
+            "bars": self.bars,
+            "ar_coef": self.ar_coef,
+            "calibration": self.calibration,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SymbolMeta:
-        return cls(Scaler.from_json(d["scaler"]), d["data_hash"], d["split_ts"], int(d["bars"]),
-                   [float(v) for v in d["ar_coef"]], [float(v) for v in d["calibration"]])
+        return cls(
+            Scaler.from_json(d["scaler"]),
+            d["data_hash"],
+            d["split_ts"],
+            int(d["bars"]),
+            [float(v) for v in d["ar_coef"]],
+            [float(v) for v in d["calibration"]],
+        )
 
 
 @dataclass
@@ -90,8 +102,14 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def save_checkpoint(path: Path, net: torch.nn.Module, cfg: ModelConfig, symbols: dict[str, SymbolMeta],
-                    pooled: bool, info: dict[str, Any]) -> Path:
+def save_checkpoint(
+    path: Path,
+    net: torch.nn.Module,
+    cfg: ModelConfig,
+    symbols: dict[str, SymbolMeta],
+    pooled: bool,
+    info: dict[str, Any],
+) -> Path:
     """Write a checkpoint directory atomically (built in a temp dir, then renamed over ``path``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -100,9 +118,15 @@ def save_checkpoint(path: Path, net: torch.nn.Module, cfg: ModelConfig, symbols:
         tmp.chmod(0o755)
         state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
         torch.save(state, tmp / "model.pt")
-        meta = {"format": FORMAT_VERSION, "feature_names": list(feature_names()), "config": cfg.model_dump(),
-                "pooled": pooled, "symbols": {s: m.to_json() for s, m in symbols.items()},
-                "torch": torch.__version__, **info}
+        meta = {
+            "format": FORMAT_VERSION,
+            "feature_names": list(feature_names()),
+            "config": cfg.model_dump(),
+            "pooled": pooled,
+            "symbols": {s: m.to_json() for s, m in symbols.items()},
+            "torch": torch.__version__,
+            **info,
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, default=str))
         (tmp / "config.toml").write_text(config_to_toml(AppConfig(model=cfg)))
         old = None
@@ -121,8 +145,10 @@ def save_checkpoint(path: Path, net: torch.nn.Module, cfg: ModelConfig, symbols:
 def write_manifest(out_dir: Path, pooled: bool, dirs: dict[str, Path]) -> None:
     """The top-level index of a training output directory (written last)."""
     rel = {s: os.path.relpath(p, out_dir) for s, p in dirs.items()}
-    _write_atomic(Path(out_dir) / "manifest.json",
-                  json.dumps({"format": FORMAT_VERSION, "pooled": pooled, "symbols": rel}, indent=1).encode())
+    _write_atomic(
+        Path(out_dir) / "manifest.json",
+        json.dumps({"format": FORMAT_VERSION, "pooled": pooled, "symbols": rel}, indent=1).encode(),
+    )
 
 
 DAMAGED = "retrain the model or restore the file from a backup"
@@ -170,11 +196,12 @@ def _load_weights(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - any failure to unpickle means the file is damaged
-        raise CheckpointError(f"{path}: damaged weights file ({size:,} bytes that are not a readable PyTorch "
-                              f"checkpoint: truncated or overwritten); {DAMAGED}") from None
+        raise CheckpointError(
+            f"{path}: damaged weights file ({size:,} bytes that are not a readable PyTorch "
+            f"checkpoint: truncated or overwritten); {DAMAGED}"
+        ) from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: damaged weights file (holds a {type(state).__name__}, not weights); "
-                              f"{DAMAGED}")
+        raise CheckpointError(f"{path}: damaged weights file (holds a {type(state).__name__}, not weights); {DAMAGED}")
     return state
 
 
@@ -193,15 +220,19 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None) -> Chec
         raise CheckpointError(f"{p}: checkpoint format {meta.get('format')!r}, expected {FORMAT_VERSION}")
     names = tuple(meta.get("feature_names", ()))
     if names != feature_names():
-        raise CheckpointError(f"{p}: feature list {list(names)} does not match this version's "
-                              f"{list(feature_names())}; retrain the model")
+        raise CheckpointError(
+            f"{p}: feature list {list(names)} does not match this version's {list(feature_names())}; retrain the model"
+        )
     try:
         cfg = ModelConfig.model_validate(meta["config"])
     except (ValidationError, KeyError) as e:
         raise CheckpointError(f"{p}: stored config is not valid: {e}") from None
     if expect is not None:
-        diff = [f"{k}: checkpoint {getattr(cfg, k)} != expected {getattr(expect, k)}"
-                for k in ARCH_KEYS if getattr(cfg, k) != getattr(expect, k)]
+        diff = [
+            f"{k}: checkpoint {getattr(cfg, k)} != expected {getattr(expect, k)}"
+            for k in ARCH_KEYS
+            if getattr(cfg, k) != getattr(expect, k)
+        ]
         if diff:
             raise CheckpointError(f"{p}: config mismatch: " + "; ".join(diff))
     net = build_network(cfg, N_FEATURES)

@@ -19,8 +19,9 @@ class LSTMRegressor(nn.Module):
 
     def __init__(self, n_features: int, hidden_size: int, num_layers: int, dropout: float = 0.0):
         super().__init__()
-        self.lstm = nn.LSTM(n_features, hidden_size, num_layers=num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            n_features, hidden_size, num_layers=num_layers, batch_first=True, dropout=dropout if num_layers > 1 else 0.0
+        )
         self.head = nn.Linear(hidden_size, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

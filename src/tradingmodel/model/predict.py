@@ -44,8 +44,9 @@ def checkpoints_for(model_dir: str | Path, symbols: list[str]) -> list[tuple[str
     mapping = resolve_model_dir(model_dir)
     unknown = [s for s in symbols if s not in mapping]
     if unknown:
-        raise CheckpointError(f"{model_dir}: no model for symbol(s) {', '.join(unknown)} "
-                              f"(trained on {', '.join(sorted(mapping))})")
+        raise CheckpointError(
+            f"{model_dir}: no model for symbol(s) {', '.join(unknown)} (trained on {', '.join(sorted(mapping))})"
+        )
     loaded: dict[Path, Checkpoint] = {}
     out = []
     for s in symbols:
@@ -58,8 +59,9 @@ def checkpoints_for(model_dir: str | Path, symbols: list[str]) -> list[tuple[str
     return out
 
 
-def _symbol_frame(ck: Checkpoint, sym: str, bars: pd.DataFrame, need_target: bool,
-                  feature_fn: FeatureFn | None) -> pd.DataFrame:
+def _symbol_frame(
+    ck: Checkpoint, sym: str, bars: pd.DataFrame, need_target: bool, feature_fn: FeatureFn | None
+) -> pd.DataFrame:
     m = ck.symbols[sym]
     L = ck.config.sequence_length
     s = symbol_series(bars, sym, feature_fn)
@@ -69,12 +71,14 @@ def _symbol_frame(ck: Checkpoint, sym: str, bars: pd.DataFrame, need_target: boo
     ws = WindowSet([s], [m.scaler], L)
     z = predict_standardised(ck.net, ws, t, np.zeros(len(t), dtype=np.int64), torch.device("cpu"))
     close = s.close[t]
-    frame = pd.DataFrame({
-        "symbol": sym,
-        "timestamp": s.timestamps[t],
-        "predicted_close": close * (1.0 + z * m.scaler.target_scale),
-        "confidence": apply_calibration(np.abs(z), m.calibration),
-    })
+    frame = pd.DataFrame(
+        {
+            "symbol": sym,
+            "timestamp": s.timestamps[t],
+            "predicted_close": close * (1.0 + z * m.scaler.target_scale),
+            "confidence": apply_calibration(np.abs(z), m.calibration),
+        }
+    )
     if need_target:
         frame["close"] = close
         frame["next_close"] = s.close[t + 1]
@@ -130,9 +134,13 @@ def prediction_origin(model_dir: str | Path, bars: pd.DataFrame) -> dict[str, An
             digests[ck.path] = hashlib.sha256((ck.path / "model.pt").read_bytes()).hexdigest()
         m = ck.symbols[sym]
         seen = [m.split_ts[k] for k in ("train", "val") if k in m.split_ts]
-        symbols[sym] = {"checkpoint": str(ck.path), "checkpoint_sha256": digests[ck.path],
-                        "data_hash": m.data_hash, "split_ts": m.split_ts,
-                        "training_period": [min(p[0] for p in seen), max(p[1] for p in seen)] if seen else None}
+        symbols[sym] = {
+            "checkpoint": str(ck.path),
+            "checkpoint_sha256": digests[ck.path],
+            "data_hash": m.data_hash,
+            "split_ts": m.split_ts,
+            "training_period": [min(p[0] for p in seen), max(p[1] for p in seen)] if seen else None,
+        }
     return {"format": 1, "model_dir": str(model_dir), "symbols": symbols}
 
 
@@ -161,19 +169,32 @@ def read_origin(predictions_path: str | Path) -> dict[str, Any] | None:
 
 def _scores(f: pd.DataFrame) -> dict:
     cols = {c: f[c].to_numpy() for c in ("close", "next_close", "prev_close")}
-    res = score(cols["close"], cols["next_close"], f["predicted_close"].to_numpy(), cols["prev_close"],
-                confidence=f["confidence"].to_numpy())
-    res["baseline"] = persistence_score(cols["close"], cols["next_close"], cols["prev_close"],
-                                        f["last_sign"].to_numpy())
-    res["ar_baseline"] = score(cols["close"], cols["next_close"], f["ar_predicted_close"].to_numpy(),
-                               cols["prev_close"])
+    res = score(
+        cols["close"],
+        cols["next_close"],
+        f["predicted_close"].to_numpy(),
+        cols["prev_close"],
+        confidence=f["confidence"].to_numpy(),
+    )
+    res["baseline"] = persistence_score(
+        cols["close"], cols["next_close"], cols["prev_close"], f["last_sign"].to_numpy()
+    )
+    res["ar_baseline"] = score(
+        cols["close"], cols["next_close"], f["ar_predicted_close"].to_numpy(), cols["prev_close"]
+    )
     if len(f):
         res["period"] = [f["timestamp"].min().isoformat(), f["timestamp"].max().isoformat()]
     return res
 
 
-def evaluate(model_dir: str | Path, bars: pd.DataFrame, *, split: str = "auto", return_frame: bool = False,
-             feature_fn: FeatureFn | None = None) -> dict | tuple[dict, pd.DataFrame]:
+def evaluate(
+    model_dir: str | Path,
+    bars: pd.DataFrame,
+    *,
+    split: str = "auto",
+    return_frame: bool = False,
+    feature_fn: FeatureFn | None = None,
+) -> dict | tuple[dict, pd.DataFrame]:
     """Score the model beside the persistence and AR baselines on the same bars.
 
     ``split``: ``"auto"`` = the checkpoint's test part when a symbol's bars hash to the training data,
@@ -198,8 +219,10 @@ def evaluate(model_dir: str | Path, bars: pd.DataFrame, *, split: str = "auto", 
         if mode == "whole":
             seen = int(scored["split"].isin(["train", "val"]).sum())
             if seen:
-                notes.append(f"{sym}: {seen} scored bars fall in the model's training/validation period; "
-                             "figures on them are not out-of-sample")
+                notes.append(
+                    f"{sym}: {seen} scored bars fall in the model's training/validation period; "
+                    "figures on them are not out-of-sample"
+                )
         per_symbol[sym] = {"split": mode, **_scores(scored)}
         frames.append(f)
     if not frames:
@@ -209,8 +232,13 @@ def evaluate(model_dir: str | Path, bars: pd.DataFrame, *, split: str = "auto", 
     if len(scored) == 0:
         raise ValueError("no bar in the requested split; use split='whole' to score the whole file")
     modes = sorted({v["split"] for v in per_symbol.values()})
-    metrics = {"model_dir": str(model_dir), "split": modes[0] if len(modes) == 1 else "mixed",
-               **_scores(scored), "per_symbol": per_symbol, "notes": notes}
+    metrics = {
+        "model_dir": str(model_dir),
+        "split": modes[0] if len(modes) == 1 else "mixed",
+        **_scores(scored),
+        "per_symbol": per_symbol,
+        "notes": notes,
+    }
     if return_frame:
         return metrics, frame
     return metrics

@@ -87,40 +87,52 @@ def prepare_series(s: SymbolSeries, split: Split, cfg: ModelConfig, digest: str,
         raise ValueError(
             f"{s.symbol}: {s.n} bars are too few for sequence_length {L} with {what}, {L}-bar purge gaps "
             f"and a {s.first_valid}-bar feature warm-up (windows: {counts}); use more bars or a shorter "
-            "sequence")
+            "sequence"
+        )
     scaler = fit_scaler(s, parts["train"], L)
-    return _Prepared(s, split, scaler, parts["train"], parts["val"], parts["test"],
-                     fit_ar(s.close, parts["train"]), digest)
+    return _Prepared(
+        s, split, scaler, parts["train"], parts["val"], parts["test"], fit_ar(s.close, parts["train"]), digest
+    )
 
 
-def _prepare_all(bars: pd.DataFrame, symbols: list[str], cfg: ModelConfig,
-                 feature_fn: FeatureFn | None) -> dict[str, _Prepared]:
+def _prepare_all(
+    bars: pd.DataFrame, symbols: list[str], cfg: ModelConfig, feature_fn: FeatureFn | None
+) -> dict[str, _Prepared]:
     """Every symbol split at the same two calendar times (the train/validation shares of the union time
     axis), so no symbol's training bar is later than any symbol's first validation or test bar."""
     series = {sym: symbol_series(bars, sym, feature_fn) for sym in symbols}
-    train_end, val_end = calendar_cuts([s.timestamps for s in series.values()], cfg.train_fraction,
-                                       cfg.val_fraction)
-    what = (f"a {cfg.train_fraction:.0%}/{cfg.val_fraction:.0%} train/validation split at the shared times "
-            f"{_iso(train_end)} and {_iso(val_end)}")
-    return {sym: prepare_series(s, Split.at_times(s.timestamps, train_end, val_end, cfg.sequence_length), cfg,
-                                data_hash(bars[bars["symbol"] == sym]), what)
-            for sym, s in series.items()}
+    train_end, val_end = calendar_cuts([s.timestamps for s in series.values()], cfg.train_fraction, cfg.val_fraction)
+    what = (
+        f"a {cfg.train_fraction:.0%}/{cfg.val_fraction:.0%} train/validation split at the shared times "
+        f"{_iso(train_end)} and {_iso(val_end)}"
+    )
+    return {
+        sym: prepare_series(
+            s,
+            Split.at_times(s.timestamps, train_end, val_end, cfg.sequence_length),
+            cfg,
+            data_hash(bars[bars["symbol"] == sym]),
+            what,
+        )
+        for sym, s in series.items()
+    }
 
 
-def predict_standardised(net: torch.nn.Module, ws: WindowSet, g: np.ndarray, sym: np.ndarray,
-                         device: torch.device) -> np.ndarray:
+def predict_standardised(
+    net: torch.nn.Module, ws: WindowSet, g: np.ndarray, sym: np.ndarray, device: torch.device
+) -> np.ndarray:
     """Network outputs (standardised next returns) for global sample indices ``g`` in fixed chunks."""
     out = np.empty(len(g), dtype=np.float64)
     net.eval()
     with torch.inference_mode():
         for i in range(0, len(g), EVAL_CHUNK):
-            gi, si = g[i:i + EVAL_CHUNK], sym[i:i + EVAL_CHUNK]
+            gi, si = g[i : i + EVAL_CHUNK], sym[i : i + EVAL_CHUNK]
             k = len(gi)
             pad = -k % PAD_ROWS  # repeat the last window: same GEMM blocking, same bits for every row
             if pad:
                 gi, si = np.r_[gi, np.repeat(gi[-1:], pad)], np.r_[si, np.repeat(si[-1:], pad)]
             xb, _ = ws.batch(torch.from_numpy(gi), torch.from_numpy(si))
-            out[i:i + k] = net(xb.to(device)).double().cpu().numpy()[:k]
+            out[i : i + k] = net(xb.to(device)).double().cpu().numpy()[:k]
     return out
 
 
@@ -131,15 +143,26 @@ def _indices(ws: WindowSet, parts: list[np.ndarray]) -> tuple[np.ndarray, np.nda
 
 
 def _make_progress(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(bar_width=12), TimeElapsedColumn(),
-                    TextColumn("{task.fields[stats]}"),
-                    console=Console(stderr=True), disable=not enabled, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=12),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
 
 
-
-def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.device,
-         progress: Progress, on_epoch: EpochHook | None = None,
-         should_stop: StopHook | None = None) -> tuple[torch.nn.Module | None, list[dict], int, bool]:
+def _fit(
+    name: str,
+    preps: list[_Prepared],
+    cfg: ModelConfig,
+    device: torch.device,
+    progress: Progress,
+    on_epoch: EpochHook | None = None,
+    should_stop: StopHook | None = None,
+) -> tuple[torch.nn.Module | None, list[dict], int, bool]:
     """Train one network; returns (best net or None, history, best epoch, interrupted)."""
     L = cfg.sequence_length
     ws = WindowSet([p.series for p in preps], [p.scaler for p in preps], L)
@@ -167,7 +190,7 @@ def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.devi
             for k, i in enumerate(range(0, n, bs)):
                 if should_stop is not None and should_stop():
                     raise _Stopped
-                idx = perm[i:i + bs]
+                idx = perm[i : i + bs]
                 xb, yb = ws.batch(tr_g_t[idx], tr_s_t[idx])
                 xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
                 opt.zero_grad(set_to_none=True)
@@ -182,8 +205,12 @@ def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.devi
             train_s = time.perf_counter() - t0
             pred = predict_standardised(net, ws, va_g, va_s, device)
             val_loss = float(np.mean((pred - va_y) ** 2))
-            rec = {"epoch": epoch, "train_loss": float(total) / n, "val_loss": val_loss,
-                   "samples_per_s": n / train_s if train_s > 0 else float("nan")}
+            rec = {
+                "epoch": epoch,
+                "train_loss": float(total) / n,
+                "val_loss": val_loss,
+                "samples_per_s": n / train_s if train_s > 0 else float("nan"),
+            }
             history.append(rec)
             if val_loss < best_loss:
                 best_loss, best_epoch, bad = val_loss, epoch, 0
@@ -192,8 +219,11 @@ def _fit(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.devi
                 bad += 1
             if on_epoch is not None:  # after the best state is kept: a Ctrl-C from here on keeps this epoch
                 on_epoch({"model": name, "epochs": cfg.num_epochs, "best_epoch": best_epoch, **rec})
-            progress.update(task, stats=f"epoch {epoch}/{cfg.num_epochs} loss {rec['train_loss']:.4f} "
-                                        f"val {val_loss:.4f} (best {best_epoch}) {rec['samples_per_s']:,.0f}/s")
+            progress.update(
+                task,
+                stats=f"epoch {epoch}/{cfg.num_epochs} loss {rec['train_loss']:.4f} "
+                f"val {val_loss:.4f} (best {best_epoch}) {rec['samples_per_s']:,.0f}/s",
+            )
             if bad >= cfg.patience:
                 progress.update(task, completed=cfg.num_epochs * steps)
                 break
@@ -219,8 +249,11 @@ def _calibrate(net: torch.nn.Module, preps: list[_Prepared], device: torch.devic
 
 def _meta(p: _Prepared, calibration: list[float]) -> SymbolMeta:
     ts = p.series.timestamps
-    split_ts = {part: [_iso(ts[lo]), _iso(ts[hi - 1])]
-                for part in ("train", "val", "test") for lo, hi in [p.split.part_range(part)]}
+    split_ts = {
+        part: [_iso(ts[lo]), _iso(ts[hi - 1])]
+        for part in ("train", "val", "test")
+        for lo, hi in [p.split.part_range(part)]
+    }
     return SymbolMeta(p.scaler, p.hash, split_ts, p.series.n, p.ar_coef, calibration)
 
 
@@ -235,9 +268,15 @@ class GroupFit:
     calibration: list[float]
 
 
-def fit_group(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch.device,
-              progress: Progress | None = None, on_epoch: EpochHook | None = None,
-              should_stop: StopHook | None = None) -> GroupFit:
+def fit_group(
+    name: str,
+    preps: list[_Prepared],
+    cfg: ModelConfig,
+    device: torch.device,
+    progress: Progress | None = None,
+    on_epoch: EpochHook | None = None,
+    should_stop: StopHook | None = None,
+) -> GroupFit:
     """Train one network on the training parts of ``preps`` and calibrate it on their validation parts."""
     with _make_progress(False) if progress is None else contextlib.nullcontext(progress) as prog:
         net, hist, best_epoch, interrupted = _fit(name, preps, cfg, device, prog, on_epoch, should_stop)
@@ -245,21 +284,34 @@ def fit_group(name: str, preps: list[_Prepared], cfg: ModelConfig, device: torch
     return GroupFit(net, hist, best_epoch, interrupted, calib)
 
 
-def save_group(path: Path, fit: GroupFit, preps: dict[str, _Prepared], cfg: ModelConfig, pooled: bool,
-               device: torch.device) -> Path:
+def save_group(
+    path: Path, fit: GroupFit, preps: dict[str, _Prepared], cfg: ModelConfig, pooled: bool, device: torch.device
+) -> Path:
     """Write the checkpoint of a trained group (one directory; the manifest is the caller's, written once)."""
     assert fit.net is not None
-    info = {"history": fit.history, "best_epoch": fit.best_epoch, "interrupted": fit.interrupted,
-            "device": str(device), "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "data_range": {s: [_iso(p.series.timestamps[0]), _iso(p.series.timestamps[-1])]
-                           for s, p in preps.items()}}
-    return save_checkpoint(path, fit.net, cfg, {s: _meta(p, fit.calibration) for s, p in preps.items()},
-                           pooled, info)
+    info = {
+        "history": fit.history,
+        "best_epoch": fit.best_epoch,
+        "interrupted": fit.interrupted,
+        "device": str(device),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data_range": {s: [_iso(p.series.timestamps[0]), _iso(p.series.timestamps[-1])] for s, p in preps.items()},
+    }
+    return save_checkpoint(path, fit.net, cfg, {s: _meta(p, fit.calibration) for s, p in preps.items()}, pooled, info)
 
 
-def train(bars: pd.DataFrame, cfg: ModelConfig, out_dir: str | Path, *, symbols: list[str] | None = None,
-          pooled: bool = False, progress: bool = True, feature_fn: FeatureFn | None = None,
-          on_epoch: EpochHook | None = None, should_stop: StopHook | None = None) -> TrainResult:
+def train(
+    bars: pd.DataFrame,
+    cfg: ModelConfig,
+    out_dir: str | Path,
+    *,
+    symbols: list[str] | None = None,
+    pooled: bool = False,
+    progress: bool = True,
+    feature_fn: FeatureFn | None = None,
+    on_epoch: EpochHook | None = None,
+    should_stop: StopHook | None = None,
+) -> TrainResult:
     """Train on ``bars`` and write checkpoints under ``out_dir`` (see :mod:`tradingmodel.model.checkpoint`).
 
     All symbols are split at the same calendar times (:func:`calendar_cuts`). The manifest is written

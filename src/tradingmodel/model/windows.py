@@ -92,8 +92,10 @@ def symbol_series(bars: pd.DataFrame, symbol: str, feature_fn: FeatureFn | None 
         raise ValueError(f"bars: {symbol} row {sub.index[bad]}: timestamps not strictly increasing ({ts[bad]})")
     close = sub["close"].to_numpy(dtype=np.float64)
     volume = sub["volume"].to_numpy(dtype=np.float64)
-    for name, arr, ok in (("close", close, np.isfinite(close) & (close > 0)),
-                          ("volume", volume, np.isfinite(volume) & (volume >= 0))):
+    for name, arr, ok in (
+        ("close", close, np.isfinite(close) & (close > 0)),
+        ("volume", volume, np.isfinite(volume) & (volume >= 0)),
+    ):
         if not ok.all():
             i = int(np.argmin(ok))
             raise ValueError(f"bars: {symbol} row {sub.index[i]}: {name} = {arr[i]!r} is not valid")
@@ -119,12 +121,16 @@ def next_returns(close: np.ndarray) -> np.ndarray:
     return r
 
 
-def calendar_cuts(times: list[pd.DatetimeIndex], train_fraction: float,
-                  val_fraction: float) -> tuple[pd.Timestamp, pd.Timestamp]:
+def calendar_cuts(
+    times: list[pd.DatetimeIndex], train_fraction: float, val_fraction: float
+) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Two cut times shared by every symbol: the bars of the union time axis at ``train_fraction`` and at
     ``train_fraction + val_fraction`` of its length (one symbol: exactly its own bar positions)."""
-    axis = times[0] if len(times) == 1 else pd.to_datetime(
-        np.unique(np.concatenate([t.as_unit("ns").asi8 for t in times])), unit="ns", utc=True)
+    axis = (
+        times[0]
+        if len(times) == 1
+        else pd.to_datetime(np.unique(np.concatenate([t.as_unit("ns").asi8 for t in times])), unit="ns", utc=True)
+    )
     n = len(axis)
     if n == 0:
         raise ValueError("bars: no timestamps to split")
@@ -156,8 +162,9 @@ class Split:
 
     def part_range(self, part: str) -> tuple[int, int]:
         """Bar range ``[start, end)`` of a part."""
-        return {"train": (self.start, self.a), "val": (self.a + self.gap, self.b),
-                "test": (self.b + self.gap, self.n)}[part]
+        return {"train": (self.start, self.a), "val": (self.a + self.gap, self.b), "test": (self.b + self.gap, self.n)}[
+            part
+        ]
 
     def samples(self, part: str, s: SymbolSeries, seq_len: int) -> np.ndarray:
         """Sample indices t (window end) whose window and target bar t+1 lie inside ``part``."""
@@ -181,13 +188,17 @@ class Scaler:
     target_scale: float  # std of training next-bar returns
 
     def to_json(self) -> dict:
-        return {"mean": [float(v) for v in self.mean], "std": [float(v) for v in self.std],
-                "target_scale": float(self.target_scale)}
+        return {
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+            "target_scale": float(self.target_scale),
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> Scaler:
-        return cls(np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64),
-                   float(d["target_scale"]))
+        return cls(
+            np.asarray(d["mean"], dtype=np.float64), np.asarray(d["std"], dtype=np.float64), float(d["target_scale"])
+        )
 
 
 def relative_windows(view: torch.Tensor, t: torch.Tensor, seq_len: int) -> torch.Tensor:

@@ -10,5 +10,4 @@ from tradingmodel.report.html import build_report
 from tradingmodel.report.provenance import bars_hash, provenance
 from tradingmodel.report.runs import RunData, load_run, new_run_id, save_run
 
-__all__ = ["RunData", "bars_hash", "build_report", "load_run", "minmax_indices", "new_run_id", "provenance",
-           "save_run"]
+__all__ = ["RunData", "bars_hash", "build_report", "load_run", "minmax_indices", "new_run_id", "provenance", "save_run"]

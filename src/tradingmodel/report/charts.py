@@ -22,16 +22,19 @@ TIME_AXIS = "time (New York, America/New_York)"
 ZOOMED_IN_BARS = 400  # the predicted-close markers show when about a session or less is in view
 ZOOMED_IN_MS = 8 * 3600 * 1000  # ... and after zooming in to 8 hours or less (see ZOOM_SCRIPT)
 # Run after a price chart is drawn: show the predicted-close markers only while zoomed in.
-ZOOM_SCRIPT = ("(function(){var gd=document.getElementById('{plot_id}');if(!gd||!gd.on)return;"
-               "gd.on('plotly_relayout',function(){var ax=gd._fullLayout.xaxis;if(!ax||!ax.range)return;"
-               "var on=ax.r2l(ax.range[1])-ax.r2l(ax.range[0])<=ZOOM_MS;var idx=[],vis=[];"
-               "gd.data.forEach(function(t,i){if((t.name||'').indexOf('predicted close')===0){idx.push(i);"
-               "vis.push(on?true:'legendonly');}});if(idx.length)Plotly.restyle(gd,{visible:vis},idx);});})();"
-               ).replace("ZOOM_MS", str(ZOOMED_IN_MS))
+ZOOM_SCRIPT = (
+    "(function(){var gd=document.getElementById('{plot_id}');if(!gd||!gd.on)return;"
+    "gd.on('plotly_relayout',function(){var ax=gd._fullLayout.xaxis;if(!ax||!ax.range)return;"
+    "var on=ax.r2l(ax.range[1])-ax.r2l(ax.range[0])<=ZOOM_MS;var idx=[],vis=[];"
+    "gd.data.forEach(function(t,i){if((t.name||'').indexOf('predicted close')===0){idx.push(i);"
+    "vis.push(on?true:'legendonly');}});if(idx.length)Plotly.restyle(gd,{visible:vis},idx);});})();"
+).replace("ZOOM_MS", str(ZOOMED_IN_MS))
 # tick labels per zoom level: times within a session, dates beyond (plotly picks by tick spacing, ms)
-TICK_STOPS = [{"dtickrange": [None, 86_400_000], "value": "%H:%M<br>%a %b %d"},
-              {"dtickrange": [86_400_000, 604_800_000], "value": "%a %b %d"},
-              {"dtickrange": [604_800_000, None], "value": "%b %d<br>%Y"}]
+TICK_STOPS = [
+    {"dtickrange": [None, 86_400_000], "value": "%H:%M<br>%a %b %d"},
+    {"dtickrange": [86_400_000, 604_800_000], "value": "%a %b %d"},
+    {"dtickrange": [604_800_000, None], "value": "%b %d<br>%Y"},
+]
 
 TEMPLATE = "plotly_white"
 MAX_SCATTER_POINTS = 5000
@@ -84,10 +87,15 @@ def gap_breaks(ts: pd.Series, max_breaks: int = MAX_BREAKS) -> list[dict]:
 
 
 def _layout(fig: go.Figure, title: str, height: int = 460, **kw: object) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01, "y": 0.98, "yanchor": "top"},
-                      height=height, margin={"l": 60, "r": 20, "t": 75, "b": 40}, hovermode="closest",
-                      legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
-                      **kw)
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "x": 0.01, "y": 0.98, "yanchor": "top"},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 75, "b": 40},
+        hovermode="closest",
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "xanchor": "left"},
+        **kw,
+    )
     return fig
 
 
@@ -103,8 +111,10 @@ def outcomes(predictions: pd.DataFrame | None, bars: pd.DataFrame | None) -> pd.
     p = predictions.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
     if bars is not None and not bars.empty:
         b = bars[["symbol", "timestamp", "close"]].sort_values(["symbol", "timestamp"], kind="stable")
-        b = b.assign(target_time=b.groupby("symbol")["timestamp"].shift(-1),
-                     bar_next_close=b.groupby("symbol")["close"].shift(-1)).rename(columns={"close": "bar_close"})
+        b = b.assign(
+            target_time=b.groupby("symbol")["timestamp"].shift(-1),
+            bar_next_close=b.groupby("symbol")["close"].shift(-1),
+        ).rename(columns={"close": "bar_close"})
         p = p.merge(b, on=["symbol", "timestamp"], how="left")
         if "close" not in p.columns:
             p["close"] = p["bar_close"]
@@ -118,8 +128,16 @@ def outcomes(predictions: pd.DataFrame | None, bars: pd.DataFrame | None) -> pd.
             p["next_close"] = p.groupby("symbol")["close"].shift(-1)
     p["pred_ret"] = (p["predicted_close"] / p["close"] - 1.0) * 100.0
     p["actual_ret"] = (p["next_close"] / p["close"] - 1.0) * 100.0
-    keep = ["symbol", "timestamp", "target_time", "close", "predicted_close", "next_close", "pred_ret",
-            "actual_ret"] + [c for c in ("confidence", "split") if c in p.columns]
+    keep = [
+        "symbol",
+        "timestamp",
+        "target_time",
+        "close",
+        "predicted_close",
+        "next_close",
+        "pred_ret",
+        "actual_ret",
+    ] + [c for c in ("confidence", "split") if c in p.columns]
     return p[keep]
 
 
@@ -154,9 +172,13 @@ def predicted_moves(out: pd.DataFrame | None, bars: pd.DataFrame | None, unit: s
     return o.rename(columns={"pred_ret": "move"})
 
 
-def price_figures(bars: pd.DataFrame | None, out: pd.DataFrame | None, trades: pd.DataFrame | None,
-                  max_points: int = DEFAULT_MAX_POINTS, thresholds: tuple[str, float, float] | None = None,
-                  ) -> list[tuple[str, go.Figure]]:
+def price_figures(
+    bars: pd.DataFrame | None,
+    out: pd.DataFrame | None,
+    trades: pd.DataFrame | None,
+    max_points: int = DEFAULT_MAX_POINTS,
+    thresholds: tuple[str, float, float] | None = None,
+) -> list[tuple[str, go.Figure]]:
     """One zoomable figure per symbol: close and trades above; the predicted move beneath, in its own
     panel with the entry thresholds drawn (``thresholds`` = (unit, buy, sell) of the run's config); the
     predicted close as a distinct marker at the bar it predicts, shown when zoomed in to about a session."""
@@ -178,24 +200,33 @@ def price_figures(bars: pd.DataFrame | None, out: pd.DataFrame | None, trades: p
             if len(b):
                 times = b["timestamp"]
                 x, y = _thin(b["timestamp"], b["close"].to_numpy(), per_symbol)
-                fig.add_trace(go.Scatter(x=x, y=y, name="close", mode="lines",
-                                         line={"color": "#444", "width": 1.2}), row=1, col=1)
+                fig.add_trace(
+                    go.Scatter(x=x, y=y, name="close", mode="lines", line={"color": "#444", "width": 1.2}), row=1, col=1
+                )
         elif out is not None and out["close"].notna().any():
             o = out[(out["symbol"] == sym) & out["close"].notna()]
             times = o["timestamp"]
             x, y = _thin(o["timestamp"], o["close"].to_numpy(), per_symbol)
-            fig.add_trace(go.Scatter(x=x, y=y, name="close", mode="lines", line={"color": "#444", "width": 1.2}),
-                          row=1, col=1)
+            fig.add_trace(
+                go.Scatter(x=x, y=y, name="close", mode="lines", line={"color": "#444", "width": 1.2}), row=1, col=1
+            )
         if out is not None:
             o = out[(out["symbol"] == sym) & out["target_time"].notna()]
             if len(o):
                 idx = sample_indices(len(o), per_symbol)
                 shown = "legendonly" if len(times if times is not None else o) > ZOOMED_IN_BARS else True
-                fig.add_trace(go.Scatter(
-                    x=_times(o["target_time"].iloc[idx]), y=o["predicted_close"].to_numpy(np.float64)[idx],
-                    name="predicted close (at the bar predicted)", mode="markers", visible=shown,
-                    marker={"symbol": "circle-open", "size": 6, "color": COLORS[1], "line": {"width": 1.5}}),
-                    row=1, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=_times(o["target_time"].iloc[idx]),
+                        y=o["predicted_close"].to_numpy(np.float64)[idx],
+                        name="predicted close (at the bar predicted)",
+                        mode="markers",
+                        visible=shown,
+                        marker={"symbol": "circle-open", "size": 6, "color": COLORS[1], "line": {"width": 1.5}},
+                    ),
+                    row=1,
+                    col=1,
+                )
         title = f"{sym}: close and trades, predicted move beneath"
         if trades is not None and not trades.empty:
             shown_n, total = _add_trade_markers(fig, trades[trades["symbol"] == sym], trades_per_symbol)
@@ -206,8 +237,17 @@ def price_figures(bars: pd.DataFrame | None, out: pd.DataFrame | None, trades: p
             m = moves[(moves["symbol"] == sym) & np.isfinite(moves["move"])]
             if len(m):
                 x, y = _thin(m["timestamp"], m["move"].to_numpy(np.float64), per_symbol)
-                fig.add_trace(go.Scatter(x=x, y=y, name=label + " at the bar it was made", mode="lines",
-                                         line={"color": COLORS[1], "width": 1}), row=2, col=1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=y,
+                        name=label + " at the bar it was made",
+                        mode="lines",
+                        line={"color": COLORS[1], "width": 1},
+                    ),
+                    row=2,
+                    col=1,
+                )
                 if thresholds:
                     _threshold_lines(fig, x, thresholds)
         if not fig.data:
@@ -225,10 +265,21 @@ def _threshold_lines(fig: go.Figure, x: np.ndarray, thresholds: tuple[str, float
     """The long and short entry thresholds across the predicted-move panel."""
     unit, buy, sell = thresholds
     sign = "σ" if unit == "sigma" else "%"
-    for name, level, color in ((f"buy threshold +{buy:g}{sign}", buy, "#2ca02c"),
-                               (f"sell threshold −{sell:g}{sign}", -sell, "#d62728")):
-        fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[level, level], mode="lines", name=name,
-                                 line={"color": color, "dash": "dash", "width": 1}), row=2, col=1)
+    for name, level, color in (
+        (f"buy threshold +{buy:g}{sign}", buy, "#2ca02c"),
+        (f"sell threshold −{sell:g}{sign}", -sell, "#d62728"),
+    ):
+        fig.add_trace(
+            go.Scatter(
+                x=[x[0], x[-1]],
+                y=[level, level],
+                mode="lines",
+                name=name,
+                line={"color": color, "dash": "dash", "width": 1},
+            ),
+            row=2,
+            col=1,
+        )
 
 
 def _add_trade_markers(fig: go.Figure, t: pd.DataFrame, max_trades: int) -> tuple[int, int]:
@@ -239,25 +290,40 @@ def _add_trade_markers(fig: go.Figure, t: pd.DataFrame, max_trades: int) -> tupl
     if total > max_trades:
         t = t.iloc[np.unique(np.linspace(0, total - 1, max_trades).round().astype(np.int64))]
     side = t["side"].str.lower()
-    for label, mask, symbol, color in (("long entry", side.isin(("long", "buy")), "triangle-up", "#2ca02c"),
-                                       ("short entry", ~side.isin(("long", "buy")), "triangle-down", "#d62728")):
+    for label, mask, symbol, color in (
+        ("long entry", side.isin(("long", "buy")), "triangle-up", "#2ca02c"),
+        ("short entry", ~side.isin(("long", "buy")), "triangle-down", "#d62728"),
+    ):
         e = t[mask]
         if len(e):
-            fig.add_trace(go.Scatter(x=_times(e["entry_time"]), y=e["entry_price"].to_numpy(np.float64),
-                                     mode="markers", name=label,
-                                     marker={"symbol": symbol, "size": 9, "color": color,
-                                             "line": {"width": 0.5, "color": "#000"}}))
+            fig.add_trace(
+                go.Scatter(
+                    x=_times(e["entry_time"]),
+                    y=e["entry_price"].to_numpy(np.float64),
+                    mode="markers",
+                    name=label,
+                    marker={"symbol": symbol, "size": 9, "color": color, "line": {"width": 0.5, "color": "#000"}},
+                )
+            )
     x = t[t["exit_time"].notna()]
     if len(x):
         text = x["exit_reason"].fillna("").astype(str).to_numpy() if "exit_reason" in x.columns else None
-        fig.add_trace(go.Scatter(x=_times(x["exit_time"]), y=x["exit_price"].to_numpy(np.float64),
-                                 mode="markers", name="exit", text=text,
-                                 marker={"symbol": "x", "size": 8, "color": "#000"}))
+        fig.add_trace(
+            go.Scatter(
+                x=_times(x["exit_time"]),
+                y=x["exit_price"].to_numpy(np.float64),
+                mode="markers",
+                name="exit",
+                text=text,
+                marker={"symbol": "x", "size": 8, "color": "#000"},
+            )
+        )
     return len(t), total
 
 
-def equity_figure(equity: pd.DataFrame | None, max_points: int = DEFAULT_MAX_POINTS,
-                  deposit: float | None = None) -> go.Figure | None:
+def equity_figure(
+    equity: pd.DataFrame | None, max_points: int = DEFAULT_MAX_POINTS, deposit: float | None = None
+) -> go.Figure | None:
     """Equity and buy-and-hold in $ above, drawdown of the equity in % beneath (shared time axis).
 
     The drawdown is measured from the running peak with the ``deposit`` counted as the first peak, as in
@@ -273,15 +339,20 @@ def equity_figure(equity: pd.DataFrame | None, max_points: int = DEFAULT_MAX_POI
     drawdown = (eq / peak - 1.0) * 100.0
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.04)
     x, y = _thin(e["timestamp"], eq, max_points)
-    fig.add_trace(go.Scatter(x=x, y=y, name="strategy equity", mode="lines", line={"color": COLORS[0]}),
-                  row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=y, name="strategy equity", mode="lines", line={"color": COLORS[0]}), row=1, col=1)
     if "buy_and_hold" in e.columns and e["buy_and_hold"].notna().any():
         x, y = _thin(e["timestamp"], e["buy_and_hold"].to_numpy(np.float64), max_points)
-        fig.add_trace(go.Scatter(x=x, y=y, name="buy and hold", mode="lines",
-                                 line={"color": "#7f7f7f", "dash": "dot"}), row=1, col=1)
+        fig.add_trace(
+            go.Scatter(x=x, y=y, name="buy and hold", mode="lines", line={"color": "#7f7f7f", "dash": "dot"}),
+            row=1,
+            col=1,
+        )
     x, y = _thin(e["timestamp"], drawdown, max_points)
-    fig.add_trace(go.Scatter(x=x, y=y, name="drawdown", mode="lines", fill="tozeroy",
-                             line={"color": COLORS[3], "width": 1}), row=2, col=1)
+    fig.add_trace(
+        go.Scatter(x=x, y=y, name="drawdown", mode="lines", fill="tozeroy", line={"color": COLORS[3], "width": 1}),
+        row=2,
+        col=1,
+    )
     _layout(fig, "Equity beside buy-and-hold, drawdown beneath", height=560)
     fig.update_yaxes(title_text="equity ($)", row=1, col=1)
     fig.update_yaxes(title_text="drawdown (%)", row=2, col=1)
@@ -304,13 +375,27 @@ def loss_figure(history: dict[str, list[dict]] | None) -> go.Figure | None:
         for col, dash in (("train_loss", "solid"), ("val_loss", "dash")):
             y = np.array([np.nan if r.get(col) is None else r[col] for r in records], dtype=np.float64)
             values.extend(y[np.isfinite(y)].tolist())
-            fig.add_trace(go.Scatter(x=epochs, y=y, mode="lines+markers", name=f"{key} {col.split('_')[0]}",
-                                     line={"color": color, "dash": dash}, marker={"size": 5}))
+            fig.add_trace(
+                go.Scatter(
+                    x=epochs,
+                    y=y,
+                    mode="lines+markers",
+                    name=f"{key} {col.split('_')[0]}",
+                    line={"color": color, "dash": dash},
+                    marker={"size": 5},
+                )
+            )
     epochs_max = max((len(r) for r in history.values()), default=0)
     positive = [v for v in values if v > 0]
     log = len(positive) == len(values) and values and max(values) / min(values) > 20
-    _layout(fig, "Training and validation loss per epoch", height=420, xaxis_title="epoch",
-            yaxis_title="loss" + (" (log scale)" if log else ""), yaxis_type="log" if log else "linear")
+    _layout(
+        fig,
+        "Training and validation loss per epoch",
+        height=420,
+        xaxis_title="epoch",
+        yaxis_title="loss" + (" (log scale)" if log else ""),
+        yaxis_type="log" if log else "linear",
+    )
     if epochs_max <= 30:
         fig.update_xaxes(dtick=1)  # whole epochs only
     return fig
@@ -347,21 +432,30 @@ def returns_figure(out: pd.DataFrame | None) -> go.Figure | None:
     idx = sample_indices(len(o), MAX_SCATTER_POINTS)
     s = o.iloc[idx]
     px, ay = s["pred_ret"].to_numpy(np.float64), s["actual_ret"].to_numpy(np.float64)
-    fig = go.Figure(go.Scatter(x=px, y=ay, mode="markers", name="bar",
-                               marker={"size": 4, "opacity": 0.45, "color": COLORS[0]}))
+    fig = go.Figure(
+        go.Scatter(x=px, y=ay, mode="markers", name="bar", marker={"size": 4, "opacity": 0.45, "color": COLORS[0]})
+    )
     xr = _span(px)
     all_actual = o["actual_ret"].to_numpy(np.float64)
     yr = _span(np.quantile(all_actual, [0.01, 0.99]), 0.05)
     outside = int(((all_actual < yr[0]) | (all_actual > yr[1])).sum())
     lim = [max(xr[0], yr[0]), min(xr[1], yr[1])]
     if lim[0] < lim[1]:
-        fig.add_trace(go.Scatter(x=lim, y=lim, mode="lines", name="actual = predicted",
-                                 line={"color": "#7f7f7f", "dash": "dot"}))
+        fig.add_trace(
+            go.Scatter(x=lim, y=lim, mode="lines", name="actual = predicted", line={"color": "#7f7f7f", "dash": "dot"})
+        )
     shown = f"{len(s):,} of {len(o):,} sampled" if len(s) < len(o) else f"{len(o):,}"
-    note = (f"predicted return (%), over the predictions' range<br>actual returns range from {all_actual.min():.3f}% "
-            f"to {all_actual.max():.3f}%; the y axis shows their middle 98% ({outside:,} bars outside the view)")
-    _layout(fig, f"Predicted vs actual next-bar return, {part} ({shown} bars)", height=480, xaxis_title=note,
-            yaxis_title="actual return (%)")
+    note = (
+        f"predicted return (%), over the predictions' range<br>actual returns range from {all_actual.min():.3f}% "
+        f"to {all_actual.max():.3f}%; the y axis shows their middle 98% ({outside:,} bars outside the view)"
+    )
+    _layout(
+        fig,
+        f"Predicted vs actual next-bar return, {part} ({shown} bars)",
+        height=480,
+        xaxis_title=note,
+        yaxis_title="actual return (%)",
+    )
     fig.update_layout(margin={"b": 80})
     fig.update_xaxes(zeroline=True, zerolinecolor="#bbb", range=xr)
     fig.update_yaxes(zeroline=True, zerolinecolor="#bbb", range=yr)
@@ -405,20 +499,46 @@ def calibration_figure(out: pd.DataFrame | None) -> go.Figure | None:
     as_prob = bool(out["confidence"].dropna().between(0, 1).all())
     x = table["confidence"].to_numpy() * (100 if as_prob else 1)
     fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(x=x, y=table["n"].to_numpy(np.float64), name="bars in bin",
-                         marker={"color": "#c7d7ea"}, opacity=0.6), secondary_y=True)
-    fig.add_trace(go.Scatter(
-        x=x, y=table["hit_rate"].to_numpy(), mode="lines+markers", name="direction hit rate",
-        line={"color": COLORS[0]},
-        error_y={"type": "data", "symmetric": False, "array": (table["high"] - table["hit_rate"]).to_numpy(),
-                 "arrayminus": (table["hit_rate"] - table["low"]).to_numpy()}), secondary_y=False)
+    fig.add_trace(
+        go.Bar(x=x, y=table["n"].to_numpy(np.float64), name="bars in bin", marker={"color": "#c7d7ea"}, opacity=0.6),
+        secondary_y=True,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=table["hit_rate"].to_numpy(),
+            mode="lines+markers",
+            name="direction hit rate",
+            line={"color": COLORS[0]},
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": (table["high"] - table["hit_rate"]).to_numpy(),
+                "arrayminus": (table["hit_rate"] - table["low"]).to_numpy(),
+            },
+        ),
+        secondary_y=False,
+    )
     if as_prob:
         lo, hi = float(min(x.min(), 50.0)), float(max(x.max(), 50.0))
-        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="hit rate = confidence",
-                                 line={"color": "#7f7f7f", "dash": "dot"}), secondary_y=False)
-    _layout(fig, "Calibration: direction hit rate per confidence bin (95% interval)", height=420,
-            xaxis_title="mean confidence in bin" + (" (%)" if as_prob else ""))
+        fig.add_trace(
+            go.Scatter(
+                x=[lo, hi],
+                y=[lo, hi],
+                mode="lines",
+                name="hit rate = confidence",
+                line={"color": "#7f7f7f", "dash": "dot"},
+            ),
+            secondary_y=False,
+        )
+    _layout(
+        fig,
+        "Calibration: direction hit rate per confidence bin (95% interval)",
+        height=420,
+        xaxis_title="mean confidence in bin" + (" (%)" if as_prob else ""),
+    )
     fig.update_yaxes(title_text="hit rate (%)", secondary_y=False)
-    fig.update_yaxes(title_text="bars", secondary_y=True, showgrid=False,
-                     range=[0, 3 * float(table["n"].max())])  # counts stay low, behind the rates
+    fig.update_yaxes(
+        title_text="bars", secondary_y=True, showgrid=False, range=[0, 3 * float(table["n"].max())]
+    )  # counts stay low, behind the rates
     return fig

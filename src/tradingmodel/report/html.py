@@ -46,10 +46,16 @@ td.other{color:#666} table.kv td{font-family:ui-monospace,Menlo,Consolas,monospa
 ul.caveats{margin:10px 0 4px;padding:8px 18px 8px 32px;background:#fff8e6;border:1px solid #f0d48a;
  border-radius:6px;font-size:13px;color:#5c4500}
 """
-_SUMMARY = (("trading", "total_return_pct", "Total return"), ("trading", "total_profit", "Total profit"),
-            ("trading", "buy_and_hold_return_pct", "Buy and hold"), ("trading", "maximum_drawdown", "Max drawdown"),
-            ("trading", "total_trades", "Trades"), ("trading", "win_rate", "Win rate"),
-            ("trading", "sharpe_ratio", "Sharpe ratio"), ("model", "direction_accuracy", "Direction accuracy"))
+_SUMMARY = (
+    ("trading", "total_return_pct", "Total return"),
+    ("trading", "total_profit", "Total profit"),
+    ("trading", "buy_and_hold_return_pct", "Buy and hold"),
+    ("trading", "maximum_drawdown", "Max drawdown"),
+    ("trading", "total_trades", "Trades"),
+    ("trading", "win_rate", "Win rate"),
+    ("trading", "sharpe_ratio", "Sharpe ratio"),
+    ("model", "direction_accuracy", "Direction accuracy"),
+)
 
 
 def build_report(run_dir: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> Path:
@@ -80,15 +86,18 @@ def render(run: RunData, max_points: int = DEFAULT_MAX_POINTS) -> str:
     thresholds = (t.threshold_unit, t.buy_threshold, t.sell_threshold) if t is not None else None
     prices = charts.price_figures(run.bars, out, run.trades, max_points, thresholds)
     if prices:
-        note = ("<p class='note'>Close of each bar, New York time, sessions only (nights, weekends and holidays "
-                "hidden). ▲ long entry, ▼ short entry, × exit. Beneath: the predicted move of the next bar, drawn "
-                "at the bar the prediction was made on, with the entry thresholds dashed; a prediction beyond a "
-                "threshold is an entry signal (the RSI, volume and risk rules may still refuse it). Zoom in to "
-                "about a session to see each predicted close (○) at the bar it predicts. Drag to zoom, "
-                "double-click to reset.</p>")
+        note = (
+            "<p class='note'>Close of each bar, New York time, sessions only (nights, weekends and holidays "
+            "hidden). ▲ long entry, ▼ short entry, × exit. Beneath: the predicted move of the next bar, drawn "
+            "at the bar the prediction was made on, with the entry thresholds dashed; a prediction beyond a "
+            "threshold is an entry signal (the RSI, volume and risk rules may still refuse it). Zoom in to "
+            "about a session to see each predicted close (○) at the bar it predicts. Drag to zoom, "
+            "double-click to reset.</p>"
+        )
         names = _unique_slugs([sym for sym, _ in prices])
-        body = note + "".join(_chart(fig, f"price-{name}", charts.ZOOM_SCRIPT)
-                              for (_, fig), name in zip(prices, names, strict=True))
+        body = note + "".join(
+            _chart(fig, f"price-{name}", charts.ZOOM_SCRIPT) for (_, fig), name in zip(prices, names, strict=True)
+        )
         sections.append(("prices", "Price, predictions and trades", body))
 
     fig = charts.equity_figure(run.equity, max_points, _deposit(run))
@@ -111,8 +120,9 @@ def render(run: RunData, max_points: int = DEFAULT_MAX_POINTS) -> str:
             body += "<h4>Per symbol</h4>" + per
         sections.append(("model", "Model metrics beside the baselines", body))
     if run.trading_metrics:
-        sections.append(("trading", "Trading metrics",
-                         tables.trading_metrics_table(run.trading_metrics, _deposit(run))))
+        sections.append(
+            ("trading", "Trading metrics", tables.trading_metrics_table(run.trading_metrics, _deposit(run)))
+        )
     sections += walkforward.sections(run, _chart, max_points)  # walk-forward runs only
     if run.config is not None:
         sections.append(("params", "Parameters", tables.params_table(run.config)))
@@ -126,16 +136,25 @@ def render(run: RunData, max_points: int = DEFAULT_MAX_POINTS) -> str:
     return _page(run, sections)
 
 
-_NOTES = ("<p class='note'>Long series are downsampled for display only: each series is cut into "
-          "equal-count buckets of consecutive points and each bucket keeps its minimum and maximum, so "
-          "spikes keep their true height (about {max_points:,} points per series at most). The run "
-          "folder's data files hold every point. Times are New York time (America/New_York); the data "
-          "files store UTC.</p>")
+_NOTES = (
+    "<p class='note'>Long series are downsampled for display only: each series is cut into "
+    "equal-count buckets of consecutive points and each bucket keeps its minimum and maximum, so "
+    "spikes keep their true height (about {max_points:,} points per series at most). The run "
+    "folder's data files hold every point. Times are New York time (America/New_York); the data "
+    "files store UTC.</p>"
+)
 
 
 def _chart(fig: go.Figure, name: str, post_script: str | None = None) -> str:
-    div = pio.to_html(fig, include_plotlyjs=False, full_html=False, div_id=f"chart-{name}",
-                      config=PLOTLY_CONFIG, default_height=fig.layout.height or 450, post_script=post_script)
+    div = pio.to_html(
+        fig,
+        include_plotlyjs=False,
+        full_html=False,
+        div_id=f"chart-{name}",
+        config=PLOTLY_CONFIG,
+        default_height=fig.layout.height or 450,
+        post_script=post_script,
+    )
     return f'<div class="chart" data-chart="{html.escape(name)}">{div}</div>'
 
 
@@ -177,8 +196,10 @@ def _summary(run: RunData) -> str:
         base = d.get("baseline")
         if key == "direction_accuracy" and isinstance(base, dict) and "direction_accuracy" in base:
             text += f" (baseline {tables.fmt(base['direction_accuracy'], 'pct')})"
-        cards.append(f'<div class="card"><div class="v" data-key="{part}.{key}">{html.escape(text)}</div>'
-                     f'<div class="k">{html.escape(title)}</div></div>')
+        cards.append(
+            f'<div class="card"><div class="v" data-key="{part}.{key}">{html.escape(text)}</div>'
+            f'<div class="k">{html.escape(title)}</div></div>'
+        )
     return f'<div class="cards">{"".join(cards)}</div>' if cards else ""
 
 
@@ -219,8 +240,10 @@ def _header(run: RunData) -> str:
         facts.append(f"from {start or '?'} to {end or '?'}")
     if p.get("timeframe"):
         facts.append(f"timeframe: {p['timeframe']}")
-    lines = [f"<h1>tradingmodel · {html.escape(run.kind)} run</h1>",
-             f"<p>{html.escape(run.run_id)} · run at {html.escape(_when(run.created_utc))}</p>"]
+    lines = [
+        f"<h1>tradingmodel · {html.escape(run.kind)} run</h1>",
+        f"<p>{html.escape(run.run_id)} · run at {html.escape(_when(run.created_utc))}</p>",
+    ]
     if facts:
         lines.append(f"<p>{html.escape(' · '.join(facts))}</p>")
     return "<header>" + "".join(lines) + "</header>"
@@ -241,9 +264,11 @@ def _page(run: RunData, sections: list[tuple[str, str, str]]) -> str:
     if not sections:
         body = "<section><p class='note'>This run folder holds no metrics, series or parameters.</p></section>"
     title = f"tradingmodel {run.kind} run {run.run_id}"
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{html.escape(title)}"
-            f"</title><style>{_CSS}</style>\n<script type=\"text/javascript\">{get_plotlyjs()}</script>\n</head>"
-            f"<body>{_header(run)}<nav>{nav}</nav><main>{_warnings(run)}{body}</main>"
-            f"<footer><p class='note' style='padding:0 28px 20px'>tradingmodel {html.escape(pkg_version)} · "
-            f"plotly.js inlined, works offline</p></footer></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{html.escape(title)}'
+        f'</title><style>{_CSS}</style>\n<script type="text/javascript">{get_plotlyjs()}</script>\n</head>'
+        f"<body>{_header(run)}<nav>{nav}</nav><main>{_warnings(run)}{body}</main>"
+        f"<footer><p class='note' style='padding:0 28px 20px'>tradingmodel {html.escape(pkg_version)} · "
+        f"plotly.js inlined, works offline</p></footer></body></html>\n"
+    )

@@ -37,8 +37,13 @@ def git_commit(where: Path | None = None) -> str | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=30)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
@@ -61,8 +66,15 @@ def provenance(bars: pd.DataFrame | None = None, *, source: str, **extra: Any) -
     out: dict[str, Any] = {"source": source}
     if bars is not None and len(bars):
         ts = pd.to_datetime(bars["timestamp"], utc=True)
-        out.update({"symbols": sorted(str(s) for s in bars["symbol"].unique()), "start": ts.min().isoformat(),
-                    "end": ts.max().isoformat(), "bars": int(len(bars)), "bars_sha256": bars_hash(bars)})
+        out.update(
+            {
+                "symbols": sorted(str(s) for s in bars["symbol"].unique()),
+                "start": ts.min().isoformat(),
+                "end": ts.max().isoformat(),
+                "bars": int(len(bars)),
+                "bars_sha256": bars_hash(bars),
+            }
+        )
     out.update(extra)
     out["git_commit"] = git_commit()
     out["versions"] = versions()

@@ -35,19 +35,35 @@ import pandas as pd
 from tradingmodel.config import AppConfig, config_to_toml, load_config
 
 FORMAT_VERSION = 1
-TRADE_COLUMNS = ("symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price", "quantity",
-                 "pnl", "return_pct", "commission", "exit_reason")
+TRADE_COLUMNS = (
+    "symbol",
+    "side",
+    "entry_time",
+    "entry_price",
+    "exit_time",
+    "exit_price",
+    "quantity",
+    "pnl",
+    "return_pct",
+    "commission",
+    "exit_reason",
+)
 BAR_COLUMNS = ("symbol", "timestamp", "open", "high", "low", "close", "volume")
 
 # name -> (required columns, time columns, numeric columns that must parse as numbers if present)
 _FRAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "trades": (("symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price"),
-               ("entry_time", "exit_time"),
-               ("entry_price", "exit_price", "quantity", "pnl", "return_pct", "commission")),
+    "trades": (
+        ("symbol", "side", "entry_time", "entry_price", "exit_time", "exit_price"),
+        ("entry_time", "exit_time"),
+        ("entry_price", "exit_price", "quantity", "pnl", "return_pct", "commission"),
+    ),
     "equity": (("timestamp", "equity"), ("timestamp",), ("equity", "cash", "gross_exposure", "buy_and_hold")),
     "bars": (("symbol", "timestamp", "close"), ("timestamp",), ("open", "high", "low", "close", "volume")),
-    "predictions": (("symbol", "timestamp", "predicted_close"), ("timestamp",),
-                    ("predicted_close", "confidence", "close", "next_close")),
+    "predictions": (
+        ("symbol", "timestamp", "predicted_close"),
+        ("timestamp",),
+        ("predicted_close", "confidence", "close", "next_close"),
+    ),
 }
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
@@ -78,11 +94,21 @@ def new_run_id(kind: str, now: dt.datetime | None = None) -> str:
     return f"{now.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{kind}-{secrets.token_hex(3)}"
 
 
-def save_run(kind: str, *, root: str | Path = "reports", config: AppConfig | None, provenance: dict,
-             model_metrics: dict | None = None, trading_metrics: dict | None = None,
-             trades: pd.DataFrame | None = None, equity: pd.DataFrame | None = None,
-             bars: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None,
-             history: dict[str, list[dict]] | None = None, extra: dict | None = None) -> Path:
+def save_run(
+    kind: str,
+    *,
+    root: str | Path = "reports",
+    config: AppConfig | None,
+    provenance: dict,
+    model_metrics: dict | None = None,
+    trading_metrics: dict | None = None,
+    trades: pd.DataFrame | None = None,
+    equity: pd.DataFrame | None = None,
+    bars: pd.DataFrame | None = None,
+    predictions: pd.DataFrame | None = None,
+    history: dict[str, list[dict]] | None = None,
+    extra: dict | None = None,
+) -> Path:
     """Write the run folder ``root/<run-id>/`` with its data files and ``report.html``; return it.
 
     Inputs are validated first (a bad one raises ``ValueError`` naming the input, column and row);
@@ -91,8 +117,10 @@ def save_run(kind: str, *, root: str | Path = "reports", config: AppConfig | Non
     from tradingmodel.report.html import build_report  # html imports this module
 
     _check_kind(kind)
-    frames = {name: _clean_frame(name, df) for name, df in
-              (("trades", trades), ("equity", equity), ("bars", bars), ("predictions", predictions))}
+    frames = {
+        name: _clean_frame(name, df)
+        for name, df in (("trades", trades), ("equity", equity), ("bars", bars), ("predictions", predictions))
+    }
     hist = _clean_history(history)
     created = dt.datetime.now(dt.UTC).replace(microsecond=0)
     metrics = {"model": model_metrics, "trading": trading_metrics}
@@ -108,8 +136,14 @@ def save_run(kind: str, *, root: str | Path = "reports", config: AppConfig | Non
         run_id = new_run_id(kind, created)
         if not (root / run_id).exists():
             break
-    meta = {"format": FORMAT_VERSION, "run_id": run_id, "kind": kind, "created_utc": created.isoformat(),
-            "provenance": provenance or {}, "extra": extra or {}}
+    meta = {
+        "format": FORMAT_VERSION,
+        "run_id": run_id,
+        "kind": kind,
+        "created_utc": created.isoformat(),
+        "provenance": provenance or {},
+        "extra": extra or {},
+    }
     texts["run.json"] = _dumps("provenance/extra", meta)
 
     tmp = root / f".{run_id}.tmp"
@@ -143,10 +177,15 @@ def load_run(run_dir: str | Path) -> RunData:
     if fmt != FORMAT_VERSION:
         raise ValueError(f"{meta_path}: unsupported run format {fmt!r} (this version reads {FORMAT_VERSION})")
     metrics = _read_json(d / "metrics.json") if (d / "metrics.json").is_file() else {}
-    run = RunData(run_id=str(meta.get("run_id", d.name)), kind=str(meta.get("kind", "")),
-                  created_utc=str(meta.get("created_utc", "")), provenance=meta.get("provenance") or {},
-                  extra=meta.get("extra") or {}, model_metrics=metrics.get("model"),
-                  trading_metrics=metrics.get("trading"))
+    run = RunData(
+        run_id=str(meta.get("run_id", d.name)),
+        kind=str(meta.get("kind", "")),
+        created_utc=str(meta.get("created_utc", "")),
+        provenance=meta.get("provenance") or {},
+        extra=meta.get("extra") or {},
+        model_metrics=metrics.get("model"),
+        trading_metrics=metrics.get("trading"),
+    )
     if (d / "config.toml").is_file():
         run.config = load_config(d / "config.toml")
     if (d / "history.json").is_file():
@@ -154,8 +193,12 @@ def load_run(run_dir: str | Path) -> RunData:
     if (d / "trades.csv").is_file():
         try:
             # only an empty cell is missing: pandas would read a ticker such as NA (Nano Labs) as missing
-            trades = pd.read_csv(d / "trades.csv", dtype={"symbol": str, "side": str, "exit_reason": str},
-                                 keep_default_na=False, na_values=[""])
+            trades = pd.read_csv(
+                d / "trades.csv",
+                dtype={"symbol": str, "side": str, "exit_reason": str},
+                keep_default_na=False,
+                na_values=[""],
+            )
         except pd.errors.EmptyDataError:
             trades = pd.DataFrame(columns=TRADE_COLUMNS)
         run.trades = _clean_frame("trades", trades, source=d / "trades.csv")
@@ -167,6 +210,7 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 # --------------------------------------------------------------------------------------------- helpers
+
 
 def _check_kind(kind: str) -> None:
     if not isinstance(kind, str) or not _KIND_RE.match(kind):

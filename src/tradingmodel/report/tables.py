@@ -19,22 +19,68 @@ from typing import Any
 
 from tradingmodel.config import AppConfig
 
-PERCENT_KEYS = frozenset({"direction_accuracy", "direction_accuracy_ci", "win_rate", "timing_accuracy",
-                          "timing_precision"})
-MONEY_KEYS = frozenset({"total_profit", "average_profit_per_trade", "costs_paid", "deposit", "final_equity",
-                        "gross_profit", "gross_loss", "largest_win", "largest_loss", "average_win",
-                        "average_loss", "net_profit", "commission", "slippage", "buy_and_hold_profit",
-                        "mean_daily_profit", "median_daily_profit", "best_day_profit", "worst_day_profit"})
+PERCENT_KEYS = frozenset(
+    {"direction_accuracy", "direction_accuracy_ci", "win_rate", "timing_accuracy", "timing_precision"}
+)
+MONEY_KEYS = frozenset(
+    {
+        "total_profit",
+        "average_profit_per_trade",
+        "costs_paid",
+        "deposit",
+        "final_equity",
+        "gross_profit",
+        "gross_loss",
+        "largest_win",
+        "largest_loss",
+        "average_win",
+        "average_loss",
+        "net_profit",
+        "commission",
+        "slippage",
+        "buy_and_hold_profit",
+        "mean_daily_profit",
+        "median_daily_profit",
+        "best_day_profit",
+        "worst_day_profit",
+    }
+)
 MONEY_SUFFIXES = ("_usd", "_dollars", "_paid", "maximum_drawdown", "max_drawdown")
-COUNT_KEYS = frozenset({"total_trades", "n_bars", "n_trades", "n_symbols", "bars", "bars_scored", "reversals",
-                        "sessions", "predictions"})
+COUNT_KEYS = frozenset(
+    {"total_trades", "n_bars", "n_trades", "n_symbols", "bars", "bars_scored", "reversals", "sessions", "predictions"}
+)
 COUNT_SUFFIXES = ("_count", "_trades", "_bars")
 DOLLAR_OF_PCT = frozenset({"total_return_pct", "buy_and_hold_return_pct"})  # shown in $ on the deposit too
-MODEL_ORDER = ("direction_accuracy", "direction_accuracy_ci", "magnitude_correlation", "timing_accuracy",
-               "timing_precision", "mse", "mae", "mse_return", "mae_return", "confidence_mean",
-               "confidence_brier", "bars_scored", "direction_bars", "zero_move_bars", "reversals", "n_bars")
-WIDE_KEYS = ("direction_accuracy", "direction_accuracy_ci", "magnitude_correlation", "timing_accuracy", "mse",
-             "mae", "mse_return", "mae_return", "bars_scored", "n_bars")
+MODEL_ORDER = (
+    "direction_accuracy",
+    "direction_accuracy_ci",
+    "magnitude_correlation",
+    "timing_accuracy",
+    "timing_precision",
+    "mse",
+    "mae",
+    "mse_return",
+    "mae_return",
+    "confidence_mean",
+    "confidence_brier",
+    "bars_scored",
+    "direction_bars",
+    "zero_move_bars",
+    "reversals",
+    "n_bars",
+)
+WIDE_KEYS = (
+    "direction_accuracy",
+    "direction_accuracy_ci",
+    "magnitude_correlation",
+    "timing_accuracy",
+    "mse",
+    "mae",
+    "mse_return",
+    "mae_return",
+    "bars_scored",
+    "n_bars",
+)
 BASELINES = (("baseline", "persistence baseline"), ("ar_baseline", "AR baseline"))
 
 
@@ -82,11 +128,17 @@ def fmt(value: Any, unit: str = "num") -> str:
     return f"{value:,.6g}" if abs(value) >= 1000 else f"{value:.6g}"
 
 
-LABELS = {"mse": "MSE (price)", "mae": "MAE (price)", "mse_return": "MSE (return)", "mae_return": "MAE (return)",
-          "direction_accuracy_ci": "Direction accuracy, 95% interval", "n_bars": "Bars scored",
-          "magnitude_correlation": "Magnitude correlation",
-          # its % is the mean return of a trade on its own notional, not a share of the deposit
-          "average_profit_per_trade": "Average profit per trade ($ / mean trade return %)"}
+LABELS = {
+    "mse": "MSE (price)",
+    "mae": "MAE (price)",
+    "mse_return": "MSE (return)",
+    "mae_return": "MAE (return)",
+    "direction_accuracy_ci": "Direction accuracy, 95% interval",
+    "n_bars": "Bars scored",
+    "magnitude_correlation": "Magnitude correlation",
+    # its % is the mean return of a trade on its own notional, not a share of the deposit
+    "average_profit_per_trade": "Average profit per trade ($ / mean trade return %)",
+}
 
 
 def label(key: str) -> str:
@@ -120,13 +172,15 @@ def _ordered_keys(dicts: Iterable[dict], order: tuple[str, ...] = ()) -> list[st
 
 def model_metrics_table(mm: dict[str, Any], path: str = "model") -> str:
     """Model metrics with the persistence and AR baselines in columns beside them."""
-    cols = [("model", "", mm)] + [(title, key + ".", mm[key]) for key, title in BASELINES
-                                   if isinstance(mm.get(key), dict)]
+    cols = [("model", "", mm)] + [
+        (title, key + ".", mm[key]) for key, title in BASELINES if isinstance(mm.get(key), dict)
+    ]
     keys = _ordered_keys([c[2] for c in cols], MODEL_ORDER)
     rows = []
     for k in keys:
-        cells = "".join(_cell(f"{path}.{prefix}{k}", d[k], unit_of(k)) if k in d else "<td>—</td>"
-                        for _, prefix, d in cols)
+        cells = "".join(
+            _cell(f"{path}.{prefix}{k}", d[k], unit_of(k)) if k in d else "<td>—</td>" for _, prefix, d in cols
+        )
         rows.append(f'<tr title="{_esc(k)}"><th>{_esc(label(k))}</th>{cells}</tr>')
     other = {k: v for k, v in mm.items() if isinstance(v, dict) and k not in dict(BASELINES) and k != "per_symbol"}
     extra = "".join(f"<h4>{_esc(label(k))}</h4>" + _kv_table(f"{path}.{k}", v) for k, v in sorted(other.items()))
@@ -144,11 +198,15 @@ def per_symbol_table(mm: dict[str, Any]) -> str:
     rows = []
     for sym in symbols:
         d = per[sym]
-        cells = "".join(_cell(f"model.per_symbol.{sym}.{k}", d[k], unit_of(k)) if k in d else "<td>—</td>"
-                        for k in keys)
+        cells = "".join(
+            _cell(f"model.per_symbol.{sym}.{k}", d[k], unit_of(k)) if k in d else "<td>—</td>" for k in keys
+        )
         rows.append(f"<tr><th>{_esc(sym)}</th>{cells}</tr>")
-    blocks = "".join(f"<details><summary>{_esc(sym)}: model beside the baselines</summary>"
-                     f"{model_metrics_table(per[sym], f'model.per_symbol.{sym}')}</details>" for sym in symbols)
+    blocks = "".join(
+        f"<details><summary>{_esc(sym)}: model beside the baselines</summary>"
+        f"{model_metrics_table(per[sym], f'model.per_symbol.{sym}')}</details>"
+        for sym in symbols
+    )
     return _table(["symbol"] + [label(k) for k in keys], rows, "metrics wide") + blocks
 
 
@@ -189,11 +247,17 @@ def trading_metrics_table(tm: dict[str, Any], deposit: float | None) -> str:
             cells += _trading_cells(base, k, "trading.ar_baseline", deposit, paired)
         rows.append(f'<tr title="{_esc(k)}"><th>{_esc(label(k))}</th>{cells}</tr>')
     head = ["metric", "model", "in % / $"] + (["AR(20) baseline", "in % / $"] if base is not None else [])
-    nested = "".join(f"<h4>{_esc(label(k))}</h4>" + _kv_table(f"trading.{k}", v)
-                     for k, v in tm.items() if isinstance(v, dict) and k not in TRADING_ASIDE)
+    nested = "".join(
+        f"<h4>{_esc(label(k))}</h4>" + _kv_table(f"trading.{k}", v)
+        for k, v in tm.items()
+        if isinstance(v, dict) and k not in TRADING_ASIDE
+    )
     if base is not None:
-        nested += "".join(f"<h4>AR(20) baseline: {_esc(label(k)).lower()}</h4>"
-                          + _kv_table(f"trading.ar_baseline.{k}", v) for k, v in base.items() if isinstance(v, dict))
+        nested += "".join(
+            f"<h4>AR(20) baseline: {_esc(label(k)).lower()}</h4>" + _kv_table(f"trading.ar_baseline.{k}", v)
+            for k, v in base.items()
+            if isinstance(v, dict)
+        )
         extra = {k: v for k, v in base.items() if not isinstance(v, dict) and k not in tm}
         if extra:
             nested += "<h4>AR(20) baseline: other</h4>" + _kv_table("trading.ar_baseline", extra)
@@ -223,13 +287,16 @@ def params_table(config: AppConfig) -> str:
         part = getattr(config, section)
         for key, info in type(part).model_fields.items():
             value = getattr(part, key)
-            rows.append(f'<tr><td>[{section}]</td><th>{_esc(key)}</th><td class="num">{_esc(fmt(value))}</td>'
-                        f"<td>{_esc(info.description or '')}</td></tr>")
+            rows.append(
+                f'<tr><td>[{section}]</td><th>{_esc(key)}</th><td class="num">{_esc(fmt(value))}</td>'
+                f"<td>{_esc(info.description or '')}</td></tr>"
+            )
     return _table(["section", "parameter", "value", "meaning"], rows, "params")
 
 
 def dict_table(d: dict[str, Any]) -> str:
     """Plain key/value table (provenance, extra); nested values as JSON."""
-    rows = [f"<tr><th>{_esc(k)}</th><td>{_esc(fmt(v) if not isinstance(v, str) else v)}</td></tr>"
-            for k, v in d.items()]
+    rows = [
+        f"<tr><th>{_esc(k)}</th><td>{_esc(fmt(v) if not isinstance(v, str) else v)}</td></tr>" for k, v in d.items()
+    ]
     return _table(["key", "value"], rows, "kv")

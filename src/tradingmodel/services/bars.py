@@ -115,16 +115,27 @@ def with_indicators(frame: pd.DataFrame, lookback: pd.DataFrame) -> pd.DataFrame
     """``frame`` with the indicator columns, computed over ``lookback`` (older bars) followed by ``frame``."""
     out = frame.copy()
     both = pd.concat([lookback, frame], ignore_index=True) if len(lookback) else frame
-    feats = feature_arrays(both["close"].to_numpy(), both["volume"].to_numpy()) if len(both) else \
-        np.empty((0, len(ALL_NAMES)))
-    tail = feats[len(both) - len(frame):]
+    feats = (
+        feature_arrays(both["close"].to_numpy(), both["volume"].to_numpy())
+        if len(both)
+        else np.empty((0, len(ALL_NAMES)))
+    )
+    tail = feats[len(both) - len(frame) :]
     for name in INDICATOR_NAMES:
         out[name] = tail[:, ALL_NAMES.index(name)]
     return out
 
 
-def bar_page(engine: Engine, symbol: str, *, timeframe: str = "1m", start: str | None = None,
-             end: str | None = None, limit: int = 1000, cursor: str | None = None) -> BarPage:
+def bar_page(
+    engine: Engine,
+    symbol: str,
+    *,
+    timeframe: str = "1m",
+    start: str | None = None,
+    end: str | None = None,
+    limit: int = 1000,
+    cursor: str | None = None,
+) -> BarPage:
     """Bars of ``symbol`` with ``start <= timestamp < end``, ``limit`` per page, after ``cursor``.
 
     Raises :class:`NotFound` for a symbol without bars, :class:`Invalid` for a bad timeframe, time, range,
@@ -145,8 +156,11 @@ def bar_page(engine: Engine, symbol: str, *, timeframe: str = "1m", start: str |
     page = _select(engine, sym, tf, where, False, limit + 1)
     more = len(page) > limit
     page = page.iloc[:limit]
-    lookback = _select(engine, sym, tf, [m.timestamp < page["timestamp"].iloc[0].to_pydatetime()], True,
-                       LOOKBACK_BARS) if len(page) else page
+    lookback = (
+        _select(engine, sym, tf, [m.timestamp < page["timestamp"].iloc[0].to_pydatetime()], True, LOOKBACK_BARS)
+        if len(page)
+        else page
+    )
     nxt = encode_cursor(page["timestamp"].iloc[-1].to_pydatetime()) if more else None
     return BarPage(sym, tf, with_indicators(page, lookback), nxt)
 

@@ -64,8 +64,11 @@ def _cash_flows(engine: Engine, run_id: int) -> float:
     """Sold value − bought value − commissions over the run's fills."""
     f = Fill
     signed = case((f.side == "sell", f.quantity * f.price), else_=-f.quantity * f.price)
-    stmt = (select(func.coalesce(func.sum(signed), 0.0), func.coalesce(func.sum(f.commission), 0.0))
-            .join(Order, Order.id == f.order_id).where(Order.run_id == run_id))
+    stmt = (
+        select(func.coalesce(func.sum(signed), 0.0), func.coalesce(func.sum(f.commission), 0.0))
+        .join(Order, Order.id == f.order_id)
+        .where(Order.run_id == run_id)
+    )
     with engine.connect() as conn:
         flow, comm = conn.execute(stmt).one()
     return float(flow) - float(comm)
@@ -83,9 +86,25 @@ def _last_event(engine: Engine, run_id: int, type_: str, symbol: str | None = No
 
 def _open_orders(engine: Engine, run_id: int) -> list[dict[str, Any]]:
     o = Order
-    stmt = (select(o.client_order_id, o.symbol, o.side, o.quantity, o.filled_quantity, o.order_type,
-                   o.limit_price, o.stop_price, o.status, o.reason, o.bar_time, o.created_at)
-            .where(o.run_id == run_id, o.status.not_in(sorted(TERMINAL))).order_by(o.created_at, o.id).limit(1000))
+    stmt = (
+        select(
+            o.client_order_id,
+            o.symbol,
+            o.side,
+            o.quantity,
+            o.filled_quantity,
+            o.order_type,
+            o.limit_price,
+            o.stop_price,
+            o.status,
+            o.reason,
+            o.bar_time,
+            o.created_at,
+        )
+        .where(o.run_id == run_id, o.status.not_in(sorted(TERMINAL)))
+        .order_by(o.created_at, o.id)
+        .limit(1000)
+    )
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(stmt)]
 
@@ -112,13 +131,38 @@ def book(engine: Engine, trading: TradingConfig, session: str | None = None) -> 
         upnl = qty * (last - float(p["avg_price"]))
         unrealised += upnl
         market += qty * last
-        positions.append({"symbol": p["symbol"], "quantity": qty, "avg_price": float(p["avg_price"]),
-                          "last_price": last, "market_value": qty * last, "unrealized_pnl": upnl,
-                          "realized_pnl": float(p["realized_pnl"]), "updated_at": p["updated_at"]})
+        positions.append(
+            {
+                "symbol": p["symbol"],
+                "quantity": qty,
+                "avg_price": float(p["avg_price"]),
+                "last_price": last,
+                "market_value": qty * last,
+                "unrealized_pnl": upnl,
+                "realized_pnl": float(p["realized_pnl"]),
+                "updated_at": p["updated_at"],
+            }
+        )
     risk = _last_event(engine, rid, "risk")
     if risk is None:
         risk = (_last_event(engine, rid, "portfolio") or {}).get("risk") or {}
-    info = {"id": rid, "name": run["name"], "kind": run["kind"], "status": run["status"],
-            "started_at": run["created_at"], "finished_at": run["finished_at"], "symbols": run["symbols"] or []}
-    return Book(info, deposit, cash, cash + market, realised, unrealised, positions, _open_orders(engine, rid),
-                risk if isinstance(risk, dict) else {})
+    info = {
+        "id": rid,
+        "name": run["name"],
+        "kind": run["kind"],
+        "status": run["status"],
+        "started_at": run["created_at"],
+        "finished_at": run["finished_at"],
+        "symbols": run["symbols"] or [],
+    }
+    return Book(
+        info,
+        deposit,
+        cash,
+        cash + market,
+        realised,
+        unrealised,
+        positions,
+        _open_orders(engine, rid),
+        risk if isinstance(risk, dict) else {},
+    )

@@ -121,41 +121,81 @@ def explain(close: float, pred: float, feats: dict[str, float], t: TradingConfig
         fin = [None if not math.isfinite(x) else float(x) for x in (value, threshold)]
         return Rule(name, bool(ok) and None not in fin, fin[0], fin[1])
 
-    volume = rule(f"volume > {t.volume_multiplier:g} x 20-bar mean", vol > t.volume_multiplier * vol_avg, vol,
-                  t.volume_multiplier * vol_avg)
-    long_rules = [rule("predicted close above the buy threshold", pred > up, pred, up),
-                  rule(f"RSI14 below {t.rsi_overbought:g}", rsi < t.rsi_overbought, rsi, t.rsi_overbought), volume]
-    short_rules = [rule("predicted close below the sell threshold", pred < down, pred, down),
-                   rule(f"RSI14 above {t.rsi_oversold:g}", rsi > t.rsi_oversold, rsi, t.rsi_oversold), volume,
-                   Rule("shorting allowed", t.allow_short, None, None)]
-    side = int(entry_signal(close, pred, rsi, vol, vol_avg, ret_std, t.buy_threshold, t.sell_threshold, sigma,
-                            t.volume_multiplier, t.rsi_overbought, t.rsi_oversold, t.allow_short))
+    volume = rule(
+        f"volume > {t.volume_multiplier:g} x 20-bar mean",
+        vol > t.volume_multiplier * vol_avg,
+        vol,
+        t.volume_multiplier * vol_avg,
+    )
+    long_rules = [
+        rule("predicted close above the buy threshold", pred > up, pred, up),
+        rule(f"RSI14 below {t.rsi_overbought:g}", rsi < t.rsi_overbought, rsi, t.rsi_overbought),
+        volume,
+    ]
+    short_rules = [
+        rule("predicted close below the sell threshold", pred < down, pred, down),
+        rule(f"RSI14 above {t.rsi_oversold:g}", rsi > t.rsi_oversold, rsi, t.rsi_oversold),
+        volume,
+        Rule("shorting allowed", t.allow_short, None, None),
+    ]
+    side = int(
+        entry_signal(
+            close,
+            pred,
+            rsi,
+            vol,
+            vol_avg,
+            ret_std,
+            t.buy_threshold,
+            t.sell_threshold,
+            sigma,
+            t.volume_multiplier,
+            t.rsi_overbought,
+            t.rsi_oversold,
+            t.allow_short,
+        )
+    )
     decision = {1: "long", -1: "short", 0: "none"}[side]
     if decision == "none":
         failed = [r.rule for r in long_rules + short_rules if not r.passed]
         needed = ("rsi14", "volume_sma20", "ret_std20") if sigma else ("rsi14", "volume_sma20")
         warm = [k for k in needed if not math.isfinite(feats[k])]
-        reason = (f"indicators still warming up ({', '.join(warm)})" if warm
-                  else "no entry: failed " + "; ".join(dict.fromkeys(failed)))
+        reason = (
+            f"indicators still warming up ({', '.join(warm)})"
+            if warm
+            else "no entry: failed " + "; ".join(dict.fromkeys(failed))
+        )
     else:
         reason = f"{decision} entry: every {decision} rule passed (the risk manager sizes or rejects it)"
     return Signal(decision, reason, long_rules, short_rules)
 
 
-def predict_next(engine: Engine, symbol: str, trading: TradingConfig, *, model_id: int | None = None,
-                 bars: list[dict[str, Any]] | None = None, timeframe: str = "1m") -> Prediction:
+def predict_next(
+    engine: Engine,
+    symbol: str,
+    trading: TradingConfig,
+    *,
+    model_id: int | None = None,
+    bars: list[dict[str, Any]] | None = None,
+    timeframe: str = "1m",
+) -> Prediction:
     """Predict the close after the last bar of ``symbol`` (stored bars, or ``bars`` from the request)."""
     sym = symbol.strip().upper()
     if not sym or len(sym) > 32:
         raise Invalid(f"bad symbol {symbol!r}")
     m = _model_row(engine, sym, model_id)
     seq = _sequence_length(m["path"], sym)
-    frame = posted_bars(sym, bars) if bars is not None else \
-        latest_bars(engine, sym, seq + WARMUP_BARS + LOOKBACK_BARS, timeframe=timeframe)
+    frame = (
+        posted_bars(sym, bars)
+        if bars is not None
+        else latest_bars(engine, sym, seq + WARMUP_BARS + LOOKBACK_BARS, timeframe=timeframe)
+    )
     need = seq + WARMUP_BARS
     if len(frame) < need:
-        raise Invalid(f"{sym}: {len(frame)} regular-hours bars, a prediction needs at least {need} "
-                      f"(sequence_length {seq} + {WARMUP_BARS} warm-up)")
+        raise Invalid(
+            f"{sym}: {len(frame)} regular-hours bars, a prediction needs at least {need} "
+            f"(sequence_length {seq} + {WARMUP_BARS} warm-up)"
+        )
     try:
         preds = predict(Path(m["path"]), frame)
     except CheckpointError as e:
@@ -167,8 +207,15 @@ def predict_next(engine: Engine, symbol: str, trading: TradingConfig, *, model_i
     feats = {name: float(feats_arr[i]) for i, name in enumerate(ALL_NAMES)}
     close = float(frame["close"].iloc[-1])
     pred = float(last["predicted_close"])
-    return Prediction(sym, int(m["id"]), pd.Timestamp(last["timestamp"]), close, pred,
-                      float(last["confidence"]), explain(close, pred, feats, trading))
+    return Prediction(
+        sym,
+        int(m["id"]),
+        pd.Timestamp(last["timestamp"]),
+        close,
+        pred,
+        float(last["confidence"]),
+        explain(close, pred, feats, trading),
+    )
 
 
 def finite(x: float) -> float | None:

@@ -50,12 +50,21 @@ class JobRequest:
 
 
 def _event(conn: Connection, job_id: int, data: dict[str, Any]) -> None:
-    conn.execute(insert(Event.__table__).values(run_id=None, type="job", symbol=None, bar_time=None,
-                                                data=json_safe({"job_id": job_id, **data}), created_at=utcnow()))
+    conn.execute(
+        insert(Event.__table__).values(
+            run_id=None,
+            type="job",
+            symbol=None,
+            bar_time=None,
+            data=json_safe({"job_id": job_id, **data}),
+            created_at=utcnow(),
+        )
+    )
 
 
-def _set(engine: Engine, job_id: int, where_status: tuple[str, ...] | None = None, *, event: bool = True,
-         **values: Any) -> bool:
+def _set(
+    engine: Engine, job_id: int, where_status: tuple[str, ...] | None = None, *, event: bool = True, **values: Any
+) -> bool:
     """Update one job (only while its status is in ``where_status``), with a ``job`` event; True if updated."""
     with write_transaction(engine) as conn:
         stmt = update(_T).where(_T.c.id == job_id)
@@ -68,8 +77,14 @@ def _set(engine: Engine, job_id: int, where_status: tuple[str, ...] | None = Non
         return done
 
 
-def check_request(engine: Engine, symbols: list[str], start: str | None, end: str | None,
-                  params: dict[str, Any] | None, timeframe: str = "1m") -> JobRequest:
+def check_request(
+    engine: Engine,
+    symbols: list[str],
+    start: str | None,
+    end: str | None,
+    params: dict[str, Any] | None,
+    timeframe: str = "1m",
+) -> JobRequest:
     """Validate a training request: known symbols with bars in the range, model overrides by key."""
     tf = check_timeframe(timeframe)
     syms = list(dict.fromkeys(s.strip().upper() for s in symbols if s.strip()))
@@ -100,12 +115,29 @@ def check_request(engine: Engine, symbols: list[str], start: str | None, end: st
 def submit(engine: Engine, req: JobRequest, trading: TradingConfig) -> int:
     """Queue a checked request; returns the job id."""
     toml = config_to_toml(AppConfig(model=req.model, trading=trading))
-    params = {"start": req.start, "end": req.end, "pooled": req.pooled,
-              "model": req.model.model_dump(exclude_unset=True)}
+    params = {
+        "start": req.start,
+        "end": req.end,
+        "pooled": req.pooled,
+        "model": req.model.model_dump(exclude_unset=True),
+    }
     with write_transaction(engine) as conn:
-        job_id = int(conn.execute(insert(_T).values(
-            status="queued", symbols=req.symbols, timeframe=req.timeframe, config_toml=toml, metrics={},
-            params=params, cancel_requested=False, created_at=utcnow()).returning(_T.c.id)).scalar_one())
+        job_id = int(
+            conn.execute(
+                insert(_T)
+                .values(
+                    status="queued",
+                    symbols=req.symbols,
+                    timeframe=req.timeframe,
+                    config_toml=toml,
+                    metrics={},
+                    params=params,
+                    cancel_requested=False,
+                    created_at=utcnow(),
+                )
+                .returning(_T.c.id)
+            ).scalar_one()
+        )
         _event(conn, job_id, {"status": "queued", "progress": None})
     return job_id
 
@@ -127,16 +159,20 @@ def cancel(engine: Engine, job_id: int) -> dict[str, Any]:
         return get_job(engine, job_id)
     if _set(engine, job_id, ("running",), event=False, cancel_requested=True):
         return get_job(engine, job_id)
-    raise Conflict(f"training job {job_id} has already ended ({get_job(engine, job_id)['status']})"
-                   if job["status"] in TERMINAL else f"training job {job_id} cannot be cancelled now")
+    raise Conflict(
+        f"training job {job_id} has already ended ({get_job(engine, job_id)['status']})"
+        if job["status"] in TERMINAL
+        else f"training job {job_id} cannot be cancelled now"
+    )
 
 
 def claim_next(engine: Engine, pid: int) -> dict[str, Any] | None:
     """Take the oldest queued job for worker ``pid`` (atomically: one worker per job), or ``None``."""
     for _ in range(5):
         with engine.connect() as conn:
-            job_id = conn.execute(select(_T.c.id).where(_T.c.status == "queued")
-                                  .order_by(_T.c.created_at, _T.c.id).limit(1)).scalar()
+            job_id = conn.execute(
+                select(_T.c.id).where(_T.c.status == "queued").order_by(_T.c.created_at, _T.c.id).limit(1)
+            ).scalar()
         if job_id is None:
             return None
         now = utcnow()
@@ -163,8 +199,18 @@ def recover(engine: Engine) -> list[int]:
         rows = conn.execute(select(_T.c.id, _T.c.worker_pid, _T.c.heartbeat_at).where(_T.c.status == "running")).all()
     stale = utcnow() - timedelta(seconds=STALE_S)
     gone = [r.id for r in rows if not _alive(r.worker_pid) or r.heartbeat_at is None or r.heartbeat_at < stale]
-    return [j for j in gone if _set(engine, j, ("running",), status="interrupted", finished_at=utcnow(),
-                                    error="the worker stopped while the job ran (server restarted or killed)")]
+    return [
+        j
+        for j in gone
+        if _set(
+            engine,
+            j,
+            ("running",),
+            status="interrupted",
+            finished_at=utcnow(),
+            error="the worker stopped while the job ran (server restarted or killed)",
+        )
+    ]
 
 
 class _Watch:
@@ -185,8 +231,9 @@ class _Watch:
             self._next = now + HEARTBEAT_S
             with write_transaction(self.engine) as conn:
                 conn.execute(update(_T).where(_T.c.id == self.job_id).values(heartbeat_at=utcnow()))
-                self.cancelled = bool(conn.execute(select(_T.c.cancel_requested)
-                                                   .where(_T.c.id == self.job_id)).scalar())
+                self.cancelled = bool(
+                    conn.execute(select(_T.c.cancel_requested).where(_T.c.id == self.job_id)).scalar()
+                )
         return self.cancelled
 
 
@@ -205,25 +252,49 @@ def run_job(engine: Engine, job: dict[str, Any], models_dir: Path, abort: Callab
         params = job["params"] or {}
         cfg = ModelConfig.model_validate(params.get("model") or {})
         url = engine.url.render_as_string(hide_password=False)
-        bars = trading_hours(load_bars_for_cli(job["symbols"], params.get("start"), params.get("end"),
-                                               timeframe=job["timeframe"], url=url))
+        bars = trading_hours(
+            load_bars_for_cli(
+                job["symbols"], params.get("start"), params.get("end"), timeframe=job["timeframe"], url=url
+            )
+        )
         out = models_dir / f"job-{job_id}"
-        res = train(bars, cfg, out, pooled=bool(params.get("pooled")), progress=False, on_epoch=on_epoch,
-                    should_stop=watch)
+        res = train(
+            bars, cfg, out, pooled=bool(params.get("pooled")), progress=False, on_epoch=on_epoch, should_stop=watch
+        )
         if watch.aborted or watch.cancelled:
             raise KeyboardInterrupt
         metrics = evaluate(out, bars, split="auto")
         assert isinstance(metrics, dict)
         metrics["best_epoch"] = res.best_epoch
-        model_id = save_model(engine, f"job-{job_id}", str(out.resolve()), metrics, symbols=job["symbols"],
-                              timeframe=job["timeframe"], config_toml=job["config_toml"])
-        _set(engine, job_id, ("running",), status="succeeded", model_id=model_id, metrics=json_safe(metrics),
-             finished_at=utcnow())
+        model_id = save_model(
+            engine,
+            f"job-{job_id}",
+            str(out.resolve()),
+            metrics,
+            symbols=job["symbols"],
+            timeframe=job["timeframe"],
+            config_toml=job["config_toml"],
+        )
+        _set(
+            engine,
+            job_id,
+            ("running",),
+            status="succeeded",
+            model_id=model_id,
+            metrics=json_safe(metrics),
+            finished_at=utcnow(),
+        )
         return "succeeded"
     except KeyboardInterrupt:
         status = "interrupted" if watch.aborted else "cancelled"
-        _set(engine, job_id, ("running",), status=status, finished_at=utcnow(),
-             error="cancelled" if status == "cancelled" else "the worker was stopped while the job ran")
+        _set(
+            engine,
+            job_id,
+            ("running",),
+            status=status,
+            finished_at=utcnow(),
+            error="cancelled" if status == "cancelled" else "the worker was stopped while the job ran",
+        )
         return status
     except Exception as e:  # a job's failure is recorded on its row, never kills the worker
         msg = str(e) if isinstance(e, ValueError) else f"{type(e).__name__}: {e}"

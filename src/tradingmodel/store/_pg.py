@@ -65,7 +65,8 @@ def _market_data_copy(batch: Batch, timeframe: str) -> bytes:
         sym = symbol.encode()
         for rows, vn, tn in _null_groups(batch, symbol_rows):
             fields: list[tuple[str, str, Any]] = [
-                ("symbol", f"S{len(sym)}", sym), ("timeframe", f"S{len(tf)}", tf),
+                ("symbol", f"S{len(sym)}", sym),
+                ("timeframe", f"S{len(tf)}", tf),
                 ("timestamp", ">i8", batch.ts_us[rows] - PG_EPOCH_US),
                 *((c, ">f8", getattr(batch, c)[rows]) for c in ("open", "high", "low", "close")),
                 ("volume", ">i8", batch.volume[rows]),
@@ -80,9 +81,12 @@ def _market_data_copy(batch: Batch, timeframe: str) -> bytes:
 def _stage_copy(batch: Batch) -> bytes:
     """Binary COPY rows for the staging table (symbol as a code; NULLs as NaN / -1)."""
     fields: list[tuple[str, str, Any]] = [
-        ("sym", ">i4", batch.codes), ("ts", ">i8", batch.ts_us - PG_EPOCH_US),
+        ("sym", ">i4", batch.codes),
+        ("ts", ">i8", batch.ts_us - PG_EPOCH_US),
         *((c, ">f8", getattr(batch, c)) for c in ("open", "high", "low", "close")),
-        ("volume", ">i8", batch.volume), ("vwap", ">f8", batch.vwap), ("transactions", ">i8", batch.transactions),
+        ("volume", ">i8", batch.volume),
+        ("vwap", ">f8", batch.vwap),
+        ("transactions", ">i8", batch.transactions),
     ]
     return COPY_HEADER + _binary_rows(fields, len(batch)) + COPY_TRAILER
 
@@ -108,14 +112,20 @@ def _merge(cur: psycopg.Cursor[Any], batch: Batch, timeframe: str) -> tuple[int,
     )
     cur.execute(f"TRUNCATE {STAGE}")
     if batch.indicators is None:
-        with cur.copy(f"COPY {STAGE} (sym, ts, open, high, low, close, volume, vwap, transactions) "
-                      "FROM STDIN (FORMAT BINARY)") as copy:
+        with cur.copy(
+            f"COPY {STAGE} (sym, ts, open, high, low, close, volume, vwap, transactions) FROM STDIN (FORMAT BINARY)"
+        ) as copy:
             copy.write(_stage_copy(batch))
     else:  # variable-length JSON: let psycopg format the rows
-        cols = [batch.codes.tolist(), (batch.ts_us - PG_EPOCH_US).tolist(),
-                *(getattr(batch, c).tolist() for c in VALUE_COLS), batch.indicators]
-        with cur.copy(f"COPY {STAGE} (sym, ts, open, high, low, close, volume, vwap, transactions, indicators) "
-                      "FROM STDIN") as copy:
+        cols = [
+            batch.codes.tolist(),
+            (batch.ts_us - PG_EPOCH_US).tolist(),
+            *(getattr(batch, c).tolist() for c in VALUE_COLS),
+            batch.indicators,
+        ]
+        with cur.copy(
+            f"COPY {STAGE} (sym, ts, open, high, low, close, volume, vwap, transactions, indicators) FROM STDIN"
+        ) as copy:
             for row in zip(*cols, strict=True):
                 copy.write_row(row)
     compare = list(VALUE_COLS) + (["indicators"] if batch.indicators is not None else [])
@@ -129,8 +139,11 @@ def _merge(cur: psycopg.Cursor[Any], batch: Batch, timeframe: str) -> tuple[int,
         f" FROM {STAGE} st JOIN unnest(%s::text[]) WITH ORDINALITY AS s(symbol, id) ON s.id = st.sym + 1"
         " ON CONFLICT (symbol, timeframe, timestamp) DO UPDATE SET "
         + ", ".join(f"{c} = excluded.{c}" for c in (*VALUE_COLS, "indicators"))
-        + " WHERE (" + ", ".join(f"m.{c}" for c in compare) + ") IS DISTINCT FROM ("
-        + ", ".join(f"excluded.{c}" for c in compare) + ")"
+        + " WHERE ("
+        + ", ".join(f"m.{c}" for c in compare)
+        + ") IS DISTINCT FROM ("
+        + ", ".join(f"excluded.{c}" for c in compare)
+        + ")"
         " RETURNING (xmax = 0) AS inserted)"
         " SELECT count(*) FILTER (WHERE inserted), count(*) FROM up",
         (timeframe, batch.symbols),
@@ -148,8 +161,10 @@ def write_batch(conn: Connection, batch: Batch, timeframe: str) -> tuple[int, in
         if batch.indicators is None and not _overlaps(cur, batch, timeframe):
             savepoint = conn.begin_nested()
             try:
-                with cur.copy("COPY market_data (symbol, timeframe, timestamp, open, high, low, close, volume,"
-                              " vwap, transactions) FROM STDIN (FORMAT BINARY)") as copy:
+                with cur.copy(
+                    "COPY market_data (symbol, timeframe, timestamp, open, high, low, close, volume,"
+                    " vwap, transactions) FROM STDIN (FORMAT BINARY)"
+                ) as copy:
                     copy.write(_market_data_copy(batch, timeframe))
             except psycopg.errors.UniqueViolation:  # a concurrent import stored some of these bars
                 savepoint.rollback()
@@ -161,12 +176,14 @@ def write_batch(conn: Connection, batch: Batch, timeframe: str) -> tuple[int, in
 
 _READ_FIELDS = ("timestamp", "open", "high", "low", "close", "volume", "vwap", "transactions")
 _READ_INTS = ("timestamp", "volume", "transactions")
-_READ_DTYPE = np.dtype([("_n", ">i2")] + [x for f in _READ_FIELDS
-                                          for x in ((f"{f}_len", ">i4"), (f, ">i8" if f in _READ_INTS else ">f8"))])
+_READ_DTYPE = np.dtype(
+    [("_n", ">i2")] + [x for f in _READ_FIELDS for x in ((f"{f}_len", ">i4"), (f, ">i8" if f in _READ_INTS else ">f8"))]
+)
 
 
-def read_symbol(conn: Connection, symbol: str, timeframe: str, start_us: int | None,
-                end_us: int | None, chunk_rows: int) -> Iterator[dict[str, np.ndarray]]:
+def read_symbol(
+    conn: Connection, symbol: str, timeframe: str, start_us: int | None, end_us: int | None, chunk_rows: int
+) -> Iterator[dict[str, np.ndarray]]:
     """Read one symbol's bars in chunks of ``chunk_rows``, each one binary ``COPY … TO STDOUT`` decoded with
     numpy (keyset pagination on the primary key, so no statement stays open between chunks and a caller may
     stop at any time). NULLs travel as NaN / -1 so every record has the same width. Yields column arrays:
@@ -182,12 +199,14 @@ def read_symbol(conn: Connection, symbol: str, timeframe: str, start_us: int | N
             if value is not None:
                 where.append(f"timestamp {op} timestamptz 'epoch' + %s * interval '1 microsecond'")
                 params.append(value)
-        sql = ("COPY (SELECT timestamp, open, high, low, close, volume, COALESCE(vwap, 'NaN'::float8), "
-               f"COALESCE(transactions, -1) FROM market_data WHERE {' AND '.join(where)} "
-               f"ORDER BY timestamp LIMIT {int(chunk_rows)}) TO STDOUT (FORMAT BINARY)")
+        sql = (
+            "COPY (SELECT timestamp, open, high, low, close, volume, COALESCE(vwap, 'NaN'::float8), "
+            f"COALESCE(transactions, -1) FROM market_data WHERE {' AND '.join(where)} "
+            f"ORDER BY timestamp LIMIT {int(chunk_rows)}) TO STDOUT (FORMAT BINARY)"
+        )
         with raw.cursor() as cur, cur.copy(sql, params) as copy:
             data = b"".join(bytes(block) for block in copy)
-        body = data[len(COPY_HEADER):len(data) - len(COPY_TRAILER)]
+        body = data[len(COPY_HEADER) : len(data) - len(COPY_TRAILER)]
         if not data.startswith(COPY_HEADER) or not data.endswith(COPY_TRAILER) or len(body) % size:
             raise RuntimeError(f"unexpected binary COPY stream of {len(data)} bytes from PostgreSQL")
         if body:

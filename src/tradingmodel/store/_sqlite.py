@@ -16,8 +16,19 @@ if TYPE_CHECKING:
     from tradingmodel.store.ingest import Batch
 
 STAGE = "_tm_stage_bars"
-COLS = ("symbol", "timeframe", "timestamp", "open", "high", "low", "close", "volume", "vwap", "transactions",
-        "indicators")
+COLS = (
+    "symbol",
+    "timeframe",
+    "timestamp",
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume",
+    "vwap",
+    "transactions",
+    "indicators",
+)
 VALUES = ("open", "high", "low", "close", "volume", "vwap", "transactions")
 
 
@@ -38,15 +49,30 @@ def _rows(batch: Batch, timeframe: str) -> list[tuple[Any, ...]]:
     vwap = np.where(np.isnan(batch.vwap), None, batch.vwap).tolist()
     tr = np.where(batch.transactions < 0, None, batch.transactions).tolist()
     ind = batch.indicators if batch.indicators is not None else [None] * len(batch)
-    return list(zip(symbols, [timeframe] * len(batch), sqlite_timestamps(batch.ts_us), batch.open.tolist(),
-                    batch.high.tolist(), batch.low.tolist(), batch.close.tolist(), batch.volume.tolist(),
-                    vwap, tr, ind, strict=True))
+    return list(
+        zip(
+            symbols,
+            [timeframe] * len(batch),
+            sqlite_timestamps(batch.ts_us),
+            batch.open.tolist(),
+            batch.high.tolist(),
+            batch.low.tolist(),
+            batch.close.tolist(),
+            batch.volume.tolist(),
+            vwap,
+            tr,
+            ind,
+            strict=True,
+        )
+    )
 
 
 def _overlaps(cur: sqlite3.Cursor, batch: Batch, timeframe: str) -> bool:
     for symbol, lo, hi in batch.spans():
-        cur.execute("SELECT 1 FROM market_data WHERE symbol = ? AND timeframe = ? AND timestamp BETWEEN ? AND ?"
-                    " LIMIT 1", (symbol, timeframe, format_timestamp(lo), format_timestamp(hi)))
+        cur.execute(
+            "SELECT 1 FROM market_data WHERE symbol = ? AND timeframe = ? AND timestamp BETWEEN ? AND ? LIMIT 1",
+            (symbol, timeframe, format_timestamp(lo), format_timestamp(hi)),
+        )
         if cur.fetchone() is not None:
             return True
     return False
@@ -68,7 +94,8 @@ def write_batch(conn: Connection, batch: Batch, timeframe: str) -> tuple[int, in
         cur.executemany(f"INSERT INTO {STAGE} VALUES ({placeholders})", rows)
         compare = list(VALUES) + (["indicators"] if batch.indicators is not None else [])
         cur.execute(
-            "UPDATE market_data AS m SET " + ", ".join(f"{c} = s.{c}" for c in (*VALUES, "indicators"))
+            "UPDATE market_data AS m SET "
+            + ", ".join(f"{c} = s.{c}" for c in (*VALUES, "indicators"))
             + f" FROM {STAGE} AS s WHERE m.symbol = s.symbol AND m.timeframe = s.timeframe"
             " AND m.timestamp = s.timestamp AND (" + " OR ".join(f"m.{c} IS NOT s.{c}" for c in compare) + ")"
         )

@@ -36,8 +36,9 @@ def _symbols(symbols: str | Iterable[str] | None) -> list[str] | None:
 _CODEPOINT = {"postgresql": ' COLLATE "C"'}
 
 
-def _query(dialect: str, symbols: list[str] | None, start: datetime | None, end: datetime | None,
-           indicators: bool) -> Any:
+def _query(
+    dialect: str, symbols: list[str] | None, start: datetime | None, end: datetime | None, indicators: bool
+) -> Any:
     ts = "CAST(EXTRACT(EPOCH FROM timestamp) * 1000000 AS BIGINT)" if dialect == "postgresql" else "timestamp"
     cols = f"symbol, {ts} AS ts, open, high, low, close, volume, vwap, transactions"
     where = ["timeframe = :tf"]
@@ -47,10 +48,15 @@ def _query(dialect: str, symbols: list[str] | None, start: datetime | None, end:
         where.append("timestamp >= :start")
     if end is not None:
         where.append("timestamp < :end")
-    sql = text(f"SELECT {cols}{', indicators' if indicators else ''} FROM market_data "
-               f"WHERE {' AND '.join(where)} ORDER BY symbol{_CODEPOINT.get(dialect, '')}, timestamp")
-    params = [bindparam(name, type_=MarketData.timestamp.type)
-              for name, value in (("start", start), ("end", end)) if value is not None]
+    sql = text(
+        f"SELECT {cols}{', indicators' if indicators else ''} FROM market_data "
+        f"WHERE {' AND '.join(where)} ORDER BY symbol{_CODEPOINT.get(dialect, '')}, timestamp"
+    )
+    params = [
+        bindparam(name, type_=MarketData.timestamp.type)
+        for name, value in (("start", start), ("end", end))
+        if value is not None
+    ]
     if symbols is not None:
         params.append(bindparam("symbols", expanding=True))
     return sql.bindparams(*params)
@@ -63,8 +69,7 @@ def _frame(rows: Sequence[Any], dialect: str, indicators: bool) -> pd.DataFrame:
     if dialect == "postgresql":
         data["timestamp"] = pd.to_datetime(np.asarray(cols[1], dtype=np.int64), unit="us", utc=True)
     else:
-        data["timestamp"] = pd.to_datetime(pd.Series(cols[1], dtype="str"), format="%Y-%m-%d %H:%M:%S.%f",
-                                           utc=True)
+        data["timestamp"] = pd.to_datetime(pd.Series(cols[1], dtype="str"), format="%Y-%m-%d %H:%M:%S.%f", utc=True)
     for i, name in enumerate(("open", "high", "low", "close", "volume", "vwap", "transactions"), start=2):
         data[name] = np.array(cols[i], dtype=np.float64)  # None → NaN
     if indicators:
@@ -129,22 +134,35 @@ def _us(t: datetime | None) -> int | None:
     return None if t is None else (t - _UNIX_EPOCH) // timedelta(microseconds=1)
 
 
-def _pg_frames(conn: Connection, syms: list[str] | None, tf: str, lo: datetime | None, hi: datetime | None,
-               chunk_rows: int) -> Generator[pd.DataFrame, None, None]:
+def _pg_frames(
+    conn: Connection, syms: list[str] | None, tf: str, lo: datetime | None, hi: datetime | None, chunk_rows: int
+) -> Generator[pd.DataFrame, None, None]:
     from tradingmodel.store._pg import read_symbol
 
     for symbol in sorted(syms) if syms is not None else list_symbols(conn, tf):
         with closing(read_symbol(conn, symbol, tf, _us(lo), _us(hi), chunk_rows)) as chunks:
             for cols in chunks:
                 n = len(cols["timestamp"])
-                frame = pd.DataFrame({**cols, "symbol": pd.array([symbol] * n, dtype="str"),
-                                      "timestamp": pd.to_datetime(cols["timestamp"], unit="us", utc=True)})
+                frame = pd.DataFrame(
+                    {
+                        **cols,
+                        "symbol": pd.array([symbol] * n, dtype="str"),
+                        "timestamp": pd.to_datetime(cols["timestamp"], unit="us", utc=True),
+                    }
+                )
                 frame["timestamp"] = frame["timestamp"].astype(TIMESTAMP_DTYPE)
                 yield frame[BAR_COLUMNS]
 
 
-def _sqlite_frames(conn: Connection, syms: list[str] | None, tf: str, lo: datetime | None,
-                   hi: datetime | None, chunk_rows: int, indicators: bool) -> Generator[pd.DataFrame, None, None]:
+def _sqlite_frames(
+    conn: Connection,
+    syms: list[str] | None,
+    tf: str,
+    lo: datetime | None,
+    hi: datetime | None,
+    chunk_rows: int,
+    indicators: bool,
+) -> Generator[pd.DataFrame, None, None]:
     """Plain DB-API cursor: SQLite returns the stored UTC strings, parsed in one vectorised call."""
     from tradingmodel.store._sqlite import format_timestamp
 
@@ -157,26 +175,34 @@ def _sqlite_frames(conn: Connection, syms: list[str] | None, tf: str, lo: dateti
             where.append(f"timestamp {op} ?")
             params.append(format_timestamp(_us(t)))
     cols = "symbol, timestamp, open, high, low, close, volume, vwap, transactions" + (
-        ", indicators" if indicators else "")
+        ", indicators" if indicators else ""
+    )
     cur = conn.connection.driver_connection.cursor()
     try:
-        cur.execute(f"SELECT {cols} FROM market_data WHERE {' AND '.join(where)} ORDER BY symbol, timestamp",
-                    params)
+        cur.execute(f"SELECT {cols} FROM market_data WHERE {' AND '.join(where)} ORDER BY symbol, timestamp", params)
         while rows := cur.fetchmany(chunk_rows):
             yield _frame(rows, "sqlite", indicators)
     finally:
         cur.close()
 
 
-def _sql_frames(conn: Connection, syms: list[str] | None, tf: str, lo: datetime | None, hi: datetime | None,
-                chunk_rows: int, indicators: bool) -> Generator[pd.DataFrame, None, None]:
+def _sql_frames(
+    conn: Connection,
+    syms: list[str] | None,
+    tf: str,
+    lo: datetime | None,
+    hi: datetime | None,
+    chunk_rows: int,
+    indicators: bool,
+) -> Generator[pd.DataFrame, None, None]:
     dialect = conn.dialect.name
     params: dict[str, Any] = {"tf": tf}
     params.update({k: v for k, v in (("start", lo), ("end", hi)) if v is not None})
     if syms is not None:
         params["symbols"] = syms
     result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-        _query(dialect, syms, lo, hi, indicators), params)
+        _query(dialect, syms, lo, hi, indicators), params
+    )
     for rows in result.partitions(chunk_rows):
         yield _frame(rows, dialect, indicators)
 
@@ -187,8 +213,8 @@ def _rechunk(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[pd.Dat
     count = 0
     for frame in frames:
         while len(frame):
-            take = frame.iloc[:chunk_rows - count]
-            frame = frame.iloc[len(take):]
+            take = frame.iloc[: chunk_rows - count]
+            frame = frame.iloc[len(take) :]
             pending.append(take)
             count += len(take)
             if count == chunk_rows:
@@ -226,12 +252,14 @@ def list_symbols(engine: Engine | Connection, timeframe: str = "1m") -> list[str
     return sorted(_scalars(engine, stmt))
 
 
-def bar_coverage(engine: Engine | Connection, symbol: str,
-                 timeframe: str = "1m") -> tuple[datetime, datetime, int] | None:
+def bar_coverage(
+    engine: Engine | Connection, symbol: str, timeframe: str = "1m"
+) -> tuple[datetime, datetime, int] | None:
     """(first bar start, last bar start, number of bars) of ``symbol``, or ``None`` when it has none."""
     tf, _ = parse_timeframe(timeframe)
-    stmt = (select(func.min(MarketData.timestamp), func.max(MarketData.timestamp), func.count())
-            .where(MarketData.symbol == symbol.strip().upper(), MarketData.timeframe == tf))
+    stmt = select(func.min(MarketData.timestamp), func.max(MarketData.timestamp), func.count()).where(
+        MarketData.symbol == symbol.strip().upper(), MarketData.timeframe == tf
+    )
     row = _rows(engine, stmt)[0]
     return None if not row[2] else (row[0], row[1], int(row[2]))
 
@@ -284,8 +312,9 @@ def load_bars_for_cli(
     stored = list_symbols(engine, tf)
     syms = _symbols(symbols) or stored
     if not syms:
-        raise StoreError(f"the database {engine.url!r} has no {tf} bars: import some first "
-                         "(`tradingmodel import FILE`)")
+        raise StoreError(
+            f"the database {engine.url!r} has no {tf} bars: import some first (`tradingmodel import FILE`)"
+        )
     unknown = [s for s in syms if s not in set(stored)]
     if unknown:
         listed = ", ".join(stored[:20]) + (" …" if len(stored) > 20 else "") or "none"
@@ -298,6 +327,8 @@ def load_bars_for_cli(
             cov = bar_coverage(engine, s, tf)
             if cov is not None:
                 spans.append(f"{s}: {cov[0].isoformat()} … {cov[1].isoformat()} ({cov[2]} bars)")
-        raise StoreError(f"no {tf} bars for {', '.join(missing)} between {lo.isoformat() if lo else 'the start'}"
-                         f" and {hi.isoformat() if hi else 'the end'}; stored: {'; '.join(spans)}")
+        raise StoreError(
+            f"no {tf} bars for {', '.join(missing)} between {lo.isoformat() if lo else 'the start'}"
+            f" and {hi.isoformat() if hi else 'the end'}; stored: {'; '.join(spans)}"
+        )
     return bars

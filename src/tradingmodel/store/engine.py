@@ -42,8 +42,10 @@ def default_url() -> str:
     return Settings().database_url
 
 
-ACCEPTED_URLS = ("sqlite:///path/to/file.db (a file, created when missing), sqlite:///:memory:, or "
-                 "postgresql://user[:password]@host[:port]/database")
+ACCEPTED_URLS = (
+    "sqlite:///path/to/file.db (a file, created when missing), sqlite:///:memory:, or "
+    "postgresql://user[:password]@host[:port]/database"
+)
 _DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}  # the drivers we ship
 
 
@@ -64,8 +66,10 @@ def _normalise_url(url: str | None) -> str:
         raise StoreError(f"database URL {shown!r} ({source}): {backend} is not supported; accepted: {ACCEPTED_URLS}")
     driver = u.drivername.partition("+")[2]
     if driver and driver not in _DRIVERS[backend]:
-        raise StoreError(f"database URL {shown!r} ({source}): driver {driver!r} is not installed (use "
-                         f"{backend}://… or {backend}+{_DRIVERS[backend][0]}://…); accepted: {ACCEPTED_URLS}")
+        raise StoreError(
+            f"database URL {shown!r} ({source}): driver {driver!r} is not installed (use "
+            f"{backend}://… or {backend}+{_DRIVERS[backend][0]}://…); accepted: {ACCEPTED_URLS}"
+        )
     if backend == "postgresql":
         if not u.database:
             raise StoreError(f"database URL {shown!r} ({source}) names no database; accepted: {ACCEPTED_URLS}")
@@ -98,8 +102,7 @@ def _create_engine(url: str) -> Engine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
             Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(u, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
-                                                "check_same_thread": False})
+        engine = create_engine(u, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
         _sqlite_setup(engine)
         return engine
     if u.get_backend_name() == "postgresql":
@@ -184,8 +187,10 @@ def get_engine(url: str | None = None) -> Engine:
         if current is None:
             current = _migrate(engine, "head", only_if_empty=True)
         if current != head:
-            raise StoreError(f"database {engine.url!r} is at schema revision {current}, this code needs "
-                             f"{head}: run `tradingmodel db upgrade`")
+            raise StoreError(
+                f"database {engine.url!r} is at schema revision {current}, this code needs "
+                f"{head}: run `tradingmodel db upgrade`"
+            )
         _checked.add(url)
     return engine
 
@@ -205,8 +210,10 @@ def _migrate(engine: Engine, revision: str, *, only_if_empty: bool = False, down
                 if current is not None:
                     return current
                 if set(inspect(conn).get_table_names()) - {"alembic_version"}:
-                    raise StoreError(f"database {engine.url!r} has tables but no migration history; "
-                                     "it was not created by tradingmodel")
+                    raise StoreError(
+                        f"database {engine.url!r} has tables but no migration history; "
+                        "it was not created by tradingmodel"
+                    )
             cfg = alembic_config(engine)
             cfg.attributes["connection"] = conn
             (command.downgrade if down else command.upgrade)(cfg, revision)

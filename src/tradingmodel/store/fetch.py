@@ -22,24 +22,29 @@ from tradingmodel.store.sql import insert_ignore
 from tradingmodel.store.types import StoreError, parse_timeframe, to_utc
 
 
-def mark_fetched(engine: Engine | Connection, symbol: str, timeframe: str, start: TimeLike,
-                 end: TimeLike) -> None:
+def mark_fetched(engine: Engine | Connection, symbol: str, timeframe: str, start: TimeLike, end: TimeLike) -> None:
     """Record that bars of ``symbol`` in [start, end) are stored (idempotent)."""
     tf, _ = parse_timeframe(timeframe)
     lo, hi = to_utc(start, name="start"), to_utc(end, name="end")
     if hi <= lo:
         raise StoreError(f"fetched range end {hi.isoformat()} is not after its start {lo.isoformat()}")
     with write_transaction(engine) as conn:
-        conn.execute(insert_ignore(conn, FetchProgress.__table__).values(
-            symbol=symbol.strip().upper(), timeframe=tf, range_start=lo, range_end=hi, completed_at=utcnow()))
+        conn.execute(
+            insert_ignore(conn, FetchProgress.__table__).values(
+                symbol=symbol.strip().upper(), timeframe=tf, range_start=lo, range_end=hi, completed_at=utcnow()
+            )
+        )
 
 
 def fetched_ranges(engine: Engine | Connection, symbol: str, timeframe: str) -> list[tuple[datetime, datetime]]:
     """The fetched [start, end) ranges of ``symbol``, sorted, with overlapping or touching ones merged."""
     tf, _ = parse_timeframe(timeframe)
-    rows = _rows(engine, select(FetchProgress.range_start, FetchProgress.range_end)
-                 .where(FetchProgress.symbol == symbol.strip().upper(), FetchProgress.timeframe == tf)
-                 .order_by(FetchProgress.range_start, FetchProgress.range_end))
+    rows = _rows(
+        engine,
+        select(FetchProgress.range_start, FetchProgress.range_end)
+        .where(FetchProgress.symbol == symbol.strip().upper(), FetchProgress.timeframe == tf)
+        .order_by(FetchProgress.range_start, FetchProgress.range_end),
+    )
     merged: list[tuple[datetime, datetime]] = []
     for lo, hi in rows:
         if merged and lo <= merged[-1][1]:

@@ -77,9 +77,12 @@ class Batch:
         remap = np.full(len(self.symbols), -1, dtype=np.int32)
         remap[present] = np.arange(len(present), dtype=np.int32)
         return Batch(
-            [self.symbols[i] for i in present], remap[codes],
-            *(getattr(self, k)[start:stop] for k in
-              ("ts_us", "open", "high", "low", "close", "volume", "vwap", "transactions")),
+            [self.symbols[i] for i in present],
+            remap[codes],
+            *(
+                getattr(self, k)[start:stop]
+                for k in ("ts_us", "open", "high", "low", "close", "volume", "vwap", "transactions")
+            ),
             None if self.indicators is None else self.indicators[start:stop],
         )
 
@@ -87,7 +90,7 @@ class Batch:
         """(symbol, row indices) per symbol, in O(n log n) however many symbols there are."""
         order = np.argsort(self.codes, kind="stable")
         bounds = np.searchsorted(self.codes[order], np.arange(len(self.symbols) + 1))
-        return [(sym, order[bounds[k]:bounds[k + 1]]) for k, sym in enumerate(self.symbols)]
+        return [(sym, order[bounds[k] : bounds[k + 1]]) for k, sym in enumerate(self.symbols)]
 
     def spans(self) -> list[tuple[str, int, int]]:
         """(symbol, first ts_us, last ts_us) per symbol in this batch."""
@@ -115,8 +118,7 @@ def _json_cell(value: Any, row: int, source: str) -> str | None:
         except json.JSONDecodeError as e:
             raise StoreError(f"{source}: row {row}: indicators is not valid JSON: {e}") from None
     if not isinstance(value, dict):
-        raise StoreError(f"{source}: row {row}: indicators must be a JSON object (dict), "
-                         f"got {type(value).__name__}")
+        raise StoreError(f"{source}: row {row}: indicators must be a JSON object (dict), got {type(value).__name__}")
     # NaN/inf (also nested) → null, numpy scalars → numbers; compact, sorted text compares equal when equal
     return json.dumps(json_safe(value), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
@@ -131,8 +133,7 @@ def prepare_batch(bars: pd.DataFrame, source: str = "<data>") -> Batch:
     too_long = np.flatnonzero(sym.str.len().to_numpy() > MAX_SYMBOL_LEN)
     if too_long.size:
         r = int(too_long[0])
-        raise StoreError(f"{source}: row {r + 1}: symbol {sym.iloc[r]!r} is longer than {MAX_SYMBOL_LEN} "
-                         "characters")
+        raise StoreError(f"{source}: row {r + 1}: symbol {sym.iloc[r]!r} is longer than {MAX_SYMBOL_LEN} characters")
     codes, uniques = pd.factorize(sym, sort=False)
     ts = pd.DatetimeIndex(bars["timestamp"])
     if ts.tz is None:
@@ -146,22 +147,30 @@ def prepare_batch(bars: pd.DataFrame, source: str = "<data>") -> Batch:
     bad = np.flatnonzero(~np.isfinite(vol) | (vol < 0) | (vol >= 2.0**63))
     if bad.size:
         r = int(bad[0])
-        raise StoreError(f"{source}: row {r + 1}: volume {float(vol[r])!r} cannot be stored as a "
-                         "non-negative BIGINT")
+        raise StoreError(f"{source}: row {r + 1}: volume {float(vol[r])!r} cannot be stored as a non-negative BIGINT")
     tr = floats("transactions")
     bad = np.flatnonzero(np.isfinite(tr) & ((tr < 0) | (tr >= 2.0**63)) | np.isinf(tr))
     if bad.size:
         r = int(bad[0])
-        raise StoreError(f"{source}: row {r + 1}: transactions {float(tr[r])!r} cannot be stored as a "
-                         "non-negative BIGINT")
+        raise StoreError(
+            f"{source}: row {r + 1}: transactions {float(tr[r])!r} cannot be stored as a non-negative BIGINT"
+        )
     tr_int = np.where(np.isnan(tr), -1, np.rint(np.nan_to_num(tr, nan=-1.0))).astype(np.int64)
     indicators = None
     if "indicators" in bars:
         indicators = [_json_cell(v, i, source) for i, v in enumerate(bars["indicators"].tolist(), start=1)]
     return Batch(
-        symbols=[str(s) for s in uniques], codes=codes.astype(np.int32), ts_us=ts_us,
-        open=floats("open"), high=floats("high"), low=floats("low"), close=floats("close"),
-        volume=np.rint(vol).astype(np.int64), vwap=floats("vwap"), transactions=tr_int, indicators=indicators,
+        symbols=[str(s) for s in uniques],
+        codes=codes.astype(np.int32),
+        ts_us=ts_us,
+        open=floats("open"),
+        high=floats("high"),
+        low=floats("low"),
+        close=floats("close"),
+        volume=np.rint(vol).astype(np.int64),
+        vwap=floats("vwap"),
+        transactions=tr_int,
+        indicators=indicators,
     )
 
 
@@ -193,8 +202,14 @@ def _progress(total: int, enabled: bool) -> AbstractContextManager[Any]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("importing bars"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=False)
+    return Progress(
+        TextColumn("importing bars"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
 
 
 def ingest_bars(

@@ -44,17 +44,35 @@ def _positive(name: str, value: float) -> float:
 
 
 # --- models ----------------------------------------------------------------------------------------------
-def save_model(engine: Engine | Connection, name: str, path: str, metrics: dict[str, Any], *,
-               symbols: Iterable[str] = (), timeframe: str = "1m", config_toml: str = "",
-               data_hash: str | None = None) -> int:
+def save_model(
+    engine: Engine | Connection,
+    name: str,
+    path: str,
+    metrics: dict[str, Any],
+    *,
+    symbols: Iterable[str] = (),
+    timeframe: str = "1m",
+    config_toml: str = "",
+    data_hash: str | None = None,
+) -> int:
     """Register a checkpoint (re-registering the same path updates its metrics); returns its id."""
-    values = dict(name=name, path=str(path), metrics=json_safe(metrics), symbols=list(symbols),
-                  timeframe=parse_timeframe(timeframe)[0], config_toml=config_toml, data_hash=data_hash,
-                  created_at=utcnow())
+    values = dict(
+        name=name,
+        path=str(path),
+        metrics=json_safe(metrics),
+        symbols=list(symbols),
+        timeframe=parse_timeframe(timeframe)[0],
+        config_toml=config_toml,
+        data_hash=data_hash,
+        created_at=utcnow(),
+    )
     table = Model.__table__
     with write_transaction(engine) as conn:
-        stmt = upsert(conn, table, ["path"], ["name", "metrics", "symbols", "timeframe", "config_toml",
-                                              "data_hash"]).values(**values).returning(table.c.id)
+        stmt = (
+            upsert(conn, table, ["path"], ["name", "metrics", "symbols", "timeframe", "config_toml", "data_hash"])
+            .values(**values)
+            .returning(table.c.id)
+        )
         return int(conn.execute(stmt).scalar_one())
 
 
@@ -64,8 +82,9 @@ def list_models(engine: Engine | Connection, limit: int = 100) -> list[dict[str,
 
 
 # --- predictions -----------------------------------------------------------------------------------------
-def save_predictions(engine: Engine | Connection, model_id: int, predictions: pd.DataFrame, *,
-                     timeframe: str = "1m", horizon: int = 1) -> int:
+def save_predictions(
+    engine: Engine | Connection, model_id: int, predictions: pd.DataFrame, *, timeframe: str = "1m", horizon: int = 1
+) -> int:
     """Store a predictions DataFrame (``symbol, timestamp, predicted_close[, confidence]``; ``timestamp`` is
     the bar the prediction was made after). Idempotent per (model, symbol, timeframe, horizon, timestamp);
     returns the number of rows written."""
@@ -81,28 +100,53 @@ def save_predictions(engine: Engine | Connection, model_id: int, predictions: pd
     bad = np.flatnonzero(~np.isfinite(price))
     if bad.size:
         raise StoreError(f"predictions row {int(bad[0]) + 1}: predicted_close is {float(price[bad[0]])!r}")
-    conf = (predictions["confidence"].to_numpy(dtype=np.float64) if "confidence" in predictions
-            else np.full(len(predictions), np.nan))
+    conf = (
+        predictions["confidence"].to_numpy(dtype=np.float64)
+        if "confidence" in predictions
+        else np.full(len(predictions), np.nan)
+    )
     tf = parse_timeframe(timeframe)[0]
     now = utcnow()
-    rows = [dict(model_id=model_id, symbol=str(s), timeframe=tf, horizon=horizon, timestamp=t.to_pydatetime(),
-                 predicted_price=float(p), confidence=None if np.isnan(c) else float(c), created_at=now)
-            for s, t, p, c in zip(predictions["symbol"], ts.tz_convert("UTC"), price, conf, strict=True)]
+    rows = [
+        dict(
+            model_id=model_id,
+            symbol=str(s),
+            timeframe=tf,
+            horizon=horizon,
+            timestamp=t.to_pydatetime(),
+            predicted_price=float(p),
+            confidence=None if np.isnan(c) else float(c),
+            created_at=now,
+        )
+        for s, t, p, c in zip(predictions["symbol"], ts.tz_convert("UTC"), price, conf, strict=True)
+    ]
     if not rows:
         return 0
     with write_transaction(engine) as conn:
-        stmt = upsert(conn, Prediction.__table__, ["model_id", "symbol", "timeframe", "horizon", "timestamp"],
-                      ["predicted_price", "confidence", "created_at"])
+        stmt = upsert(
+            conn,
+            Prediction.__table__,
+            ["model_id", "symbol", "timeframe", "horizon", "timestamp"],
+            ["predicted_price", "confidence", "created_at"],
+        )
         conn.execute(stmt, rows)
     return len(rows)
 
 
-def list_predictions(engine: Engine | Connection, symbol: str | None = None, *, model_id: int | None = None,
-                     start: Any = None, end: Any = None, timeframe: str = "1m") -> pd.DataFrame:
+def list_predictions(
+    engine: Engine | Connection,
+    symbol: str | None = None,
+    *,
+    model_id: int | None = None,
+    start: Any = None,
+    end: Any = None,
+    timeframe: str = "1m",
+) -> pd.DataFrame:
     """Predictions as a DataFrame (``symbol, timestamp, predicted_close, confidence, model_id, horizon``)."""
     p = Prediction
-    stmt = select(p.symbol, p.timestamp, p.predicted_price.label("predicted_close"), p.confidence, p.model_id,
-                  p.horizon).where(p.timeframe == parse_timeframe(timeframe)[0])
+    stmt = select(
+        p.symbol, p.timestamp, p.predicted_price.label("predicted_close"), p.confidence, p.model_id, p.horizon
+    ).where(p.timeframe == parse_timeframe(timeframe)[0])
     if symbol is not None:
         stmt = stmt.where(p.symbol == symbol)
     if model_id is not None:
@@ -112,23 +156,45 @@ def list_predictions(engine: Engine | Connection, symbol: str | None = None, *, 
     if end is not None:
         stmt = stmt.where(p.timestamp < to_utc(end, name="end"))
     rows = _dicts(engine, stmt.order_by(p.symbol, p.timestamp, p.model_id))
-    frame = pd.DataFrame(rows, columns=["symbol", "timestamp", "predicted_close", "confidence", "model_id",
-                                        "horizon"])
+    frame = pd.DataFrame(rows, columns=["symbol", "timestamp", "predicted_close", "confidence", "model_id", "horizon"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
 
 
 # --- training jobs ---------------------------------------------------------------------------------------
-def save_training_job(engine: Engine | Connection, symbols: Iterable[str], config_toml: str, *,
-                      timeframe: str = "1m", data_hash: str | None = None) -> int:
+def save_training_job(
+    engine: Engine | Connection,
+    symbols: Iterable[str],
+    config_toml: str,
+    *,
+    timeframe: str = "1m",
+    data_hash: str | None = None,
+) -> int:
     """Queue a training job; returns its id."""
-    return _insert_id(engine, TrainingJob.__table__, dict(
-        status="queued", symbols=list(symbols), timeframe=parse_timeframe(timeframe)[0], config_toml=config_toml,
-        data_hash=data_hash, metrics={}, created_at=utcnow()))
+    return _insert_id(
+        engine,
+        TrainingJob.__table__,
+        dict(
+            status="queued",
+            symbols=list(symbols),
+            timeframe=parse_timeframe(timeframe)[0],
+            config_toml=config_toml,
+            data_hash=data_hash,
+            metrics={},
+            created_at=utcnow(),
+        ),
+    )
 
 
-def update_training_job(engine: Engine | Connection, job_id: int, status: str, *, model_id: int | None = None,
-                        metrics: dict[str, Any] | None = None, error: str | None = None) -> None:
+def update_training_job(
+    engine: Engine | Connection,
+    job_id: int,
+    status: str,
+    *,
+    model_id: int | None = None,
+    metrics: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
     """Move a job to ``running`` / ``succeeded`` / ``failed``, recording its times, model, metrics, error."""
     if status not in JOB_STATUSES:
         raise StoreError(f"training job status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
@@ -149,8 +215,9 @@ def update_training_job(engine: Engine | Connection, job_id: int, status: str, *
             raise StoreError(f"no training job with id {job_id}")
 
 
-def list_training_jobs(engine: Engine | Connection, status: str | None = None,
-                       limit: int = 100) -> list[dict[str, Any]]:
+def list_training_jobs(
+    engine: Engine | Connection, status: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """Training jobs, newest first, optionally only those with ``status``."""
     stmt = select(TrainingJob.__table__).order_by(TrainingJob.created_at.desc(), TrainingJob.id.desc())
     if status is not None:
@@ -159,29 +226,53 @@ def list_training_jobs(engine: Engine | Connection, status: str | None = None,
 
 
 # --- runs ------------------------------------------------------------------------------------------------
-def save_run(engine: Engine | Connection, kind: str, config_toml: str, metrics: dict[str, Any],
-             data_hash: str | None, *, symbols: Iterable[str] = (), timeframe: str = "1m",
-             data_start: Any = None, data_end: Any = None, model_id: int | None = None,
-             status: str = "finished", notes: str | None = None) -> int:
+def save_run(
+    engine: Engine | Connection,
+    kind: str,
+    config_toml: str,
+    metrics: dict[str, Any],
+    data_hash: str | None,
+    *,
+    symbols: Iterable[str] = (),
+    timeframe: str = "1m",
+    data_start: Any = None,
+    data_end: Any = None,
+    model_id: int | None = None,
+    status: str = "finished",
+    notes: str | None = None,
+) -> int:
     """Store a backtest or paper/live session with what reproduces it; returns the run id."""
     if kind not in RUN_KINDS:
         raise StoreError(f"run kind must be one of {', '.join(RUN_KINDS)}, got {kind!r}")
     now = utcnow()
-    return _insert_id(engine, Run.__table__, dict(
-        kind=kind, status=status, config_toml=config_toml, metrics=json_safe(metrics), data_hash=data_hash,
-        symbols=list(symbols), timeframe=parse_timeframe(timeframe)[0],
-        data_start=to_utc(data_start, name="data_start") if data_start is not None else None,
-        data_end=to_utc(data_end, name="data_end") if data_end is not None else None,
-        model_id=model_id, notes=notes, created_at=now, finished_at=now if status == "finished" else None))
+    return _insert_id(
+        engine,
+        Run.__table__,
+        dict(
+            kind=kind,
+            status=status,
+            config_toml=config_toml,
+            metrics=json_safe(metrics),
+            data_hash=data_hash,
+            symbols=list(symbols),
+            timeframe=parse_timeframe(timeframe)[0],
+            data_start=to_utc(data_start, name="data_start") if data_start is not None else None,
+            data_end=to_utc(data_end, name="data_end") if data_end is not None else None,
+            model_id=model_id,
+            notes=notes,
+            created_at=now,
+            finished_at=now if status == "finished" else None,
+        ),
+    )
 
 
-def finish_run(engine: Engine | Connection, run_id: int, metrics: dict[str, Any],
-               status: str = "finished") -> None:
+def finish_run(engine: Engine | Connection, run_id: int, metrics: dict[str, Any], status: str = "finished") -> None:
     """Record the final metrics and status of a session that was saved while running."""
     t = Run.__table__
     with write_transaction(engine) as conn:
-        res = conn.execute(update(t).where(t.c.id == run_id).values(
-            metrics=json_safe(metrics), status=status, finished_at=utcnow()))
+        res = conn.execute(
+            update(t).where(t.c.id == run_id).values(metrics=json_safe(metrics), status=status, finished_at=utcnow())
+        )
         if res.rowcount != 1:
             raise StoreError(f"no run with id {run_id}")
 
@@ -195,22 +286,48 @@ def list_runs(engine: Engine | Connection, kind: str | None = None, limit: int =
 
 
 # --- orders, fills, positions ----------------------------------------------------------------------------
-def save_order(engine: Engine | Connection, run_id: int, client_order_id: str, symbol: str, side: str,
-               quantity: float, *, order_type: str = "market", limit_price: float | None = None,
-               stop_price: float | None = None, status: str = "new", reason: str | None = None,
-               created_at: datetime | None = None) -> int:
+def save_order(
+    engine: Engine | Connection,
+    run_id: int,
+    client_order_id: str,
+    symbol: str,
+    side: str,
+    quantity: float,
+    *,
+    order_type: str = "market",
+    limit_price: float | None = None,
+    stop_price: float | None = None,
+    status: str = "new",
+    reason: str | None = None,
+    created_at: datetime | None = None,
+) -> int:
     """Store an order before it is sent; returns its id. ``client_order_id`` is unique (idempotency key)."""
     if side not in SIDES:
         raise StoreError(f"order side must be 'buy' or 'sell', got {side!r}")
     ts = to_utc(created_at, name="created_at") if created_at is not None else utcnow()
-    return _insert_id(engine, Order.__table__, dict(
-        run_id=run_id, client_order_id=client_order_id, symbol=symbol, side=side,
-        quantity=_positive("quantity", quantity), order_type=order_type, limit_price=limit_price,
-        stop_price=stop_price, status=status, reason=reason, created_at=ts, updated_at=ts))
+    return _insert_id(
+        engine,
+        Order.__table__,
+        dict(
+            run_id=run_id,
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side=side,
+            quantity=_positive("quantity", quantity),
+            order_type=order_type,
+            limit_price=limit_price,
+            stop_price=stop_price,
+            status=status,
+            reason=reason,
+            created_at=ts,
+            updated_at=ts,
+        ),
+    )
 
 
-def update_order(engine: Engine | Connection, order_id: int, status: str, *,
-                 broker_order_id: str | None = None) -> None:
+def update_order(
+    engine: Engine | Connection, order_id: int, status: str, *, broker_order_id: str | None = None
+) -> None:
     """Change an order's status (``accepted``, ``filled``, ``cancelled``, ``rejected``...)."""
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if broker_order_id is not None:
@@ -221,8 +338,9 @@ def update_order(engine: Engine | Connection, order_id: int, status: str, *,
             raise StoreError(f"no order with id {order_id}")
 
 
-def list_orders(engine: Engine | Connection, run_id: int | None = None, symbol: str | None = None,
-                limit: int = 1000) -> list[dict[str, Any]]:
+def list_orders(
+    engine: Engine | Connection, run_id: int | None = None, symbol: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
     """Orders in submission order, optionally of one run and/or symbol."""
     stmt = select(Order.__table__).order_by(Order.created_at, Order.id)
     if run_id is not None:
@@ -232,20 +350,39 @@ def list_orders(engine: Engine | Connection, run_id: int | None = None, symbol: 
     return _dicts(engine, stmt.limit(limit))
 
 
-def save_fill(engine: Engine | Connection, order_id: int, symbol: str, side: str, quantity: float,
-              price: float, commission: float, timestamp: datetime) -> int:
+def save_fill(
+    engine: Engine | Connection,
+    order_id: int,
+    symbol: str,
+    side: str,
+    quantity: float,
+    price: float,
+    commission: float,
+    timestamp: datetime,
+) -> int:
     """Store an execution of an order (commission in account currency); returns the fill id."""
     if side not in SIDES:
         raise StoreError(f"fill side must be 'buy' or 'sell', got {side!r}")
     if not np.isfinite(commission) or commission < 0:
         raise StoreError(f"commission must be a non-negative number, got {commission!r}")
-    return _insert_id(engine, Fill.__table__, dict(
-        order_id=order_id, symbol=symbol, side=side, quantity=_positive("quantity", quantity),
-        price=_positive("price", price), commission=float(commission), timestamp=to_utc(timestamp)))
+    return _insert_id(
+        engine,
+        Fill.__table__,
+        dict(
+            order_id=order_id,
+            symbol=symbol,
+            side=side,
+            quantity=_positive("quantity", quantity),
+            price=_positive("price", price),
+            commission=float(commission),
+            timestamp=to_utc(timestamp),
+        ),
+    )
 
 
-def list_fills(engine: Engine | Connection, run_id: int | None = None, order_id: int | None = None,
-               limit: int = 10_000) -> list[dict[str, Any]]:
+def list_fills(
+    engine: Engine | Connection, run_id: int | None = None, order_id: int | None = None, limit: int = 10_000
+) -> list[dict[str, Any]]:
     """Fills in time order, optionally of one run or one order."""
     stmt = select(Fill.__table__).order_by(Fill.timestamp, Fill.id)
     if order_id is not None:
@@ -255,14 +392,24 @@ def list_fills(engine: Engine | Connection, run_id: int | None = None, order_id:
     return _dicts(engine, stmt.limit(limit))
 
 
-def save_position(engine: Engine | Connection, run_id: int, symbol: str, quantity: float, avg_price: float,
-                  realized_pnl: float = 0.0) -> None:
+def save_position(
+    engine: Engine | Connection, run_id: int, symbol: str, quantity: float, avg_price: float, realized_pnl: float = 0.0
+) -> None:
     """Set the position of ``symbol`` in ``run_id`` (signed quantity; 0 = flat). Upsert."""
-    values = dict(run_id=run_id, symbol=symbol, quantity=float(quantity), avg_price=float(avg_price),
-                  realized_pnl=float(realized_pnl), updated_at=utcnow())
+    values = dict(
+        run_id=run_id,
+        symbol=symbol,
+        quantity=float(quantity),
+        avg_price=float(avg_price),
+        realized_pnl=float(realized_pnl),
+        updated_at=utcnow(),
+    )
     with write_transaction(engine) as conn:
-        conn.execute(upsert(conn, Position.__table__, ["run_id", "symbol"],
-                            ["quantity", "avg_price", "realized_pnl", "updated_at"]).values(**values))
+        conn.execute(
+            upsert(
+                conn, Position.__table__, ["run_id", "symbol"], ["quantity", "avg_price", "realized_pnl", "updated_at"]
+            ).values(**values)
+        )
 
 
 def list_positions(engine: Engine | Connection, run_id: int, *, open_only: bool = False) -> list[dict[str, Any]]:

@@ -170,8 +170,7 @@ class Order(Base):
     """An order as submitted to a broker (paper or real); stored before it is acknowledged."""
 
     __tablename__ = "orders"
-    __table_args__ = (Index(None, "run_id", "created_at"), Index(None, "symbol", "created_at"),
-                      Index(None, "status"))
+    __table_args__ = (Index(None, "run_id", "created_at"), Index(None, "symbol", "created_at"), Index(None, "status"))
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
@@ -197,8 +196,11 @@ class Fill(Base):
     """An execution of (part of) an order. Commission is in account currency."""
 
     __tablename__ = "fills"
-    __table_args__ = (Index(None, "order_id"), Index(None, "symbol", "timestamp"),
-                      Index(None, "broker_fill_id", unique=True))
+    __table_args__ = (
+        Index(None, "order_id"),
+        Index(None, "symbol", "timestamp"),
+        Index(None, "broker_fill_id", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))

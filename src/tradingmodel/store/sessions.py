@@ -70,23 +70,50 @@ class SliceWrite:
     events: list[EventRow] = field(default_factory=list)
 
 
-def open_session(engine: Engine, name: str, *, symbols: Sequence[str], config_toml: str, kind: str = "paper",
-                 model_id: int | None = None, notes: str | None = None) -> SessionInfo:
+def open_session(
+    engine: Engine,
+    name: str,
+    *,
+    symbols: Sequence[str],
+    config_toml: str,
+    kind: str = "paper",
+    model_id: int | None = None,
+    notes: str | None = None,
+) -> SessionInfo:
     """The run of session ``name`` (created when new) with its last snapshot. Refuses a session of the same
     name with other symbols or of another kind: continuing it would mix two books."""
     with write_transaction(engine) as conn:
         row = conn.execute(select(Run.id, Run.kind, Run.symbols).where(Run.name == name)).first()
         if row is None:
-            run_id = int(conn.execute(insert(Run).values(
-                name=name, kind=kind, status="running", config_toml=config_toml, metrics={}, symbols=list(symbols),
-                model_id=model_id, notes=notes, created_at=utcnow()).returning(Run.id)).scalar_one())
+            run_id = int(
+                conn.execute(
+                    insert(Run)
+                    .values(
+                        name=name,
+                        kind=kind,
+                        status="running",
+                        config_toml=config_toml,
+                        metrics={},
+                        symbols=list(symbols),
+                        model_id=model_id,
+                        notes=notes,
+                        created_at=utcnow(),
+                    )
+                    .returning(Run.id)
+                ).scalar_one()
+            )
             return SessionInfo(run_id, name, resumed=False)
         if row.kind != kind or list(row.symbols) != list(symbols):
-            raise StoreError(f"session {name!r} exists as a {row.kind} session of {','.join(row.symbols)}; "
-                             f"give another --session to trade {','.join(symbols)}")
+            raise StoreError(
+                f"session {name!r} exists as a {row.kind} session of {','.join(row.symbols)}; "
+                f"give another --session to trade {','.join(symbols)}"
+            )
         conn.execute(update(Run).where(Run.id == row.id).values(status="running", finished_at=None))
-        st = conn.execute(select(SessionState.snapshot, SessionState.format_version, SessionState.last_bar_time)
-                          .where(SessionState.run_id == row.id)).first()
+        st = conn.execute(
+            select(SessionState.snapshot, SessionState.format_version, SessionState.last_bar_time).where(
+                SessionState.run_id == row.id
+            )
+        ).first()
         if st is None:
             return SessionInfo(int(row.id), name, resumed=True)
         return SessionInfo(int(row.id), name, True, bytes(st.snapshot), st.format_version, st.last_bar_time)
@@ -109,12 +136,19 @@ class SessionStore:
         """The session's two upserts, built once (building one costs more than running it)."""
         if name not in self._stmts:
             if name == "prediction":
-                self._stmts[name] = upsert(conn, Prediction.__table__, ["model_id", "symbol", "timeframe", "horizon",
-                                                                         "timestamp"],
-                                           ["predicted_price", "confidence", "signals"])
+                self._stmts[name] = upsert(
+                    conn,
+                    Prediction.__table__,
+                    ["model_id", "symbol", "timeframe", "horizon", "timestamp"],
+                    ["predicted_price", "confidence", "signals"],
+                )
             else:
-                self._stmts[name] = upsert(conn, SessionState.__table__, ["run_id"],
-                                           ["format_version", "last_bar_time", "snapshot", "updated_at"])
+                self._stmts[name] = upsert(
+                    conn,
+                    SessionState.__table__,
+                    ["run_id"],
+                    ["format_version", "last_bar_time", "snapshot", "updated_at"],
+                )
         return self._stmts[name]
 
     # --- writers -------------------------------------------------------------------------------
@@ -127,20 +161,39 @@ class SessionStore:
             for u in w.updates:
                 events += self._status(conn, u)
             for o in w.orders:
-                conn.execute(insert(Order).values(
-                    run_id=self.run_id, client_order_id=o.client_order_id, symbol=o.symbol, side=o.side,
-                    quantity=o.quantity, order_type=o.order_type, limit_price=o.limit_price, stop_price=o.stop_price,
-                    status="new", reason=o.purpose, bar_time=o.bar_time,
-                    parent_client_order_id=o.parent_client_order_id, created_at=utcnow(), updated_at=utcnow()))
+                conn.execute(
+                    insert(Order).values(
+                        run_id=self.run_id,
+                        client_order_id=o.client_order_id,
+                        symbol=o.symbol,
+                        side=o.side,
+                        quantity=o.quantity,
+                        order_type=o.order_type,
+                        limit_price=o.limit_price,
+                        stop_price=o.stop_price,
+                        status="new",
+                        reason=o.purpose,
+                        bar_time=o.bar_time,
+                        parent_client_order_id=o.parent_client_order_id,
+                        created_at=utcnow(),
+                        updated_at=utcnow(),
+                    )
+                )
             if w.predictions:
                 conn.execute(self._upsert(conn, "prediction"), w.predictions)
             self._snapshot(conn, w.snapshot, w.format_version, w.bar_time)
             self.crash("slice_before_commit")
             return self._events(conn, events)
 
-    def record_fills(self, fills: Sequence[FillReport], snapshot: bytes, format_version: int,
-                     bar_time: datetime | None, legs: Sequence[dict[str, Any]] = (),
-                     events: Sequence[EventRow] = ()) -> list[EventRow]:
+    def record_fills(
+        self,
+        fills: Sequence[FillReport],
+        snapshot: bytes,
+        format_version: int,
+        bar_time: datetime | None,
+        legs: Sequence[dict[str, Any]] = (),
+        events: Sequence[EventRow] = (),
+    ) -> list[EventRow]:
         """Fills outside a slice (with their positions and the snapshot) in one transaction."""
         with write_transaction(self.engine) as conn:
             self._insert_legs(conn, legs)
@@ -162,15 +215,21 @@ class SessionStore:
 
     def finish(self, status: str, metrics: dict[str, Any]) -> None:
         with write_transaction(self.engine) as conn:
-            conn.execute(update(Run).where(Run.id == self.run_id).values(
-                status=status, metrics=json_safe(metrics), finished_at=utcnow()))
+            conn.execute(
+                update(Run)
+                .where(Run.id == self.run_id)
+                .values(status=status, metrics=json_safe(metrics), finished_at=utcnow())
+            )
 
     # --- readers -------------------------------------------------------------------------------
     def open_orders(self) -> list[dict[str, Any]]:
         """Orders of this session not yet terminal, oldest first."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(Order.__table__).where(Order.run_id == self.run_id,
-                                                              Order.status.in_(OPEN_STATUSES)).order_by(Order.id))
+            rows = conn.execute(
+                select(Order.__table__)
+                .where(Order.run_id == self.run_id, Order.status.in_(OPEN_STATUSES))
+                .order_by(Order.id)
+            )
             return [dict(r._mapping) for r in rows]
 
     def orders(self) -> list[dict[str, Any]]:
@@ -180,9 +239,12 @@ class SessionStore:
 
     def fills(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(Fill.__table__, Order.client_order_id, Order.reason)
-                                .join(Order, Order.id == Fill.order_id)
-                                .where(Order.run_id == self.run_id).order_by(Fill.id))
+            rows = conn.execute(
+                select(Fill.__table__, Order.client_order_id, Order.reason)
+                .join(Order, Order.id == Fill.order_id)
+                .where(Order.run_id == self.run_id)
+                .order_by(Fill.id)
+            )
             return [dict(r._mapping) for r in rows]
 
     def positions(self) -> dict[str, dict[str, Any]]:
@@ -202,17 +264,32 @@ class SessionStore:
         for leg in legs:
             if conn.execute(select(Order.id).where(Order.client_order_id == leg["cid"])).first() is not None:
                 continue
-            conn.execute(insert(Order).values(
-                run_id=self.run_id, client_order_id=leg["cid"], broker_order_id="paper-" + leg["cid"],
-                symbol=leg["symbol"], side=leg["side"], quantity=leg["quantity"], order_type=leg["order_type"],
-                limit_price=leg.get("limit_price"), stop_price=leg.get("stop_price"), status="submitted",
-                reason=leg["purpose"], bar_time=to_utc(leg["bar_time"]) if leg.get("bar_time") else None,
-                parent_client_order_id=leg.get("parent"),
-                created_at=utcnow(), updated_at=utcnow()))
+            conn.execute(
+                insert(Order).values(
+                    run_id=self.run_id,
+                    client_order_id=leg["cid"],
+                    broker_order_id="paper-" + leg["cid"],
+                    symbol=leg["symbol"],
+                    side=leg["side"],
+                    quantity=leg["quantity"],
+                    order_type=leg["order_type"],
+                    limit_price=leg.get("limit_price"),
+                    stop_price=leg.get("stop_price"),
+                    status="submitted",
+                    reason=leg["purpose"],
+                    bar_time=to_utc(leg["bar_time"]) if leg.get("bar_time") else None,
+                    parent_client_order_id=leg.get("parent"),
+                    created_at=utcnow(),
+                    updated_at=utcnow(),
+                )
+            )
 
     def _order_row(self, conn: Connection, cid: str) -> Any:
-        row = conn.execute(select(Order.id, Order.status, Order.filled_quantity, Order.quantity, Order.symbol,
-                                  Order.reason).where(Order.client_order_id == cid)).first()
+        row = conn.execute(
+            select(Order.id, Order.status, Order.filled_quantity, Order.quantity, Order.symbol, Order.reason).where(
+                Order.client_order_id == cid
+            )
+        ).first()
         if row is None:
             raise StoreError(f"order {cid}: not in session {self.run_id} (a fill or update for an unknown order)")
         return row
@@ -232,9 +309,20 @@ class SessionStore:
         if u.message:
             values["message"] = u.message
         conn.execute(update(Order).where(Order.id == row.id).values(**values))
-        return [EventRow("order", {"client_order_id": u.client_order_id, "status": u.status,
-                                   "previous": row.status, "purpose": row.reason, "message": u.message,
-                                   "filled_quantity": u.filled_quantity}, symbol=row.symbol)]
+        return [
+            EventRow(
+                "order",
+                {
+                    "client_order_id": u.client_order_id,
+                    "status": u.status,
+                    "previous": row.status,
+                    "purpose": row.reason,
+                    "message": u.message,
+                    "filled_quantity": u.filled_quantity,
+                },
+                symbol=row.symbol,
+            )
+        ]
 
     def _apply_fills(self, conn: Connection, fills: Sequence[FillReport]) -> list[EventRow]:
         out: list[EventRow] = []
@@ -242,29 +330,70 @@ class SessionStore:
             if conn.execute(select(Fill.id).where(Fill.broker_fill_id == f.fill_id)).first() is not None:
                 continue  # delivered before: applied once
             row = self._order_row(conn, f.client_order_id)
-            conn.execute(insert(Fill).values(order_id=row.id, symbol=f.symbol, side=f.side, quantity=f.quantity,
-                                             price=f.price, commission=f.commission, timestamp=f.timestamp,
-                                             broker_fill_id=f.fill_id))
+            conn.execute(
+                insert(Fill).values(
+                    order_id=row.id,
+                    symbol=f.symbol,
+                    side=f.side,
+                    quantity=f.quantity,
+                    price=f.price,
+                    commission=f.commission,
+                    timestamp=f.timestamp,
+                    broker_fill_id=f.fill_id,
+                )
+            )
             self.crash("fill_before_position")
             filled = row.filled_quantity + f.quantity
             status = "filled" if filled >= row.quantity - 1e-9 else "partially_filled"
-            conn.execute(update(Order).where(Order.id == row.id).values(
-                filled_quantity=filled, status=advance(f.client_order_id, row.status, status), updated_at=utcnow()))
+            conn.execute(
+                update(Order)
+                .where(Order.id == row.id)
+                .values(
+                    filled_quantity=filled, status=advance(f.client_order_id, row.status, status), updated_at=utcnow()
+                )
+            )
             pos = self._position(conn, f)
-            out.append(EventRow("fill", {"fill_id": f.fill_id, "client_order_id": f.client_order_id, "side": f.side,
-                                         "quantity": f.quantity, "price": f.price,
-                                         "reference_price": f.reference_price, "commission": f.commission,
-                                         "position_after": pos[0], "realized_pnl": pos[1]},
-                                symbol=f.symbol, bar_time=f.timestamp))
-            out.append(EventRow("order", {"client_order_id": f.client_order_id, "status": status,
-                                          "previous": row.status, "purpose": row.reason, "message": None,
-                                          "filled_quantity": filled}, symbol=f.symbol))
+            out.append(
+                EventRow(
+                    "fill",
+                    {
+                        "fill_id": f.fill_id,
+                        "client_order_id": f.client_order_id,
+                        "side": f.side,
+                        "quantity": f.quantity,
+                        "price": f.price,
+                        "reference_price": f.reference_price,
+                        "commission": f.commission,
+                        "position_after": pos[0],
+                        "realized_pnl": pos[1],
+                    },
+                    symbol=f.symbol,
+                    bar_time=f.timestamp,
+                )
+            )
+            out.append(
+                EventRow(
+                    "order",
+                    {
+                        "client_order_id": f.client_order_id,
+                        "status": status,
+                        "previous": row.status,
+                        "purpose": row.reason,
+                        "message": None,
+                        "filled_quantity": filled,
+                    },
+                    symbol=f.symbol,
+                )
+            )
         return out
 
     def _position(self, conn: Connection, f: FillReport) -> tuple[float, float]:
         """Apply a fill to the symbol's position (average price, realised PnL net of commission)."""
-        cur = conn.execute(select(Position.id, Position.quantity, Position.avg_price, Position.realized_pnl)
-                           .where(Position.run_id == self.run_id, Position.symbol == f.symbol)).first()
+        cur = conn.execute(
+            select(Position.id, Position.quantity, Position.avg_price, Position.realized_pnl).where(
+                Position.run_id == self.run_id, Position.symbol == f.symbol
+            )
+        ).first()
         q0, avg0, pnl = (cur.quantity, cur.avg_price, cur.realized_pnl) if cur else (0.0, 0.0, 0.0)
         dq = _signed(f.side, f.quantity)
         q = q0 + dq
@@ -283,16 +412,32 @@ class SessionStore:
         return q, pnl
 
     def _snapshot(self, conn: Connection, snapshot: bytes, version: int, bar_time: datetime | None) -> None:
-        conn.execute(self._upsert(conn, "state"), {"run_id": self.run_id, "format_version": version,
-                                                   "last_bar_time": bar_time, "snapshot": snapshot,
-                                                   "updated_at": utcnow()})
+        conn.execute(
+            self._upsert(conn, "state"),
+            {
+                "run_id": self.run_id,
+                "format_version": version,
+                "last_bar_time": bar_time,
+                "snapshot": snapshot,
+                "updated_at": utcnow(),
+            },
+        )
 
     def _events(self, conn: Connection, events: Sequence[EventRow]) -> list[EventRow]:
         if not events:
             return []
         now = utcnow()
-        rows = [{"run_id": self.run_id, "type": e.type, "symbol": e.symbol, "bar_time": e.bar_time,
-                 "data": json_safe(e.data), "created_at": now} for e in events]
+        rows = [
+            {
+                "run_id": self.run_id,
+                "type": e.type,
+                "symbol": e.symbol,
+                "bar_time": e.bar_time,
+                "data": json_safe(e.data),
+                "created_at": now,
+            }
+            for e in events
+        ]
         ids = conn.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), rows).scalars().all()
         for e, i in zip(events, ids, strict=True):
             e.id = int(i)

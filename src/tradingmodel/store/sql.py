@@ -26,8 +26,7 @@ def insert_ignore(conn: Connection, table: Table) -> Any:
 def upsert(conn: Connection, table: Table, keys: Sequence[str], update: Sequence[str]) -> Any:
     """``INSERT … ON CONFLICT (keys) DO UPDATE SET col = excluded.col`` for the ``update`` columns."""
     stmt = _insert(conn, table)
-    return stmt.on_conflict_do_update(index_elements=list(keys),
-                                      set_={c: stmt.excluded[c] for c in update})
+    return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
 
 
 def json_safe(value: Any) -> Any:

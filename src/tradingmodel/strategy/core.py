@@ -46,9 +46,21 @@ def grow_log(buf, need):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def entry_signal(close: float, pred: float, rsi: float, volume: float, volume_avg: float, ret_std: float,
-                 buy_th: float, sell_th: float, sigma: bool, vol_mult: float, rsi_ob: float, rsi_os: float,
-                 allow_short: bool) -> int:
+def entry_signal(
+    close: float,
+    pred: float,
+    rsi: float,
+    volume: float,
+    volume_avg: float,
+    ret_std: float,
+    buy_th: float,
+    sell_th: float,
+    sigma: bool,
+    vol_mult: float,
+    rsi_ob: float,
+    rsi_os: float,
+    allow_short: bool,
+) -> int:
     """+1 long, -1 short or 0: the entry rules on one bar's close and its prediction.
 
     Long: pred > close x (1 + buy_threshold / 100) (or x (1 + buy_threshold x ret_std20) with
@@ -288,9 +300,21 @@ def decide(mkt, t, day, stamp, sf, si, acct, p, orders, rej, counts, out):
             _log_order(orders, counts, stamp, s, -side, sf[s, L.F_QTY], otype, reason)
             k = _emit(out, k, stamp, s, -side, sf[s, L.F_QTY], otype, reason, 0.0, 0.0)
             continue
-        sig = entry_signal(c, mkt[t, s, L.K_PRED], mkt[t, s, L.K_RSI], mkt[t, s, L.K_VOLUME],
-                           mkt[t, s, L.K_VOLAVG], mkt[t, s, L.K_RETSTD], buy_th, sell_th, sigma, vol_mult,
-                           rsi_ob, rsi_os, allow_short)
+        sig = entry_signal(
+            c,
+            mkt[t, s, L.K_PRED],
+            mkt[t, s, L.K_RSI],
+            mkt[t, s, L.K_VOLUME],
+            mkt[t, s, L.K_VOLAVG],
+            mkt[t, s, L.K_RETSTD],
+            buy_th,
+            sell_th,
+            sigma,
+            vol_mult,
+            rsi_ob,
+            rsi_os,
+            allow_short,
+        )
         if sig == 0:
             continue
         if last:

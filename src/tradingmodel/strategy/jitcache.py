@@ -24,8 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent.parent  # src/tradingmodel
-JIT_MODULES = ("strategy/core.py", "strategy/risk.py", "strategy/layout.py", "execution/fills.py",
-               "backtest/engine.py")
+JIT_MODULES = ("strategy/core.py", "strategy/risk.py", "strategy/layout.py", "execution/fills.py", "backtest/engine.py")
 _STAMP = _PKG / "strategy" / "__pycache__" / "jit_sources.sha1"
 
 

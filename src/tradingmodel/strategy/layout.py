@@ -69,21 +69,37 @@ X_FILLED, X_REJECTED = 0, 1
 # --- codes -------------------------------------------------------------------------------------
 PURPOSE_ENTRY = 0
 R_STOP, R_TARGET, R_TIME, R_SESSION, R_HALT, R_END = 1, 2, 3, 4, 5, 6
-EXIT_REASONS = {R_STOP: "stop", R_TARGET: "target", R_TIME: "time", R_SESSION: "session_close",
-                R_HALT: "halt", R_END: "end"}
+EXIT_REASONS = {
+    R_STOP: "stop",
+    R_TARGET: "target",
+    R_TIME: "time",
+    R_SESSION: "session_close",
+    R_HALT: "halt",
+    R_END: "end",
+}
 PURPOSES = {PURPOSE_ENTRY: "entry", **EXIT_REASONS}
 
 # OT_CANCEL withdraws the symbol's order waiting for its next open (halt); it is not an orders-log row
 OT_NEXT_OPEN, OT_ON_CLOSE, OT_STOP, OT_LIMIT, OT_CANCEL = 0, 1, 2, 3, 4
-ORDER_TYPES = {OT_NEXT_OPEN: "market_next_open", OT_ON_CLOSE: "market_on_close", OT_STOP: "stop",
-               OT_LIMIT: "limit", OT_CANCEL: "cancel"}
+ORDER_TYPES = {
+    OT_NEXT_OPEN: "market_next_open",
+    OT_ON_CLOSE: "market_on_close",
+    OT_STOP: "stop",
+    OT_LIMIT: "limit",
+    OT_CANCEL: "cancel",
+}
 
 RJ_HALTED, RJ_COOLDOWN, RJ_MAX_OPEN, RJ_MAX_GROSS, RJ_SIZE_ZERO = 1, 2, 3, 4, 5
 RJ_CASH, RJ_SESSION_END, RJ_NO_EQUITY, RJ_NO_POSITION = 6, 7, 8, 9
 REJECTION_REASONS = {
-    RJ_HALTED: "halted", RJ_COOLDOWN: "cooldown", RJ_MAX_OPEN: "max_open_positions",
-    RJ_MAX_GROSS: "max_gross_exposure", RJ_SIZE_ZERO: "size_below_one_share",
-    RJ_CASH: "insufficient_cash", RJ_SESSION_END: "last_bar_of_session", RJ_NO_EQUITY: "no_equity",
+    RJ_HALTED: "halted",
+    RJ_COOLDOWN: "cooldown",
+    RJ_MAX_OPEN: "max_open_positions",
+    RJ_MAX_GROSS: "max_gross_exposure",
+    RJ_SIZE_ZERO: "size_below_one_share",
+    RJ_CASH: "insufficient_cash",
+    RJ_SESSION_END: "last_bar_of_session",
+    RJ_NO_EQUITY: "no_equity",
     RJ_NO_POSITION: "no_position",
 }
 

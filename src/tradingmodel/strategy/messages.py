@@ -27,10 +27,16 @@ _TYPE_CODE = {name: code for code, name in L.ORDER_TYPES.items()}
 _REASON_CODE = {name: code for code, name in L.REJECTION_REASONS.items()}
 #: the strategy's purposes and order types as the executor contract (:mod:`tradingmodel.execution.orders`)
 #: spells them
-CONTRACT_PURPOSE = {"entry": "entry", "stop": "stop_loss", "target": "take_profit", "time": "time_exit",
-                    "halt": "halt_exit", "session_close": "session_close", "end": "end"}
-CONTRACT_TYPE = {"market_next_open": "market", "market_on_close": "market_on_close", "stop": "stop",
-                 "limit": "limit"}
+CONTRACT_PURPOSE = {
+    "entry": "entry",
+    "stop": "stop_loss",
+    "target": "take_profit",
+    "time": "time_exit",
+    "halt": "halt_exit",
+    "session_close": "session_close",
+    "end": "end",
+}
+CONTRACT_TYPE = {"market_next_open": "market", "market_on_close": "market_on_close", "stop": "stop", "limit": "limit"}
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,9 @@ class Order:
             raise ValueError(f"order for symbol {self.symbol} ({self.purpose}) has no stop / target")
         return protective_levels(fill_price, self.side, self.stop_loss, self.take_profit)
 
-    def to_request(self, client_order_id: str, symbol: str, bar_time: datetime,
-                   reference_price: float | None = None) -> OrderRequest:
+    def to_request(
+        self, client_order_id: str, symbol: str, bar_time: datetime, reference_price: float | None = None
+    ) -> OrderRequest:
         """This order in the executor contract's terms. ``reference_price`` (e.g. the decision bar's
         close) gives an entry's stop_loss / take_profit price estimates for a broker that needs them up
         front; the simulated executors set them from the actual fill price."""
@@ -71,10 +78,17 @@ class Order:
         stop = target = None
         if self.purpose == "entry" and reference_price is not None:
             stop, target = self.protective_levels(reference_price)
-        return OrderRequest(client_order_id=client_order_id, symbol=symbol, side="buy" if self.side > 0 else "sell",
-                            quantity=self.qty, order_type=CONTRACT_TYPE[self.type],
-                            purpose=CONTRACT_PURPOSE[self.purpose], bar_time=bar_time, stop_loss=stop,
-                            take_profit=target)
+        return OrderRequest(
+            client_order_id=client_order_id,
+            symbol=symbol,
+            side="buy" if self.side > 0 else "sell",
+            quantity=self.qty,
+            order_type=CONTRACT_TYPE[self.type],
+            purpose=CONTRACT_PURPOSE[self.purpose],
+            bar_time=bar_time,
+            stop_loss=stop,
+            take_profit=target,
+        )
 
 
 @dataclass(frozen=True)
@@ -112,10 +126,18 @@ def orders_from_rows(out: np.ndarray) -> list[Order]:
     for r in out:
         purpose = L.PURPOSES[int(r[L.OR_PURPOSE])]
         entry = purpose == "entry" and int(r[L.OR_TYPE]) != L.OT_CANCEL
-        orders.append(Order(symbol=int(r[L.OR_SYM]), side=int(r[L.OR_SIDE]), qty=float(r[L.OR_QTY]),
-                            type=L.ORDER_TYPES[int(r[L.OR_TYPE])], purpose=purpose, stamp=int(r[L.OR_T]),
-                            stop_loss=float(r[L.O_SL]) if entry else None,
-                            take_profit=float(r[L.O_TP]) if entry else None))
+        orders.append(
+            Order(
+                symbol=int(r[L.OR_SYM]),
+                side=int(r[L.OR_SIDE]),
+                qty=float(r[L.OR_QTY]),
+                type=L.ORDER_TYPES[int(r[L.OR_TYPE])],
+                purpose=purpose,
+                stamp=int(r[L.OR_T]),
+                stop_loss=float(r[L.O_SL]) if entry else None,
+                take_profit=float(r[L.O_TP]) if entry else None,
+            )
+        )
     return orders
 
 
@@ -134,11 +156,22 @@ def reports_from_rows(rep: np.ndarray) -> list[Report]:
     """Report rows (FL_* + X_STATUS / X_REASON) as :class:`Fill` / :class:`Rejection` objects."""
     reports: list[Report] = []
     for r in rep:
-        common = {"symbol": int(r[L.FL_SYM]), "side": int(r[L.FL_SIDE]), "qty": float(r[L.FL_QTY]),
-                  "purpose": L.PURPOSES[int(r[L.FL_PURPOSE])], "stamp": int(r[L.FL_T])}
+        common = {
+            "symbol": int(r[L.FL_SYM]),
+            "side": int(r[L.FL_SIDE]),
+            "qty": float(r[L.FL_QTY]),
+            "purpose": L.PURPOSES[int(r[L.FL_PURPOSE])],
+            "stamp": int(r[L.FL_T]),
+        }
         if int(r[L.X_STATUS]) == L.X_FILLED:
-            reports.append(Fill(price=float(r[L.FL_PRICE]), reference_price=float(r[L.FL_REF]),
-                                commission=float(r[L.FL_COMM]), **common))
+            reports.append(
+                Fill(
+                    price=float(r[L.FL_PRICE]),
+                    reference_price=float(r[L.FL_REF]),
+                    commission=float(r[L.FL_COMM]),
+                    **common,
+                )
+            )
         else:
             reports.append(Rejection(reason=L.REJECTION_REASONS[int(r[L.X_REASON])], **common))
     return reports

@@ -49,8 +49,9 @@ def protective_levels(fill_price: float, side: int, stop_frac: float, target_fra
 
 
 @njit(cache=True, error_model="numpy")
-def size_entry(price: float, equity: float, gross_committed: float, open_count: int, halted: float,
-               in_cooldown: bool, p) -> tuple[float, int]:
+def size_entry(
+    price: float, equity: float, gross_committed: float, open_count: int, halted: float, in_cooldown: bool, p
+) -> tuple[float, int]:
     """Shares for a new entry at about ``price``, or ``(0, reason code)`` when rejected."""
     if halted > 0:
         return 0.0, RJ_HALTED

@@ -26,13 +26,19 @@ class SnapshotError(ValueError):
 def pack(kind: str, symbols: Sequence[str], arrays: Mapping[str, np.ndarray]) -> bytes:
     """``arrays`` (and the symbols) as bytes, tagged with ``kind`` and :data:`FORMAT_VERSION`."""
     buf = io.BytesIO()
-    np.savez(buf, kind__=np.array(kind), version__=np.array(FORMAT_VERSION, dtype=np.int64),
-             symbols__=np.array(list(symbols), dtype=np.str_), **arrays)
+    np.savez(
+        buf,
+        kind__=np.array(kind),
+        version__=np.array(FORMAT_VERSION, dtype=np.int64),
+        symbols__=np.array(list(symbols), dtype=np.str_),
+        **arrays,
+    )
     return buf.getvalue()
 
 
-def unpack(data: bytes, kind: str, spec: Mapping[str, tuple[Shape, type]],
-           optional: Sequence[str] = ()) -> tuple[list[str], dict[str, np.ndarray]]:
+def unpack(
+    data: bytes, kind: str, spec: Mapping[str, tuple[Shape, type]], optional: Sequence[str] = ()
+) -> tuple[list[str], dict[str, np.ndarray]]:
     """The symbols and the arrays named in ``spec`` (``name -> (shape, dtype)``) from a :func:`pack` blob.
 
     Arrays in ``optional`` may be absent. Raises :class:`SnapshotError` for anything else unexpected.
@@ -62,8 +68,9 @@ def unpack(data: bytes, kind: str, spec: Mapping[str, tuple[Shape, type]],
         want = tuple(len(symbols) if d == "n" else d for d in shape)
         if a.ndim != len(want) or any(w is not None and w != g for w, g in zip(want, a.shape, strict=True)):
             shown = tuple("any" if w is None else w for w in want)
-            raise SnapshotError(f"{what}: array {name!r} has shape {a.shape}, expected {shown} "
-                                f"for {len(symbols)} symbols")
+            raise SnapshotError(
+                f"{what}: array {name!r} has shape {a.shape}, expected {shown} for {len(symbols)} symbols"
+            )
         if a.dtype != np.dtype(dtype):
             raise SnapshotError(f"{what}: array {name!r} has dtype {a.dtype}, expected {np.dtype(dtype)}")
         out[name] = np.ascontiguousarray(a)

@@ -36,11 +36,19 @@ from tradingmodel.strategy.messages import Fill, Order, Rejection, Report, order
 if TYPE_CHECKING:
     from tradingmodel.execution.simulated import SimulatedExecutor
 
-_STATE = {"p": ((L.NP,), np.float64), "sf": (("n", L.NF), np.float64), "si": (("n", L.NI), np.int64),
-          "acct": ((L.NA,), np.float64)}
-_LOGS = {"fills": ((None, L.NFILL), np.float64), "trades": ((None, L.NTRADE), np.float64),
-         "orders": ((None, L.NORDER), np.float64), "rejections": ((None, L.NREJ), np.int64),
-         "counts": ((4,), np.int64)}
+_STATE = {
+    "p": ((L.NP,), np.float64),
+    "sf": (("n", L.NF), np.float64),
+    "si": (("n", L.NI), np.int64),
+    "acct": ((L.NA,), np.float64),
+}
+_LOGS = {
+    "fills": ((None, L.NFILL), np.float64),
+    "trades": ((None, L.NTRADE), np.float64),
+    "orders": ((None, L.NORDER), np.float64),
+    "rejections": ((None, L.NREJ), np.int64),
+    "counts": ((4,), np.int64),
+}
 MAX_STAMP = 2**53
 
 
@@ -81,9 +89,14 @@ class StrategyState:
         acct[L.A_DAY] = -1.0
         cap = max(capacity, 4 * n + 4)
         return cls(
-            symbols=list(symbols), p=params_from_config(trading),
-            sf=np.zeros((n, L.NF), dtype=np.float64), si=np.zeros((n, L.NI), dtype=np.int64), acct=acct,
-            fills=np.zeros((cap, L.NFILL)), trades=np.zeros((cap, L.NTRADE)), orders=np.zeros((cap, L.NORDER)),
+            symbols=list(symbols),
+            p=params_from_config(trading),
+            sf=np.zeros((n, L.NF), dtype=np.float64),
+            si=np.zeros((n, L.NI), dtype=np.int64),
+            acct=acct,
+            fills=np.zeros((cap, L.NFILL)),
+            trades=np.zeros((cap, L.NTRADE)),
+            orders=np.zeros((cap, L.NORDER)),
             rejections=np.zeros((cap, L.NREJ), dtype=np.int64),
         )
 
@@ -106,8 +119,20 @@ class StrategyState:
         if not 0 <= int(stamp) < MAX_STAMP:
             raise ValueError(f"stamp {stamp} must be a non-negative int below 2**53 (e.g. epoch seconds)")
         self.ensure_capacity()
-        k = core.decide(mkt, 0, int(day), int(stamp), self.sf, self.si, self.acct, self.p, self.orders,
-                        self.rejections, self.counts, self.out)
+        k = core.decide(
+            mkt,
+            0,
+            int(day),
+            int(stamp),
+            self.sf,
+            self.si,
+            self.acct,
+            self.p,
+            self.orders,
+            self.rejections,
+            self.counts,
+            self.out,
+        )
         return self.out[:k].copy()
 
     def decide(self, row: np.ndarray, stamp: int, day: int) -> list[Order]:
@@ -124,8 +149,19 @@ class StrategyState:
         """:meth:`apply_fills` for report rows (``FL_*`` + ``X_STATUS`` / ``X_REASON``), unchecked."""
         rep = np.ascontiguousarray(rep, dtype=np.float64).reshape(-1, L.NX)
         self.ensure_capacity(2 * rep.shape[0] + 2)
-        core.apply_fills(rep, rep.shape[0], self.sf, self.si, self.acct, self.p, self.fills, self.trades,
-                         self.orders, self.rejections, self.counts)
+        core.apply_fills(
+            rep,
+            rep.shape[0],
+            self.sf,
+            self.si,
+            self.acct,
+            self.p,
+            self.fills,
+            self.trades,
+            self.orders,
+            self.rejections,
+            self.counts,
+        )
 
     def apply_fills(self, reports: Iterable[Report]) -> None:
         """Apply an executor's fills and rejections, in order, to cash, positions and the logs.
@@ -156,8 +192,10 @@ class StrategyState:
                 side[x.symbol], held[x.symbol] = x.side, x.qty
             else:
                 if side[x.symbol] != -x.side or held[x.symbol] != x.qty:
-                    raise ValueError(f"apply_fills: {sym}: {x.purpose} fill {x.side:+d} x {x.qty} does not "
-                                     f"close the position ({int(side[x.symbol]):+d} x {held[x.symbol]})")
+                    raise ValueError(
+                        f"apply_fills: {sym}: {x.purpose} fill {x.side:+d} x {x.qty} does not "
+                        f"close the position ({int(side[x.symbol]):+d} x {held[x.symbol]})"
+                    )
                 side[x.symbol] = 0
             if not 0 <= x.stamp < MAX_STAMP:
                 raise ValueError(f"apply_fills: {sym}: stamp {x.stamp} must be an int in [0, 2**53)")
@@ -179,8 +217,9 @@ class StrategyState:
     def pending(self) -> dict[str, str]:
         """Orders waiting for each symbol's next open: ``{"AAA": "buy" | "sell_short" | "exit"}``."""
         names = {1: "buy", -1: "sell_short", 2: "exit"}
-        return {sym: names[int(code)] for sym, code in zip(self.symbols, self.si[:, L.I_PENDING], strict=True)
-                if code != 0}
+        return {
+            sym: names[int(code)] for sym, code in zip(self.symbols, self.si[:, L.I_PENDING], strict=True) if code != 0
+        }
 
     @property
     def equity(self) -> float:
@@ -190,15 +229,26 @@ class StrategyState:
     def positions(self) -> dict[str, tuple[int, float, float, float]]:
         """Open positions: ``{symbol: (side, qty, stop price, target price)}``; the stop and target are
         the resting orders the executor holds for it."""
-        return {sym: (int(self.si[s, L.I_SIDE]), float(self.sf[s, L.F_QTY]), float(self.sf[s, L.F_STOP]),
-                      float(self.sf[s, L.F_TARGET]))
-                for s, sym in enumerate(self.symbols) if self.si[s, L.I_SIDE] != 0}
+        return {
+            sym: (
+                int(self.si[s, L.I_SIDE]),
+                float(self.sf[s, L.F_QTY]),
+                float(self.sf[s, L.F_STOP]),
+                float(self.sf[s, L.F_TARGET]),
+            )
+            for s, sym in enumerate(self.symbols)
+            if self.si[s, L.I_SIDE] != 0
+        }
 
     def used(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The used rows of (fills, trades, orders, rejections)."""
         c = self.counts
-        return (self.fills[: c[L.C_FILLS]], self.trades[: c[L.C_TRADES]], self.orders[: c[L.C_ORDERS]],
-                self.rejections[: c[L.C_REJ]])
+        return (
+            self.fills[: c[L.C_FILLS]],
+            self.trades[: c[L.C_TRADES]],
+            self.orders[: c[L.C_ORDERS]],
+            self.rejections[: c[L.C_REJ]],
+        )
 
     # --- snapshots -----------------------------------------------------------------------------
     def snapshot(self, include_logs: bool = False) -> bytes:
@@ -226,19 +276,26 @@ class StrategyState:
             for name, c in zip(("fills", "trades", "orders", "rejections"), counts, strict=True):
                 if a[name].shape[0] != c:
                     raise snapshot.SnapshotError(
-                        f"strategy snapshot: {name} has {a[name].shape[0]} rows, counts say {c}")
+                        f"strategy snapshot: {name} has {a[name].shape[0]} rows, counts say {c}"
+                    )
                 logs[name] = core.grow_log(logs[name], int(c) + cap)
                 logs[name][:c] = a[name]
-        return cls(symbols=saved, p=a["p"].copy(), sf=a["sf"].copy(), si=a["si"].copy(), acct=a["acct"].copy(),
-                   counts=counts, **logs)
+        return cls(
+            symbols=saved,
+            p=a["p"].copy(),
+            sf=a["sf"].copy(),
+            si=a["si"].copy(),
+            acct=a["acct"].copy(),
+            counts=counts,
+            **logs,
+        )
 
 
 def market_row(row: np.ndarray, n_symbols: int) -> np.ndarray:
     """One slice as the compiled phases read it, ``(1, n_symbols, NK)`` float64; ``ValueError`` otherwise."""
     a = np.ascontiguousarray(row, dtype=np.float64)
     if a.size != n_symbols * L.NK or a.shape[-1] != L.NK:
-        raise ValueError(f"a market slice must have shape ({n_symbols}, {L.NK}) (symbols, K_* fields), "
-                         f"got {a.shape}")
+        raise ValueError(f"a market slice must have shape ({n_symbols}, {L.NK}) (symbols, K_* fields), got {a.shape}")
     return a.reshape(1, n_symbols, L.NK)
 
 

@@ -13,5 +13,13 @@ from tradingmodel.walkforward.executors import EXECUTORS, Executor, make_executo
 from tradingmodel.walkforward.folds import Fold, make_folds
 from tradingmodel.walkforward.run import WalkForwardResult, WalkForwardSpec, run_walkforward
 
-__all__ = ["EXECUTORS", "Executor", "Fold", "WalkForwardResult", "WalkForwardSpec", "make_executor", "make_folds",
-           "run_walkforward"]
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "Fold",
+    "WalkForwardResult",
+    "WalkForwardSpec",
+    "make_executor",
+    "make_folds",
+    "run_walkforward",
+]

@@ -73,8 +73,12 @@ class ProcessExecutor(Executor):
     def run(self, fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]) -> Iterator[Outcome]:
         if not items:
             return
-        with cf.ProcessPoolExecutor(min(self.workers, len(items)), mp_context=mp.get_context("spawn"),
-                                    initializer=_init_worker, initargs=(shared,)) as pool:
+        with cf.ProcessPoolExecutor(
+            min(self.workers, len(items)),
+            mp_context=mp.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(shared,),
+        ) as pool:
             futures = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}
             try:
                 for fut in cf.as_completed(futures):
@@ -108,8 +112,13 @@ class RayExecutor(Executor):
             if address:
                 ray.init(address=address, log_to_driver=False)
             else:
-                ray.init(num_cpus=workers or cores(), include_dashboard=False, _node_ip_address="127.0.0.1",
-                         log_to_driver=False, configure_logging=False)
+                ray.init(
+                    num_cpus=workers or cores(),
+                    include_dashboard=False,
+                    _node_ip_address="127.0.0.1",
+                    log_to_driver=False,
+                    configure_logging=False,
+                )
             self._started = True
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self._remote = ray.remote(num_cpus=1, max_retries=0)(_ray_call)

@@ -35,14 +35,21 @@ class Fold:
     partial: bool = False
 
     def to_json(self) -> dict:
-        return {"fold": self.index, "train_start": self.train_start.isoformat(),
-                "val_start": self.val_start.isoformat(), "test_start": self.test_start.isoformat(),
-                "test_end": self.test_end.isoformat(), "partial": self.partial}
+        return {
+            "fold": self.index,
+            "train_start": self.train_start.isoformat(),
+            "val_start": self.val_start.isoformat(),
+            "test_start": self.test_start.isoformat(),
+            "test_end": self.test_end.isoformat(),
+            "partial": self.partial,
+        }
 
     def describe(self) -> str:
-        return (f"fold {self.index} (train from {self.train_start:%Y-%m-%d %H:%M}, validation from "
-                f"{self.val_start:%Y-%m-%d %H:%M}, test {self.test_start:%Y-%m-%d %H:%M} to "
-                f"{self.test_end:%Y-%m-%d %H:%M})")
+        return (
+            f"fold {self.index} (train from {self.train_start:%Y-%m-%d %H:%M}, validation from "
+            f"{self.val_start:%Y-%m-%d %H:%M}, test {self.test_start:%Y-%m-%d %H:%M} to "
+            f"{self.test_end:%Y-%m-%d %H:%M})"
+        )
 
     def split(self, ts: pd.DatetimeIndex, seq_len: int) -> Split:
         """This fold's parts as bar indices of one symbol's timestamps ``ts`` (sorted, UTC)."""
@@ -67,22 +74,33 @@ def _days(name: str, v: float | None) -> pd.Timedelta:
     return pd.Timedelta(days=float(v))
 
 
-def make_folds(first: pd.Timestamp, last: pd.Timestamp, *, train_days: float, test_days: float,
-               step_days: float | None = None, val_days: float | None = None) -> list[Fold]:
+def make_folds(
+    first: pd.Timestamp,
+    last: pd.Timestamp,
+    *,
+    train_days: float,
+    test_days: float,
+    step_days: float | None = None,
+    val_days: float | None = None,
+) -> list[Fold]:
     """Folds over bars from ``first`` to ``last`` (inclusive); ``val_days``/``step_days`` default to
     ``test_days``. Raises ``ValueError`` naming the option when the data is too short or periods overlap."""
     train, test = _days("train_days", train_days), _days("test_days", test_days)
     val = _days("val_days", test_days if val_days is None else val_days)
     step = _days("step_days", test_days if step_days is None else step_days)
     if step < test:
-        raise ValueError(f"--step-days {step_days} is shorter than --test-days {test_days}: test periods "
-                         "would overlap and the stitched equity would count bars twice")
+        raise ValueError(
+            f"--step-days {step_days} is shorter than --test-days {test_days}: test periods "
+            "would overlap and the stitched equity would count bars twice"
+        )
     first, last = pd.Timestamp(first), pd.Timestamp(last)
     end = last + pd.Timedelta(1, "ns")
     t = first + train + val
     if t >= end:
-        raise ValueError(f"the data spans {first} to {last}, shorter than --train-days {train_days} + "
-                         f"--val-days {val_days if val_days is not None else test_days} + a test period")
+        raise ValueError(
+            f"the data spans {first} to {last}, shorter than --train-days {train_days} + "
+            f"--val-days {val_days if val_days is not None else test_days} + a test period"
+        )
     folds = []
     while t < end:
         folds.append(Fold(len(folds), t - val - train, t - val, t, min(t + test, end), t + test > end))

@@ -65,12 +65,25 @@ def _symbols(bars: pd.DataFrame) -> list[str]:
 def folds_for(bars: pd.DataFrame, spec: WalkForwardSpec) -> list[Fold]:
     """Calendar folds over the bars' whole time range (shared by every symbol)."""
     ts = pd.to_datetime(bars["timestamp"], utc=True)
-    return make_folds(ts.min(), ts.max(), train_days=spec.train_days, test_days=spec.test_days,
-                      step_days=spec.step_days, val_days=spec.val_days)
+    return make_folds(
+        ts.min(),
+        ts.max(),
+        train_days=spec.train_days,
+        test_days=spec.test_days,
+        step_days=spec.step_days,
+        val_days=spec.val_days,
+    )
 
 
-def run_walkforward(bars: pd.DataFrame, spec: WalkForwardSpec, cfg: AppConfig, *, executor: Executor,
-                    out_dir: str | Path, log: Callable[[str], None] | None = None) -> WalkForwardResult:
+def run_walkforward(
+    bars: pd.DataFrame,
+    spec: WalkForwardSpec,
+    cfg: AppConfig,
+    *,
+    executor: Executor,
+    out_dir: str | Path,
+    log: Callable[[str], None] | None = None,
+) -> WalkForwardResult:
     """Run every (fold, symbol) task not finished before, then score, trade and test the run."""
     say = log or (lambda _msg: None)
     out = Path(out_dir)
@@ -80,9 +93,11 @@ def run_walkforward(bars: pd.DataFrame, spec: WalkForwardSpec, cfg: AppConfig, *
     tasks = make_tasks(bars, folds, symbols, cfg.model, spec.pooled)
     store = TaskStore(out)
     todo = [t for t in tasks if not store.finished(t.key)]
-    say(f"{len(folds)} folds x {len(tasks) // len(folds)} task(s): {len(tasks)} tasks, "
+    say(
+        f"{len(folds)} folds x {len(tasks) // len(folds)} task(s): {len(tasks)} tasks, "
         f"{len(tasks) - len(todo)} finished before, {len(todo)} to run on {executor.name} ({executor.workers} "
-        "worker(s))")
+        "worker(s))"
+    )
     failures = []
     items = [(t, cfg.model, str(out / "checkpoints"), spec.threads) for t in todo]
     for i, result, err in executor.run(_work, bars, items):
@@ -96,8 +111,17 @@ def run_walkforward(bars: pd.DataFrame, spec: WalkForwardSpec, cfg: AppConfig, *
     return _assemble(bars, folds, tasks, store, cfg, spec, failures, ran=len(todo), out=out)
 
 
-def _assemble(bars: pd.DataFrame, folds: list[Fold], tasks: list[Task], store: TaskStore, cfg: AppConfig,
-              spec: WalkForwardSpec, failures: list[dict], ran: int, out: Path) -> WalkForwardResult:
+def _assemble(
+    bars: pd.DataFrame,
+    folds: list[Fold],
+    tasks: list[Task],
+    store: TaskStore,
+    cfg: AppConfig,
+    spec: WalkForwardSpec,
+    failures: list[dict],
+    ran: int,
+    out: Path,
+) -> WalkForwardResult:
     results = {t.key: store.load(t.key) for t in tasks if store.finished(t.key)}
     frames, fold_trades, fold_rows, history = [], [], [], {}
     for fold in folds:
@@ -118,20 +142,29 @@ def _assemble(bars: pd.DataFrame, folds: list[Fold], tasks: list[Task], store: T
         for t in done:
             history[f"fold {fold.index} {t.name}"] = results[t.key]["history"]
     if not frames:
-        raise ValueError("every walk-forward task failed: " + "; ".join(
-            f"fold {x['fold']} {x['symbol']}: {x['error']}" for x in failures[:3]))
+        raise ValueError(
+            "every walk-forward task failed: "
+            + "; ".join(f"fold {x['fold']} {x['symbol']}: {x['error']}" for x in failures[:3])
+        )
     pred = pd.concat(frames, ignore_index=True)
     st = scoring.stitch(fold_trades, cfg.trading.deposit) if fold_trades else None
     trials = spec.trials or STRATEGIES_PER_RUN
     summary = {
-        "folds": fold_rows, "pooled": scoring.model_scores(pred),
+        "folds": fold_rows,
+        "pooled": scoring.model_scores(pred),
         "stitched": {"model": st.model, "ar": st.ar} if st else None,
         "significance": scoring.significance(pred, st, trials, n_boot=spec.n_boot, seed=cfg.model.seed),
         "tasks": {"total": len(tasks), "ran": ran, "skipped": len(tasks) - ran, "failed": len(failures)},
         "failures": failures,
-        "spec": {"train_days": spec.train_days, "val_days": spec.val_days or spec.test_days,
-                 "test_days": spec.test_days, "step_days": spec.step_days or spec.test_days,
-                 "pooled": spec.pooled, "threads_per_task": spec.threads, "trials": trials},
+        "spec": {
+            "train_days": spec.train_days,
+            "val_days": spec.val_days or spec.test_days,
+            "test_days": spec.test_days,
+            "step_days": spec.step_days or spec.test_days,
+            "pooled": spec.pooled,
+            "threads_per_task": spec.threads,
+            "trials": trials,
+        },
         "checkpoints": str(out / "checkpoints"),
     }
     summary["words"] = scoring.plain_words(summary)

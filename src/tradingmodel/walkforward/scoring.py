@@ -69,15 +69,17 @@ def _chain(curves: list[np.ndarray], deposit: float) -> np.ndarray:
 def stitch(folds: list[FoldTrading], deposit: float) -> Stitched:
     """Chain the folds' equity curves (model, AR, buy and hold) into one out-of-sample account."""
     eq = [f.model.equity for f in folds]
-    frame = pd.DataFrame({
-        "timestamp": pd.concat([e["timestamp"] for e in eq], ignore_index=True),
-        "equity": _chain([e["equity"].to_numpy() for e in eq], deposit),
-        "cash": _chain([e["cash"].to_numpy() for e in eq], deposit),
-        "gross_exposure": np.concatenate([e["gross_exposure"].to_numpy() for e in eq]),
-        "buy_and_hold": _chain([e["buy_and_hold"].to_numpy() for e in eq], deposit),
-        "ar_equity": _chain([f.ar.equity["equity"].to_numpy() for f in folds], deposit),
-        "fold": np.concatenate([np.full(len(e), f.fold.index) for e, f in zip(eq, folds, strict=True)]),
-    })
+    frame = pd.DataFrame(
+        {
+            "timestamp": pd.concat([e["timestamp"] for e in eq], ignore_index=True),
+            "equity": _chain([e["equity"].to_numpy() for e in eq], deposit),
+            "cash": _chain([e["cash"].to_numpy() for e in eq], deposit),
+            "gross_exposure": np.concatenate([e["gross_exposure"].to_numpy() for e in eq]),
+            "buy_and_hold": _chain([e["buy_and_hold"].to_numpy() for e in eq], deposit),
+            "ar_equity": _chain([f.ar.equity["equity"].to_numpy() for f in folds], deposit),
+            "fold": np.concatenate([np.full(len(e), f.fold.index) for e, f in zip(eq, folds, strict=True)]),
+        }
+    )
     bpy = float(folds[0].model.bars_per_year)
     trades = pd.concat([f.model.trades.assign(fold=f.fold.index) for f in folds], ignore_index=True)
     fills = pd.concat([f.model.fills for f in folds], ignore_index=True)
@@ -85,8 +87,10 @@ def stitch(folds: list[FoldTrading], deposit: float) -> Stitched:
     ar_frame = frame[["timestamp", "ar_equity"]].rename(columns={"ar_equity": "equity"})
     ar_trades = pd.concat([f.ar.trades for f in folds], ignore_index=True)
     ar = trading_metrics(ar_frame, ar_trades, deposit, bpy, fills=pd.concat([f.ar.fills for f in folds]))
-    rets = {k: _returns(frame[c].to_numpy(), deposit) for k, c in
-            (("model", "equity"), ("ar", "ar_equity"), ("buy_and_hold", "buy_and_hold"))}
+    rets = {
+        k: _returns(frame[c].to_numpy(), deposit)
+        for k, c in (("model", "equity"), ("ar", "ar_equity"), ("buy_and_hold", "buy_and_hold"))
+    }
     return Stitched(frame, trades, model, ar, bpy, rets)
 
 
@@ -109,14 +113,15 @@ def direction_counts(f: pd.DataFrame) -> tuple[int, int]:
     return int((pred[moved] == actual[moved]).sum()), int(moved.sum())
 
 
-def significance(frame: pd.DataFrame, st: Stitched | None, trials: int, *, n_boot: int = 2000,
-                 seed: int = 0) -> dict:
+def significance(frame: pd.DataFrame, st: Stitched | None, trials: int, *, n_boot: int = 2000, seed: int = 0) -> dict:
     """The four tests on the pooled test predictions and the stitched equity; ``edge`` lists the tests
     that say, at the 5 % level, that the model does better than its baseline or than doing nothing."""
     e = _errors(frame, "predicted_close")
-    out = {"dm_vs_persistence": sig.diebold_mariano(e, _errors(frame, None), name="persistence (no move)"),
-           "dm_vs_ar": sig.diebold_mariano(e, _errors(frame, "ar_predicted_close"), name="AR(20)"),
-           "direction": sig.binomial_direction(*direction_counts(frame))}
+    out = {
+        "dm_vs_persistence": sig.diebold_mariano(e, _errors(frame, None), name="persistence (no move)"),
+        "dm_vs_ar": sig.diebold_mariano(e, _errors(frame, "ar_predicted_close"), name="AR(20)"),
+        "direction": sig.binomial_direction(*direction_counts(frame)),
+    }
     if st is not None:
         r = st.returns["model"]
         out["sharpe_bootstrap"] = sig.bootstrap_sharpe(r, st.bars_per_year, n_boot=n_boot, seed=seed)
@@ -147,19 +152,26 @@ def fold_summary(fold: Fold, frame: pd.DataFrame, ft: FoldTrading | None) -> dic
 def plain_words(summary: dict) -> list[str]:
     """Sentences that say, overall, whether the model beat its baselines and doing nothing."""
     s = summary["significance"]
-    lines = [f"Against persistence: {s['dm_vs_persistence']['verdict']}.",
-             f"Against AR(20): {s['dm_vs_ar']['verdict']}.", f"Direction: {s['direction']['verdict']}."]
+    lines = [
+        f"Against persistence: {s['dm_vs_persistence']['verdict']}.",
+        f"Against AR(20): {s['dm_vs_ar']['verdict']}.",
+        f"Direction: {s['direction']['verdict']}.",
+    ]
     st = summary.get("stitched")
     if st:
         m, a = st["model"], st["ar"]
-        lines.append(f"Stitched out-of-sample trading: {m['total_return_pct']:+.2f}% "
-                     f"(${m['total_profit']:+,.2f}) over {len(summary['folds'])} folds; the AR(20) baseline "
-                     f"through the same strategy {a['total_return_pct']:+.2f}% (${a['total_profit']:+,.2f}); "
-                     f"buy and hold {m.get('buy_and_hold_return_pct', float('nan')):+.2f}%.")
+        lines.append(
+            f"Stitched out-of-sample trading: {m['total_return_pct']:+.2f}% "
+            f"(${m['total_profit']:+,.2f}) over {len(summary['folds'])} folds; the AR(20) baseline "
+            f"through the same strategy {a['total_return_pct']:+.2f}% (${a['total_profit']:+,.2f}); "
+            f"buy and hold {m.get('buy_and_hold_return_pct', float('nan')):+.2f}%."
+        )
         lines.append(f"Sharpe: {s['sharpe_bootstrap']['verdict']}; {s['deflated_sharpe']['verdict']}.")
     if s["edge"]:
         lines.append("Significant at 5% in favour of the model: " + ", ".join(s["edge"]) + ".")
     else:
-        lines.append("No test finds an edge at the 5% level: the model does not beat its baselines or doing "
-                     "nothing beyond chance.")
+        lines.append(
+            "No test finds an edge at the 5% level: the model does not beat its baselines or doing "
+            "nothing beyond chance."
+        )
     return lines

@@ -26,8 +26,17 @@ from tradingmodel.model.windows import WindowSet, symbol_series
 from tradingmodel.walkforward.folds import Fold
 
 TASK_FORMAT = 1  # bump when what a task computes changes, so old results are not reused
-FRAME_COLUMNS = ("symbol", "timestamp", "close", "next_close", "prev_close", "last_sign", "predicted_close",
-                 "confidence", "ar_predicted_close")
+FRAME_COLUMNS = (
+    "symbol",
+    "timestamp",
+    "close",
+    "next_close",
+    "prev_close",
+    "last_sign",
+    "predicted_close",
+    "confidence",
+    "ar_predicted_close",
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +63,7 @@ def _slice(bars: pd.DataFrame, sym: str, fold: Fold) -> pd.DataFrame:
     return sub[(ts >= fold.train_start) & (ts < fold.test_end)]
 
 
-def make_tasks(bars: pd.DataFrame, folds: list[Fold], symbols: list[str], cfg: ModelConfig,
-               pooled: bool) -> list[Task]:
+def make_tasks(bars: pd.DataFrame, folds: list[Fold], symbols: list[str], cfg: ModelConfig, pooled: bool) -> list[Task]:
     """Every (fold, symbol) task, or (fold, pooled) with ``pooled``, each with its key."""
     ch = config_hash(cfg)
     groups = [("pooled", tuple(symbols))] if pooled else [(s, (s,)) for s in symbols]
@@ -63,8 +71,10 @@ def make_tasks(bars: pd.DataFrame, folds: list[Fold], symbols: list[str], cfg: M
     for fold in folds:
         for name, syms in groups:
             data = [symbol_digest(_slice(bars, s, fold)) for s in syms]
-            text = json.dumps({"format": TASK_FORMAT, "data": data, "config": ch, "fold": fold.to_json(),
-                               "symbol": name}, sort_keys=True)
+            text = json.dumps(
+                {"format": TASK_FORMAT, "data": data, "config": ch, "fold": fold.to_json(), "symbol": name},
+                sort_keys=True,
+            )
             tasks.append(Task(fold, syms, name, hashlib.sha256(text.encode()).hexdigest()[:32]))
     return tasks
 
@@ -95,28 +105,40 @@ def _run(bars: pd.DataFrame, task: Task, cfg: ModelConfig, checkpoints: str | No
         if len(sub) == 0:
             raise ValueError(f"{task.fold.describe()}: no bars for {sym}")
         s = symbol_series(sub, sym)
-        preps[sym] = prepare_series(s, task.fold.split(s.timestamps, L), cfg, symbol_digest(sub),
-                                    task.fold.describe())
+        preps[sym] = prepare_series(s, task.fold.split(s.timestamps, L), cfg, symbol_digest(sub), task.fold.describe())
     fit = fit_group(task.label(), list(preps.values()), cfg, device)
     if fit.net is None:
         raise RuntimeError(f"{task.label()}: no epoch finished")
     path = None
     if checkpoints:
-        path = save_group(checkpoint_dir(Path(checkpoints), task.fold) / task.name, fit, preps, cfg,
-                          task.name == "pooled", device)
+        path = save_group(
+            checkpoint_dir(Path(checkpoints), task.fold) / task.name, fit, preps, cfg, task.name == "pooled", device
+        )
     frames = []
     for sym, p in preps.items():
         s, t = p.series, p.test_t
         ws = WindowSet([s], [p.scaler], L)
         z = predict_standardised(fit.net, ws, t, np.zeros(len(t), dtype=np.int64), device)
         close = s.close[t]
-        frames.append(pd.DataFrame({
-            "symbol": sym, "timestamp": s.timestamps[t], "close": close, "next_close": s.close[t + 1],
-            "prev_close": s.close[t - 1], "last_sign": last_move_sign(s.close)[t],
-            "predicted_close": close * (1.0 + z * p.scaler.target_scale),
-            "confidence": apply_calibration(np.abs(z), fit.calibration),
-            "ar_predicted_close": close * (1.0 + ar_predict(s.close, t, p.ar_coef)),
-        }))
-    return {"frame": pd.concat(frames, ignore_index=True), "history": fit.history, "best_epoch": fit.best_epoch,
-            "train_samples": int(sum(len(p.train_t) for p in preps.values())),
-            "checkpoint": str(path) if path else None}
+        frames.append(
+            pd.DataFrame(
+                {
+                    "symbol": sym,
+                    "timestamp": s.timestamps[t],
+                    "close": close,
+                    "next_close": s.close[t + 1],
+                    "prev_close": s.close[t - 1],
+                    "last_sign": last_move_sign(s.close)[t],
+                    "predicted_close": close * (1.0 + z * p.scaler.target_scale),
+                    "confidence": apply_calibration(np.abs(z), fit.calibration),
+                    "ar_predicted_close": close * (1.0 + ar_predict(s.close, t, p.ar_coef)),
+                }
+            )
+        )
+    return {
+        "frame": pd.concat(frames, ignore_index=True),
+        "history": fit.history,
+        "best_epoch": fit.best_epoch,
+        "train_samples": int(sum(len(p.train_t) for p in preps.values())),
+        "checkpoint": str(path) if path else None,
+    }

@@ -63,8 +63,17 @@ def _refusal(e: APIError) -> Refused | Unavailable:
 class Rest:
     """``TradingClient`` (``raw_data=True``: plain dicts, no enum surprises) behind deadlines."""
 
-    def __init__(self, key_id: str, secret_key: str, base_url: str, *, paper: bool, timeout: float = 10.0,
-                 retries_429: int = 3, wait_429: float = 1.0) -> None:
+    def __init__(
+        self,
+        key_id: str,
+        secret_key: str,
+        base_url: str,
+        *,
+        paper: bool,
+        timeout: float = 10.0,
+        retries_429: int = 3,
+        wait_429: float = 1.0,
+    ) -> None:
         self.client = TradingClient(key_id, secret_key, paper=paper, raw_data=True, url_override=base_url)
         self.client._retry = 0  # never re-POST blindly on 504 (alpaca-wire.md 9.1); 429 is ours below
         session = self.client._session
@@ -100,12 +109,27 @@ class ObservedStream(TradingStream):
     """``TradingStream`` that reports ``on_state(True)`` once the server says it is listening and
     ``on_state(False)`` when the socket closes; ``on_message()`` on every message (the heartbeat)."""
 
-    def __init__(self, key_id: str, secret_key: str, url: str, *, paper: bool, on_state: Callable[[bool], None],
-                 on_message: Callable[[], None], ping_interval: float, ping_timeout: float,
-                 backoff: tuple[float, float] | None = None) -> None:
-        super().__init__(key_id, secret_key, paper=paper, raw_data=True, url_override=url,
-                         websocket_params={"ping_interval": ping_interval, "ping_timeout": ping_timeout,
-                                           "max_queue": 1024})
+    def __init__(
+        self,
+        key_id: str,
+        secret_key: str,
+        url: str,
+        *,
+        paper: bool,
+        on_state: Callable[[bool], None],
+        on_message: Callable[[], None],
+        ping_interval: float,
+        ping_timeout: float,
+        backoff: tuple[float, float] | None = None,
+    ) -> None:
+        super().__init__(
+            key_id,
+            secret_key,
+            paper=paper,
+            raw_data=True,
+            url_override=url,
+            websocket_params={"ping_interval": ping_interval, "ping_timeout": ping_timeout, "max_queue": 1024},
+        )
         if backoff is not None:
             self._reconnect_min_backoff, self._reconnect_max_backoff = backoff
         self._on_state, self._on_message = on_state, on_message

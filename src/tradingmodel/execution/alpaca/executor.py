@@ -51,6 +51,8 @@ from tradingmodel.execution.base import AccountState, ExecutorError
 from tradingmodel.execution.orders import TERMINAL, FillReport, OrderRequest, OrderUpdate
 
 log = logging.getLogger(__name__)
+
+
 class AlpacaExecutor(BrokerSync):
     """Alpaca as an :class:`~tradingmodel.execution.base.Executor` (see the module docstring)."""
 
@@ -58,12 +60,24 @@ class AlpacaExecutor(BrokerSync):
     holds_protective_orders = True
 
     def __init__(self, cfg: AlpacaConfig) -> None:
-        super().__init__(key_id=cfg.key_id, secret_key=cfg.secret_key, stream_url=cfg.stream_url or
-                         stream_url_for(cfg.base_url), paper=not cfg.live, heartbeat_s=cfg.heartbeat_s,
-                         backoff=cfg.backoff, since=cfg.since)
+        super().__init__(
+            key_id=cfg.key_id,
+            secret_key=cfg.secret_key,
+            stream_url=cfg.stream_url or stream_url_for(cfg.base_url),
+            paper=not cfg.live,
+            heartbeat_s=cfg.heartbeat_s,
+            backoff=cfg.backoff,
+            since=cfg.since,
+        )
         self.cfg = cfg
-        self.rest = Rest(cfg.key_id, cfg.secret_key, cfg.base_url, paper=not cfg.live, timeout=cfg.call_timeout_s,
-                         wait_429=cfg.wait_429_s)
+        self.rest = Rest(
+            cfg.key_id,
+            cfg.secret_key,
+            cfg.base_url,
+            paper=not cfg.live,
+            timeout=cfg.call_timeout_s,
+            wait_429=cfg.wait_429_s,
+        )
         self.holds_protective_orders = not cfg.allow_fractional
         self.rejected: dict[str, OrderUpdate] = {}
         self.exits: dict[str, tuple[float, float]] = {}  # entry id -> (stop, target) to protect a partial
@@ -79,8 +93,9 @@ class AlpacaExecutor(BrokerSync):
             acct = await self.rest.call(self.rest.client.get_account)
             clock = await self.rest.call(self.rest.client.get_clock)
         except Refused as e:
-            raise ExecutorError(f"Alpaca refused the keys at {self.cfg.base_url} ({e}); check APCA_API_KEY_ID "
-                                f"and APCA_API_SECRET_KEY") from None
+            raise ExecutorError(
+                f"Alpaca refused the keys at {self.cfg.base_url} ({e}); check APCA_API_KEY_ID and APCA_API_SECRET_KEY"
+            ) from None
         except Unavailable as e:
             raise ExecutorError(f"Alpaca at {self.cfg.base_url} did not answer: {e}") from None
         if acct.get("status") != "ACTIVE":
@@ -88,12 +103,15 @@ class AlpacaExecutor(BrokerSync):
         if acct.get("trading_blocked") or acct.get("account_blocked") or acct.get("trade_suspended_by_user"):
             raise ExecutorError(f"Alpaca account {acct.get('account_number')} is blocked from trading")
         if self.cfg.require_open and not clock.get("is_open"):
-            raise ExecutorError(f"the market is closed (Alpaca clock at {clock.get('timestamp')}; next open "
-                                f"{clock.get('next_open')})")
+            raise ExecutorError(
+                f"the market is closed (Alpaca clock at {clock.get('timestamp')}; next open {clock.get('next_open')})"
+            )
         self.shorting = bool(acct.get("shorting_enabled", True))
         if not self.holds_protective_orders:
-            log.warning("fractional quantities: Alpaca holds no stop/target legs for them; the engine emulates "
-                        "the protective exits and they do not fire while it is down")
+            log.warning(
+                "fractional quantities: Alpaca holds no stop/target legs for them; the engine emulates "
+                "the protective exits and they do not fire while it is down"
+            )
         await self._initial_sync()
         self.start_stream()
         await self.wait_ready(self.cfg.stream_wait_s, "start")
@@ -144,8 +162,13 @@ class AlpacaExecutor(BrokerSync):
             qty, problem = await self._exit_quantity(order, qty)
         if problem is not None:
             return self._reject(cid, problem)
-        bracket = (order.purpose == "entry" and order.stop_loss is not None and order.take_profit is not None
-                   and self.holds_protective_orders and order.order_type in ("market", "limit"))
+        bracket = (
+            order.purpose == "entry"
+            and order.stop_loss is not None
+            and order.take_profit is not None
+            and self.holds_protective_orders
+            and order.order_type in ("market", "limit")
+        )
         if bracket:
             self.exits[cid] = (float(order.stop_loss), float(order.take_profit))  # type: ignore[arg-type]
         await self.wait_ready(self.cfg.stream_wait_s, f"order {cid}")
@@ -214,14 +237,20 @@ class AlpacaExecutor(BrokerSync):
         if not a.get("tradable") or a.get("status") != "active":
             return f"{sym} is not tradable at Alpaca (status {a.get('status')})"
         if order.purpose == "entry" and order.side == "sell" and not (a.get("shortable") and self.shorting):
-            return (f"{sym} cannot be sold short (asset shortable={a.get('shortable')}, "
-                    f"account shorting={self.shorting})")
+            return (
+                f"{sym} cannot be sold short (asset shortable={a.get('shortable')}, account shorting={self.shorting})"
+            )
         return None
 
     async def _exit_quantity(self, order: OrderRequest, qty: float) -> tuple[float, str | None]:
         """Cancel resting legs that hold the shares, then never close more than the broker's position."""
-        legs = [c for c, o in self.orders.items() if o.get("symbol") == order.symbol.upper()
-                and (c.endswith("-sl") or c.endswith("-tp")) and status_of(o) not in TERMINAL]
+        legs = [
+            c
+            for c, o in self.orders.items()
+            if o.get("symbol") == order.symbol.upper()
+            and (c.endswith("-sl") or c.endswith("-tp"))
+            and status_of(o) not in TERMINAL
+        ]
         if legs:
             await self.cancel(legs[0])  # one member cancels its whole group
             await self.wait_settled(legs, self.cfg.call_timeout_s)
@@ -242,8 +271,9 @@ class AlpacaExecutor(BrokerSync):
         side = "sell" if entry["side"] == "buy" else "buy"
         oco_id = f"{cid}-oco"
         try:
-            placed = await self._place(oco_id, oco_request(oco_id, str(entry["symbol"]), side,
-                                                           fnum(entry["filled_qty"]), target, stop))
+            placed = await self._place(
+                oco_id, oco_request(oco_id, str(entry["symbol"]), side, fnum(entry["filled_qty"]), target, stop)
+            )
         except (Refused, ExecutorError) as e:
             log.error("entry %s left %s shares unprotected: %s", cid, entry["filled_qty"], e)
             return
@@ -290,14 +320,21 @@ class AlpacaExecutor(BrokerSync):
         broker = await self.broker_positions()
         for s in sorted(set(broker) | set(ours)):
             if abs(broker.get(s, 0.0) - ours.get(s, 0.0)) > EPS:
-                raise ExecutorError(f"position mismatch in {s}: the broker holds {broker.get(s, 0.0):g} shares, "
-                                    f"the engine {ours.get(s, 0.0):g}")
+                raise ExecutorError(
+                    f"position mismatch in {s}: the broker holds {broker.get(s, 0.0):g} shares, "
+                    f"the engine {ours.get(s, 0.0):g}"
+                )
 
     async def account(self) -> AccountState:
         a = await self.rest.call(self.rest.client.get_account)
-        return AccountState(cash=fnum(a.get("cash")), equity=fnum(a.get("equity")),
-                            buying_power=fnum(a.get("buying_power")), trading_blocked=bool(a.get("trading_blocked")),
-                            shorting_enabled=bool(a.get("shorting_enabled")), fractional=self.cfg.allow_fractional)
+        return AccountState(
+            cash=fnum(a.get("cash")),
+            equity=fnum(a.get("equity")),
+            buying_power=fnum(a.get("buying_power")),
+            trading_blocked=bool(a.get("trading_blocked")),
+            shorting_enabled=bool(a.get("shorting_enabled")),
+            fractional=self.cfg.allow_fractional,
+        )
 
     async def fills_since(self, since: pd.Timestamp | None) -> list[FillReport]:
         rows = await self.activities(None if since is None else pd.Timestamp(since).to_pydatetime())
@@ -338,14 +375,25 @@ class AlpacaExecutor(BrokerSync):
             return None
         parent = client_order_id.rsplit("-", 1)[0] if client_order_id.endswith(("-sl", "-tp")) else None
         req = self.requests.get(parent or client_order_id)
-        purpose = {"sl": "stop_loss", "tp": "take_profit"}.get(client_order_id.rsplit("-", 1)[-1]) if parent else (
-            req.purpose if req else None)
-        return {"cid": client_order_id, "symbol": o["symbol"], "side": o["side"], "quantity": fnum(o.get("qty")),
-                "order_type": o.get("type"), "purpose": purpose, "status": status_of(o),
-                "bar_time": req.bar_time if req else None,
-                "limit_price": o.get("limit_price") and fnum(o["limit_price"]),
-                "stop_price": o.get("stop_price") and fnum(o["stop_price"]), "parent_client_order_id": parent,
-                "broker_order_id": o["id"]}
+        purpose = (
+            {"sl": "stop_loss", "tp": "take_profit"}.get(client_order_id.rsplit("-", 1)[-1])
+            if parent
+            else (req.purpose if req else None)
+        )
+        return {
+            "cid": client_order_id,
+            "symbol": o["symbol"],
+            "side": o["side"],
+            "quantity": fnum(o.get("qty")),
+            "order_type": o.get("type"),
+            "purpose": purpose,
+            "status": status_of(o),
+            "bar_time": req.bar_time if req else None,
+            "limit_price": o.get("limit_price") and fnum(o["limit_price"]),
+            "stop_price": o.get("stop_price") and fnum(o["stop_price"]),
+            "parent_client_order_id": parent,
+            "broker_order_id": o["id"],
+        }
 
     async def wait_settled(self, client_order_ids: Iterable[str], timeout: float) -> dict[str, OrderUpdate]:
         """Wait until each order is filled or ended (or ``timeout``): a replay slice's barrier, so a replay at
@@ -364,8 +412,11 @@ class AlpacaExecutor(BrokerSync):
         for c in ids:
             if not done(c) and c in self.orders:
                 await self.get_order(c)
-        return {c: self.rejected.get(c) or to_update(self.orders[c], c)
-                for c in ids if c in self.orders or c in self.rejected}
+        return {
+            c: self.rejected.get(c) or to_update(self.orders[c], c)
+            for c in ids
+            if c in self.orders or c in self.rejected
+        }
 
 
 def _post_prices(url: str, prices: dict[str, float], timeout: float) -> int:

@@ -32,16 +32,24 @@ from urllib.parse import parse_qs, urlparse
 from tradingmodel.execution.alpaca.fake_book import OPEN_STATUSES, BrokerError, FakeBook, wire_time
 from tradingmodel.execution.alpaca.fake_ws import FakeTradeStream
 
-GATEWAY_504 = b"<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1>" \
-              b"</center></body></html>"
+GATEWAY_504 = (
+    b"<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1>"
+    b"</center></body></html>"
+)
 _ORDER = re.compile(r"^/v2/orders/([0-9a-f-]{36})$")
 
 
 class FakeAlpaca:
     """REST on ``base_url`` (``http://127.0.0.1:PORT``), the trade stream on ``stream_url``."""
 
-    def __init__(self, *, symbols: tuple[str, ...] = (), key_id: str = "fake-key", secret_key: str = "fake-secret",
-                 cash: float = 100_000.0) -> None:
+    def __init__(
+        self,
+        *,
+        symbols: tuple[str, ...] = (),
+        key_id: str = "fake-key",
+        secret_key: str = "fake-secret",
+        cash: float = 100_000.0,
+    ) -> None:
         self.key_id, self.secret_key = key_id, secret_key
         self.book = FakeBook(cash=cash, symbols=tuple(s.upper() for s in symbols))
         self.stream = FakeTradeStream(key_id, secret_key)
@@ -121,8 +129,11 @@ class FakeAlpaca:
     def order_count(self, client_order_id: str | None = None) -> int:
         """How many orders the broker holds (with this client id): the "placed once" check."""
         with self.book.lock:
-            return sum(1 for o in self.book.orders.values()
-                       if o.parent is None and (client_order_id is None or o.cid == client_order_id))
+            return sum(
+                1
+                for o in self.book.orders.values()
+                if o.parent is None and (client_order_id is None or o.cid == client_order_id)
+            )
 
     def positions(self) -> dict[str, float]:
         with self.book.lock:
@@ -188,7 +199,7 @@ class FakeAlpaca:
             rows.reverse()
         if q.get("page_token"):
             ids = [r["id"] for r in rows]
-            rows = rows[ids.index(q["page_token"]) + 1:] if q["page_token"] in ids else []
+            rows = rows[ids.index(q["page_token"]) + 1 :] if q["page_token"] in ids else []
         return rows[: min(int(q.get("page_size", 100)), 100)]
 
 

@@ -95,19 +95,35 @@ class FakeBook:
         self.partial_chunks = 1  # >1: a market order fills in this many executions, one per price told
 
     # ----------------------------------------------------------------- assets, prices, account
-    def add_asset(self, symbol: str, *, tradable: bool = True, shortable: bool = True,
-                  fractionable: bool = True) -> None:
-        self.assets[symbol.upper()] = {"id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol.upper())),
-                                       "tradable": tradable, "shortable": shortable, "fractionable": fractionable}
+    def add_asset(
+        self, symbol: str, *, tradable: bool = True, shortable: bool = True, fractionable: bool = True
+    ) -> None:
+        self.assets[symbol.upper()] = {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol.upper())),
+            "tradable": tradable,
+            "shortable": shortable,
+            "fractionable": fractionable,
+        }
 
     def asset(self, symbol: str) -> dict[str, Any]:
         a = self.assets.get(symbol.upper())
         if a is None:
             raise BrokerError(404, {"code": 40410000, "message": f"asset not found for {symbol}"})
-        return {"id": a["id"], "class": "us_equity", "exchange": "NASDAQ", "symbol": symbol.upper(),
-                "name": f"{symbol.upper()} Inc.", "status": "active", "tradable": a["tradable"],
-                "marginable": True, "shortable": a["shortable"], "easy_to_borrow": a["shortable"],
-                "fractionable": a["fractionable"], "maintenance_margin_requirement": 30, "attributes": []}
+        return {
+            "id": a["id"],
+            "class": "us_equity",
+            "exchange": "NASDAQ",
+            "symbol": symbol.upper(),
+            "name": f"{symbol.upper()} Inc.",
+            "status": "active",
+            "tradable": a["tradable"],
+            "marginable": True,
+            "shortable": a["shortable"],
+            "easy_to_borrow": a["shortable"],
+            "fractionable": a["fractionable"],
+            "maintenance_margin_requirement": 30,
+            "attributes": [],
+        }
 
     def market_value(self) -> tuple[float, float]:
         long_v = sum(q * self.prices.get(s, p) for s, (q, p) in self.positions.items() if q > 0)
@@ -119,8 +135,11 @@ class FakeBook:
             return self.buying_power_override
         long_v, short_v = self.market_value()
         equity = self.cash + long_v + short_v
-        reserved = sum(o.qty * self.prices.get(o.symbol, 0.0) for o in self.orders.values()
-                       if o.status in OPEN_STATUSES and o.side == "buy" and o.parent is None)
+        reserved = sum(
+            o.qty * self.prices.get(o.symbol, 0.0)
+            for o in self.orders.values()
+            if o.status in OPEN_STATUSES and o.side == "buy" and o.parent is None
+        )
         return max(equity * self.multiplier - long_v + short_v - reserved, 0.0)
 
     def account(self) -> dict[str, Any]:
@@ -129,26 +148,52 @@ class FakeBook:
             equity = self.cash + long_v + short_v
             bp = self.buying_power()
             return {
-                "id": "9f2d6a0e-6a8b-4c1e-9b4e-3d0b7c2a1f00", "account_number": "PA3FAKE0001",
-                "status": self.account_status, "crypto_status": "INACTIVE", "currency": "USD",
-                "buying_power": num(bp), "regt_buying_power": num(bp), "daytrading_buying_power": num(bp),
-                "non_marginable_buying_power": num(max(self.cash, 0.0)), "options_buying_power": num(max(self.cash, 0)),
-                "cash": num(self.cash), "accrued_fees": "0", "portfolio_value": num(equity), "equity": num(equity),
-                "last_equity": num(equity), "long_market_value": num(long_v), "short_market_value": num(short_v),
-                "initial_margin": "0", "maintenance_margin": "0", "last_maintenance_margin": "0", "sma": "0",
-                "multiplier": num(self.multiplier), "pattern_day_trader": False,
+                "id": "9f2d6a0e-6a8b-4c1e-9b4e-3d0b7c2a1f00",
+                "account_number": "PA3FAKE0001",
+                "status": self.account_status,
+                "crypto_status": "INACTIVE",
+                "currency": "USD",
+                "buying_power": num(bp),
+                "regt_buying_power": num(bp),
+                "daytrading_buying_power": num(bp),
+                "non_marginable_buying_power": num(max(self.cash, 0.0)),
+                "options_buying_power": num(max(self.cash, 0)),
+                "cash": num(self.cash),
+                "accrued_fees": "0",
+                "portfolio_value": num(equity),
+                "equity": num(equity),
+                "last_equity": num(equity),
+                "long_market_value": num(long_v),
+                "short_market_value": num(short_v),
+                "initial_margin": "0",
+                "maintenance_margin": "0",
+                "last_maintenance_margin": "0",
+                "sma": "0",
+                "multiplier": num(self.multiplier),
+                "pattern_day_trader": False,
                 "trading_blocked": self.trading_blocked,
-                "transfers_blocked": False, "account_blocked": False, "trade_suspended_by_user": False,
-                "shorting_enabled": self.shorting_enabled, "daytrade_count": 0, "created_at": wire_time(),
-                "balance_asof": datetime.now(UTC).strftime("%Y-%m-%d"), "options_approved_level": 0,
-                "options_trading_level": 0, "admin_configurations": {}, "user_configurations": None,
+                "transfers_blocked": False,
+                "account_blocked": False,
+                "trade_suspended_by_user": False,
+                "shorting_enabled": self.shorting_enabled,
+                "daytrade_count": 0,
+                "created_at": wire_time(),
+                "balance_asof": datetime.now(UTC).strftime("%Y-%m-%d"),
+                "options_approved_level": 0,
+                "options_trading_level": 0,
+                "admin_configurations": {},
+                "user_configurations": None,
             }
 
     def clock(self) -> dict[str, Any]:
         now = datetime.now(UTC).astimezone()
         day = now.strftime("%Y-%m-%d")
-        return {"timestamp": now.isoformat(), "is_open": self.clock_open,
-                "next_open": f"{day}T09:30:00-05:00", "next_close": f"{day}T16:00:00-05:00"}
+        return {
+            "timestamp": now.isoformat(),
+            "is_open": self.clock_open,
+            "next_open": f"{day}T09:30:00-05:00",
+            "next_close": f"{day}T16:00:00-05:00",
+        }
 
     def position(self, symbol: str) -> dict[str, Any]:
         with self.lock:
@@ -156,32 +201,72 @@ class FakeBook:
                 raise BrokerError(404, {"code": 40410000, "message": "position does not exist"})
             q, avg = self.positions[symbol.upper()]
             price = self.prices.get(symbol.upper(), avg)
-            held = sum(o.qty - o.filled_qty for o in self.orders.values()
-                       if o.symbol == symbol.upper() and o.status in OPEN_STATUSES and (o.side == "sell") == (q > 0))
-            return {"asset_id": self.assets.get(symbol.upper(), {}).get("id", str(uuid.uuid4())),
-                    "symbol": symbol.upper(), "exchange": "NASDAQ", "asset_class": "us_equity",
-                    "asset_marginable": True, "qty": num(q), "qty_available": num(q - held if q > 0 else q + held),
-                    "avg_entry_price": num(avg), "side": "long" if q > 0 else "short",
-                    "market_value": num(q * price), "cost_basis": num(q * avg), "unrealized_pl": num(q * (price - avg)),
-                    "unrealized_plpc": "0", "unrealized_intraday_pl": num(q * (price - avg)),
-                    "unrealized_intraday_plpc": "0", "current_price": num(price), "lastday_price": num(avg),
-                    "change_today": "0"}
+            held = sum(
+                o.qty - o.filled_qty
+                for o in self.orders.values()
+                if o.symbol == symbol.upper() and o.status in OPEN_STATUSES and (o.side == "sell") == (q > 0)
+            )
+            return {
+                "asset_id": self.assets.get(symbol.upper(), {}).get("id", str(uuid.uuid4())),
+                "symbol": symbol.upper(),
+                "exchange": "NASDAQ",
+                "asset_class": "us_equity",
+                "asset_marginable": True,
+                "qty": num(q),
+                "qty_available": num(q - held if q > 0 else q + held),
+                "avg_entry_price": num(avg),
+                "side": "long" if q > 0 else "short",
+                "market_value": num(q * price),
+                "cost_basis": num(q * avg),
+                "unrealized_pl": num(q * (price - avg)),
+                "unrealized_plpc": "0",
+                "unrealized_intraday_pl": num(q * (price - avg)),
+                "unrealized_intraday_plpc": "0",
+                "current_price": num(price),
+                "lastday_price": num(avg),
+                "change_today": "0",
+            }
 
     # ----------------------------------------------------------------- orders
     def render(self, o: _Order, *, nested: bool = False) -> dict[str, Any]:
         """The full Order object of ``alpaca-wire.md`` 4.3."""
         legs = [self.render(self.orders[x]) for x in o.legs] if nested and o.legs else None
         return {
-            "id": o.id, "client_order_id": o.cid, "created_at": o.created_at, "updated_at": o.updated_at,
-            "submitted_at": o.created_at, "filled_at": o.filled_at, "expired_at": None,
+            "id": o.id,
+            "client_order_id": o.cid,
+            "created_at": o.created_at,
+            "updated_at": o.updated_at,
+            "submitted_at": o.created_at,
+            "filled_at": o.filled_at,
+            "expired_at": None,
             "expires_at": o.created_at[:10] + "T21:00:00.000000000Z",
-            "canceled_at": o.canceled_at, "failed_at": None, "replaced_at": None, "replaced_by": None,
-            "replaces": None, "asset_id": o.asset_id, "symbol": o.symbol, "asset_class": "us_equity",
-            "notional": None, "qty": num(o.qty), "filled_qty": num(o.filled_qty),
-            "filled_avg_price": num(o.filled_avg_price), "order_class": o.order_class, "order_type": o.type,
-            "type": o.type, "side": o.side, "time_in_force": o.time_in_force, "limit_price": num(o.limit_price),
-            "stop_price": num(o.stop_price), "status": o.status, "extended_hours": False, "legs": legs,
-            "trail_percent": None, "trail_price": None, "hwm": None, "source": None, "subtag": None,
+            "canceled_at": o.canceled_at,
+            "failed_at": None,
+            "replaced_at": None,
+            "replaced_by": None,
+            "replaces": None,
+            "asset_id": o.asset_id,
+            "symbol": o.symbol,
+            "asset_class": "us_equity",
+            "notional": None,
+            "qty": num(o.qty),
+            "filled_qty": num(o.filled_qty),
+            "filled_avg_price": num(o.filled_avg_price),
+            "order_class": o.order_class,
+            "order_type": o.type,
+            "type": o.type,
+            "side": o.side,
+            "time_in_force": o.time_in_force,
+            "limit_price": num(o.limit_price),
+            "stop_price": num(o.stop_price),
+            "status": o.status,
+            "extended_hours": False,
+            "legs": legs,
+            "trail_percent": None,
+            "trail_price": None,
+            "hwm": None,
+            "source": None,
+            "subtag": None,
             "position_intent": f"{o.side}_to_{'open' if o.parent is None else 'close'}",
         }
 
@@ -198,8 +283,18 @@ class FakeBook:
 
     def _new(self, symbol: str, side: str, type_: str, qty: float, tif: str, cid: str, **kw: Any) -> _Order:
         self._seq += 1
-        o = _Order(id=str(uuid.uuid4()), cid=cid, symbol=symbol, side=side, type=type_, qty=qty,
-                   time_in_force=tif, asset_id=self.assets[symbol]["id"], seq=self._seq, **kw)
+        o = _Order(
+            id=str(uuid.uuid4()),
+            cid=cid,
+            symbol=symbol,
+            side=side,
+            type=type_,
+            qty=qty,
+            time_in_force=tif,
+            asset_id=self.assets[symbol]["id"],
+            seq=self._seq,
+            **kw,
+        )
         self.orders[o.id] = o
         self.by_cid[cid] = o.id
         return o
@@ -222,8 +317,11 @@ class FakeBook:
             side, type_ = body.get("side"), body.get("type", "market")
             if side not in ("buy", "sell") or type_ not in ("market", "limit", "stop"):
                 raise BrokerError(422, {"code": 40010001, "message": "invalid side or type"})
-            if not qty.is_integer() and (not self.assets[symbol]["fractionable"] or type_ != "market"
-                                         or body.get("order_class") not in (None, "simple", "")):
+            if not qty.is_integer() and (
+                not self.assets[symbol]["fractionable"]
+                or type_ != "market"
+                or body.get("order_class") not in (None, "simple", "")
+            ):
                 raise BrokerError(422, {"code": 40010001, "message": "fractional orders must be simple market orders"})
             order_class = body.get("order_class") or ""
             order_class = "" if order_class == "simple" else order_class
@@ -231,15 +329,34 @@ class FakeBook:
             price = lambda k: float(body[k]) if body.get(k) is not None else None  # noqa: E731
             if order_class == "oco":
                 return self._submit_oco(body, symbol, side, qty, cid)
-            o = self._new(symbol, side, type_, qty, str(body.get("time_in_force", "day")), cid,
-                          order_class=order_class, limit_price=price("limit_price"), stop_price=price("stop_price"))
+            o = self._new(
+                symbol,
+                side,
+                type_,
+                qty,
+                str(body.get("time_in_force", "day")),
+                cid,
+                order_class=order_class,
+                limit_price=price("limit_price"),
+                stop_price=price("stop_price"),
+            )
             if order_class == "bracket":
                 tp = float(body["take_profit"]["limit_price"])
                 sl = float(body["stop_loss"]["stop_price"])
                 exit_side = "sell" if side == "buy" else "buy"
                 for type2, kw in (("limit", {"limit_price": tp}), ("stop", {"stop_price": sl})):
-                    leg = self._new(symbol, exit_side, type2, qty, o.time_in_force, str(uuid.uuid4()),
-                                    order_class="bracket", status="held", parent=o.id, **kw)
+                    leg = self._new(
+                        symbol,
+                        exit_side,
+                        type2,
+                        qty,
+                        o.time_in_force,
+                        str(uuid.uuid4()),
+                        order_class="bracket",
+                        status="held",
+                        parent=o.id,
+                        **kw,
+                    )
                     o.legs.append(leg.id)
             self.publish(self._event("new", o))
             return self.render(o, nested=True)
@@ -250,10 +367,29 @@ class FakeBook:
         q = self.positions.get(symbol, [0.0])[0]
         if q == 0 or (q > 0) == (side == "buy"):
             raise BrokerError(422, {"code": 42210000, "message": "oco orders must be exit orders"})
-        top = self._new(symbol, side, "limit", qty, str(body.get("time_in_force", "day")), cid, order_class="oco",
-                        limit_price=float(body["take_profit"]["limit_price"]), status="new")
-        leg = self._new(symbol, side, "stop", qty, top.time_in_force, str(uuid.uuid4()), order_class="oco",
-                        stop_price=float(body["stop_loss"]["stop_price"]), status="new", parent=top.id)
+        top = self._new(
+            symbol,
+            side,
+            "limit",
+            qty,
+            str(body.get("time_in_force", "day")),
+            cid,
+            order_class="oco",
+            limit_price=float(body["take_profit"]["limit_price"]),
+            status="new",
+        )
+        leg = self._new(
+            symbol,
+            side,
+            "stop",
+            qty,
+            top.time_in_force,
+            str(uuid.uuid4()),
+            order_class="oco",
+            stop_price=float(body["stop_loss"]["stop_price"]),
+            status="new",
+            parent=top.id,
+        )
         top.legs.append(leg.id)
         self.publish(self._event("new", top))
         return self.render(top, nested=True)
@@ -265,22 +401,40 @@ class FakeBook:
         if order_class == "bracket" and q != 0:
             raise BrokerError(422, {"code": 42210000, "message": "bracket orders must be entry orders"})
         if not opening:
-            held = sum(o.qty - o.filled_qty for o in self.orders.values()
-                       if o.symbol == symbol and o.status in OPEN_STATUSES and o.side == side)
+            held = sum(
+                o.qty - o.filled_qty
+                for o in self.orders.values()
+                if o.symbol == symbol and o.status in OPEN_STATUSES and o.side == side
+            )
             available = abs(q) - held
             if qty > available + 1e-9:
-                raise BrokerError(403, {"available": num(max(available, 0)), "code": 40310000,
-                                        "existing_qty": num(abs(q)), "held_for_orders": num(held), "symbol": symbol,
-                                        "message": f"insufficient qty available for order (requested: {num(qty)}, "
-                                                   f"available: {num(max(available, 0))})"})
+                raise BrokerError(
+                    403,
+                    {
+                        "available": num(max(available, 0)),
+                        "code": 40310000,
+                        "existing_qty": num(abs(q)),
+                        "held_for_orders": num(held),
+                        "symbol": symbol,
+                        "message": f"insufficient qty available for order (requested: {num(qty)}, "
+                        f"available: {num(max(available, 0))})",
+                    },
+                )
             return
         if side == "sell" and (not self.shorting_enabled or not self.assets[symbol]["shortable"]):
             raise BrokerError(403, {"code": 40310000, "message": "account is not allowed to short"})
         cost = qty * price
         bp = self.buying_power()
         if cost > bp + 1e-9:
-            raise BrokerError(403, {"buying_power": num(bp), "code": 40310000, "cost_basis": num(cost),
-                                    "message": "insufficient buying power"})
+            raise BrokerError(
+                403,
+                {
+                    "buying_power": num(bp),
+                    "code": 40310000,
+                    "cost_basis": num(cost),
+                    "message": "insufficient buying power",
+                },
+            )
 
     def cancel(self, order_id: str) -> None:
         """``DELETE /v2/orders/{id}``: 204 when cancelable (the group goes with it), 422 when finished."""
@@ -362,13 +516,25 @@ class FakeBook:
         o.filled_at = o.updated_at if done else None
         exec_id = str(uuid.uuid4())
         kind = "fill" if done else "partial_fill"
-        self.activities.append({
-            "id": f"{now.strftime('%Y%m%d%H%M%S')}{now.microsecond // 1000:03d}::{exec_id}", "activity_type": "FILL",
-            "transaction_time": o.updated_at, "type": kind, "price": num(price), "qty": num(qty), "side": o.side,
-            "symbol": o.symbol, "leaves_qty": num(o.qty - o.filled_qty), "cum_qty": num(o.filled_qty),
-            "order_id": o.id, "order_status": o.status})
-        self.publish(self._event(kind, o, execution_id=exec_id, price=num(price), qty=num(qty),
-                                 position_qty=num(new_q)))
+        self.activities.append(
+            {
+                "id": f"{now.strftime('%Y%m%d%H%M%S')}{now.microsecond // 1000:03d}::{exec_id}",
+                "activity_type": "FILL",
+                "transaction_time": o.updated_at,
+                "type": kind,
+                "price": num(price),
+                "qty": num(qty),
+                "side": o.side,
+                "symbol": o.symbol,
+                "leaves_qty": num(o.qty - o.filled_qty),
+                "cum_qty": num(o.filled_qty),
+                "order_id": o.id,
+                "order_status": o.status,
+            }
+        )
+        self.publish(
+            self._event(kind, o, execution_id=exec_id, price=num(price), qty=num(qty), position_qty=num(new_q))
+        )
         if done and o.legs and o.order_class == "bracket":  # entry filled: the take-profit leg goes live
             self.orders[o.legs[0]].status = "new"
             self.orders[o.legs[1]].status = "new"  # the stop waits at the broker (alpaca shows it held)

@@ -33,8 +33,15 @@ class FakeTradeStream:
         self.conns: set[ServerConnection] = set()
         self.queues: dict[ServerConnection, asyncio.Queue[bytes]] = {}
         self.fills_sent: list[bytes] = []
-        self.stats = {"connections": 0, "authorized": 0, "refused_429": 0, "dropped": 0, "lost_events": 0,
-                      "replayed": 0, "sent": 0}
+        self.stats = {
+            "connections": 0,
+            "authorized": 0,
+            "refused_429": 0,
+            "dropped": 0,
+            "lost_events": 0,
+            "replayed": 0,
+            "sent": 0,
+        }
         self.drop_on_next_fill = False
         self.silent = False
         self.replay_fills_on_reconnect = False
@@ -75,8 +82,7 @@ class FakeTradeStream:
         self._loop = loop
 
         async def boot() -> None:
-            self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._upgrade,
-                                       ping_interval=None)
+            self._server = await serve(self._handle, "127.0.0.1", 0, process_request=self._upgrade, ping_interval=None)
             self.port = self._server.sockets[0].getsockname()[1]
             self._ready.set()
 
@@ -137,13 +143,27 @@ class FakeTradeStream:
             msg = json.loads(await asyncio.wait_for(ws.recv(), 10))
             data = msg.get("data") or {}
             if msg.get("action") != "authenticate" or (data.get("key_id"), data.get("secret_key")) != (
-                    self.key_id, self.secret_key):
-                await ws.send(json.dumps({"stream": "authorization", "data": {
-                    "action": "authenticate", "status": "unauthorized",
-                    "message": "access key verification failed"}}).encode())
+                self.key_id,
+                self.secret_key,
+            ):
+                await ws.send(
+                    json.dumps(
+                        {
+                            "stream": "authorization",
+                            "data": {
+                                "action": "authenticate",
+                                "status": "unauthorized",
+                                "message": "access key verification failed",
+                            },
+                        }
+                    ).encode()
+                )
                 return
-            await ws.send(json.dumps({"stream": "authorization", "data": {
-                "status": "authorized", "action": "authenticate"}}).encode())
+            await ws.send(
+                json.dumps(
+                    {"stream": "authorization", "data": {"status": "authorized", "action": "authenticate"}}
+                ).encode()
+            )
             self.stats["authorized"] += 1
             async for raw in ws:
                 msg = json.loads(raw)

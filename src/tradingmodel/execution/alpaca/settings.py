@@ -50,16 +50,25 @@ def config_from_settings(settings: Any, *, live: bool = False, confirm_live: boo
     """An :class:`AlpacaConfig` from :class:`tradingmodel.config.Settings`; refuses real money unless
     ``live`` and ``confirm_live`` (``tradingmodel live --broker alpaca --confirm-live``)."""
     if not settings.apca_api_key_id or not settings.apca_api_secret_key:
-        raise ExecutorError("APCA_API_KEY_ID and APCA_API_SECRET_KEY must be set (environment or .env) "
-                            "for --broker alpaca")
+        raise ExecutorError(
+            "APCA_API_KEY_ID and APCA_API_SECRET_KEY must be set (environment or .env) for --broker alpaca"
+        )
     base = settings.apca_api_base_url.rstrip("/")
     if live:
         if not confirm_live:
             raise ExecutorError("refusing to trade a live-money Alpaca account without --confirm-live")
         base = LIVE_URL if base == PAPER_URL else base
     elif not is_paper(base):
-        raise ExecutorError(f"APCA_API_BASE_URL={base} is a live-money endpoint; paper trading needs the paper "
-                            f"endpoint ({PAPER_URL}); real money needs "
-                            "`tradingmodel live --broker alpaca --confirm-live`")
-    return AlpacaConfig(settings.apca_api_key_id, settings.apca_api_secret_key, base,
-                        settings.apca_api_stream_url or stream_url_for(base), live=live, **kw)
+        raise ExecutorError(
+            f"APCA_API_BASE_URL={base} is a live-money endpoint; paper trading needs the paper "
+            f"endpoint ({PAPER_URL}); real money needs "
+            "`tradingmodel live --broker alpaca --confirm-live`"
+        )
+    return AlpacaConfig(
+        settings.apca_api_key_id,
+        settings.apca_api_secret_key,
+        base,
+        settings.apca_api_stream_url or stream_url_for(base),
+        live=live,
+        **kw,
+    )

@@ -35,8 +35,17 @@ class BrokerSync:
 
     rest: Rest
 
-    def __init__(self, *, key_id: str, secret_key: str, stream_url: str, paper: bool, heartbeat_s: float,
-                 backoff: tuple[float, float] | None, since: datetime | None) -> None:
+    def __init__(
+        self,
+        *,
+        key_id: str,
+        secret_key: str,
+        stream_url: str,
+        paper: bool,
+        heartbeat_s: float,
+        backoff: tuple[float, float] | None,
+        since: datetime | None,
+    ) -> None:
         self._stream_args = (key_id, secret_key, stream_url, paper, heartbeat_s, backoff)
         self.heartbeat_s = heartbeat_s
         self.orders: dict[str, dict[str, Any]] = {}  # client id (legs renamed) -> last broker Order dict
@@ -69,8 +78,17 @@ class BrokerSync:
     def start_stream(self) -> None:
         self._loop = asyncio.get_running_loop()
         key, secret, url, paper, hb, backoff = self._stream_args
-        self._stream = ObservedStream(key, secret, url, paper=paper, on_state=self._state_cb, on_message=self._msg_cb,
-                                      ping_interval=max(hb / 3, 0.5), ping_timeout=hb, backoff=backoff)
+        self._stream = ObservedStream(
+            key,
+            secret,
+            url,
+            paper=paper,
+            on_state=self._state_cb,
+            on_message=self._msg_cb,
+            ping_interval=max(hb / 3, 0.5),
+            ping_timeout=hb,
+            backoff=backoff,
+        )
         self._stream.subscribe_trade_updates(self._handler)
         self._thread = threading.Thread(target=self._stream.run, name="alpaca-trade-stream", daemon=True)
         self._thread.start()
@@ -162,8 +180,11 @@ class BrokerSync:
             self.orders[f"{cid}-prev"] = old
             old = None
         self.cid_of[str(order["id"])] = cid
-        if old is not None and (status_of(old) in TERMINAL and status_of(order) not in TERMINAL
-                                or fnum(order.get("filled_qty")) < fnum(old.get("filled_qty"))):
+        if old is not None and (
+            status_of(old) in TERMINAL
+            and status_of(order) not in TERMINAL
+            or fnum(order.get("filled_qty")) < fnum(old.get("filled_qty"))
+        ):
             return
         self.orders[cid] = order
         if status_of(order) in TERMINAL:
@@ -258,8 +279,9 @@ class BrokerSync:
         fill in flight, anything else stops the executor."""
         for attempt in range(3):
             broker = await self.broker_positions()
-            diff = sorted(s for s in set(broker) | set(self.book)
-                          if abs(broker.get(s, 0.0) - self.book.get(s, 0.0)) > EPS)
+            diff = sorted(
+                s for s in set(broker) | set(self.book) if abs(broker.get(s, 0.0) - self.book.get(s, 0.0)) > EPS
+            )
             if not diff:
                 return
             if attempt < 2:
@@ -268,7 +290,8 @@ class BrokerSync:
         s = diff[0]
         self.fatal = ExecutorError(
             f"position mismatch in {s}: the broker holds {broker.get(s, 0.0):g} shares, the fills this executor "
-            f"applied add up to {self.book.get(s, 0.0):g}; reconciliation cannot explain it, stopping")
+            f"applied add up to {self.book.get(s, 0.0):g}; reconciliation cannot explain it, stopping"
+        )
         raise self.fatal
 
     async def watch(self) -> None:

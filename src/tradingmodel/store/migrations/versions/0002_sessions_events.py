@@ -45,8 +45,7 @@ def upgrade() -> None:
         sa.Column("last_bar_time", TS, nullable=True),
         sa.Column("snapshot", sa.LargeBinary(), nullable=False),
         sa.Column("updated_at", TS, nullable=False),
-        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_session_state_run_id_runs"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name=op.f("fk_session_state_run_id_runs"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_session_state")),
     )
     op.create_table(
@@ -76,8 +75,9 @@ def upgrade() -> None:
 
     op.add_column("training_jobs", sa.Column("params", JSON, nullable=True))
     op.add_column("training_jobs", sa.Column("progress", JSON, nullable=True))
-    op.add_column("training_jobs", sa.Column("cancel_requested", sa.Boolean(), nullable=False,
-                                             server_default=sa.false()))
+    op.add_column(
+        "training_jobs", sa.Column("cancel_requested", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     op.add_column("training_jobs", sa.Column("worker_pid", sa.Integer(), nullable=True))
     op.add_column("training_jobs", sa.Column("heartbeat_at", TS, nullable=True))
 
