@@ -48,10 +48,15 @@ def server(tmp_path: Path, bars: pd.DataFrame) -> Iterator[Api]:
         srv.__exit__()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One chromium per test module. Not per session: Playwright's sync API keeps an asyncio loop running in
+    the main thread while it is open, and every later test calling ``asyncio.run`` would then fail."""
     require(shutil.which("chromium") is not None, "chromium")
-    pw_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api as pw_api
+    except ImportError:
+        require(False, "playwright (the dev extra)")
     with pw_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
