@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tradingmodel.config import TradingConfig
-from tradingmodel.strategy import core
 from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.state import StrategyState, close_all
+from tradingmodel.strategy.state import step as state_step
 
 SNAPSHOT_FORMAT = 1
 _ARRAYS = ("p", "sf", "si", "acct")
@@ -141,30 +141,14 @@ class LiveStrategy:
     def step(self, mkt: np.ndarray, day: int) -> SliceResult:
         """One slice ``mkt`` of shape (n_symbols, NK) (NaN close = no bar) of New York session ``day``.
 
-        Calls the compiled step directly (as :func:`tradingmodel.strategy.state.step` does) because the logs
-        restart every slice, so their capacity never has to grow after the first."""
+        Runs :func:`tradingmodel.strategy.state.step` (simulated executor → apply fills → decide → executor →
+        apply fills, the backtest's own per-row sequence); the logs restart every slice, so their capacity
+        never has to grow after the first."""
         st = self.state
         need = 2 * len(self.symbols) + 2
         if min(st.fills.shape[0], st.trades.shape[0], st.orders.shape[0], st.rejections.shape[0]) < need:
             st.ensure_capacity()
-        curve = np.zeros((1, 3))
-        core.step(
-            np.ascontiguousarray(mkt[None, :, :], dtype=np.float64),
-            np.array([day], dtype=np.int64),
-            0,
-            1,
-            self.stamp,
-            st.sf,
-            st.si,
-            st.acct,
-            st.p,
-            st.fills,
-            st.trades,
-            st.orders,
-            st.rejections,
-            st.counts,
-            curve,
-        )
+        curve = state_step(st, np.ascontiguousarray(mkt[None, :, :], dtype=np.float64), self.stamp, day)
         f, o, r = self._take_logs()
         return SliceResult(f, o, r, float(curve[0, 0]), float(curve[0, 1]), float(curve[0, 2]))
 
