@@ -19,8 +19,7 @@ from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.state import StrategyState, close_all
 from tradingmodel.strategy.state import step as state_step
 
-SNAPSHOT_FORMAT = 1
-_ARRAYS = ("p", "sf", "si", "acct")
+SNAPSHOT_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -80,34 +79,32 @@ class LiveStrategy:
         return int(self.state.acct[L.A_STEPS])
 
     def snapshot(self) -> bytes:
-        """The whole state as bytes: a JSON header (format version, symbols, array shapes) and the raw
-        arrays; the logs are not part of it."""
-        arrays = [np.ascontiguousarray(getattr(self.state, k)) for k in _ARRAYS]
-        head = json.dumps(
-            {
-                "format": SNAPSHOT_FORMAT,
-                "symbols": self.symbols,
-                "arrays": [[k, a.dtype.str, list(a.shape)] for k, a in zip(_ARRAYS, arrays, strict=True)],
-            }
-        )
+        """The whole state as bytes: a JSON header (format version, symbols, part sizes), the strategy's own
+        snapshot (:meth:`StrategyState.snapshot`, no logs) and the simulated executor's book."""
+        strat = self.state.snapshot()
+        sim = self.state.sim.snapshot() if self.state.sim is not None else b""
+        head = json.dumps({"format": SNAPSHOT_FORMAT, "symbols": self.symbols, "parts": [len(strat), len(sim)]})
         hb = head.encode()
-        return len(hb).to_bytes(4, "little") + hb + b"".join(a.tobytes() for a in arrays)
+        return len(hb).to_bytes(4, "little") + hb + strat + sim
 
     @classmethod
     def restore(cls, data: bytes, symbols: Sequence[str], trading: TradingConfig) -> LiveStrategy:
         """The state saved by :meth:`snapshot`; refuses other symbols or another format."""
+        from tradingmodel.execution.simulated import SimulatedExecutor
+
         n = int.from_bytes(data[:4], "little")
         head = json.loads(data[4 : 4 + n])
-        if head["format"] != SNAPSHOT_FORMAT:
-            raise ValueError(f"strategy snapshot format {head['format']}, expected {SNAPSHOT_FORMAT}")
+        if head.get("format") != SNAPSHOT_FORMAT:
+            raise ValueError(f"strategy snapshot format {head.get('format')}, expected {SNAPSHOT_FORMAT}")
         if head["symbols"] != list(symbols):
             raise ValueError(f"session snapshot is for symbols {','.join(head['symbols'])}, not {','.join(symbols)}")
         live = cls.new(symbols, trading)
+        ns, nx = head["parts"]
         pos = 4 + n
-        for k, dtype, shape in head["arrays"]:
-            a = np.frombuffer(data, dtype=np.dtype(dtype), count=int(np.prod(shape)), offset=pos).reshape(shape)
-            getattr(live.state, k)[...] = a
-            pos += a.nbytes
+        restored = StrategyState.restore(data[pos : pos + ns], symbols=list(symbols))
+        live.state = restored
+        if nx:
+            restored.sim = SimulatedExecutor.restore(data[pos + ns : pos + ns + nx], n_symbols=len(symbols))
         return live
 
     def _take_logs(self) -> tuple[list[StrategyFill], list[StrategyOrder], list[tuple[int, str]]]:
