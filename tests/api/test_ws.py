@@ -161,10 +161,10 @@ def _stalled_client(port: int, key: str) -> socket.socket:
 
 @pytest.mark.slow
 def test_a_slow_client_is_dropped_and_never_slows_the_others(db_url: str, tmp_path: Path) -> None:
-    # A queue of 300 leaves a reading client room on a loaded 2-core machine; 3,000 events of 8 kB (~24 MB)
+    # A queue of 1,000 leaves a reading client room on a loaded 2-core machine; 4,000 events of 8 kB (~32 MB)
     # are still far more than that queue plus the socket buffers of a client that does not read.
-    srv, api = start_api(db_url, tmp_path, ws_queue=300)
-    n, blob = 3000, "x" * 8000
+    srv, api = start_api(db_url, tmp_path, ws_queue=1000)
+    n, blob = 4000, "x" * 8000
     try:
 
         async def run() -> list[int]:
