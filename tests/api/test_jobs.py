@@ -70,6 +70,7 @@ def test_a_job_trains_while_the_portfolio_answers_fast(trainer: Api) -> None:
     assert during >= 30, f"only {during} portfolio requests while the job ran"
     p99 = float(np.percentile(np.array(timings) * 1000, 99))
     idle_p99 = float(np.percentile(np.array(idle) * 1000, 99))
+    assert p99 < 100, f"GET /portfolio p99 {p99:.1f} ms while training (worker idle: {idle_p99:.1f} ms)"
     prog = job["progress"]
     assert prog["epoch"] >= 1 and prog["model"] == SYMBOL
     assert prog["train_loss"] > 0 and prog["val_loss"] > 0 and prog["samples_per_s"] > 0
@@ -82,9 +83,6 @@ def test_a_job_trains_while_the_portfolio_answers_fast(trainer: Api) -> None:
     assert [j["id"] for j in status["jobs"]] == [good, bad]
     r = api.client.post("/api/v1/analysis/predict", json={"symbol": SYMBOL})
     assert r.status_code == 200 and r.json()["model_id"] == job["model_id"]
-    if idle_p99 >= 50:  # the machine itself is too loaded to measure a 100 ms bound (seen at load ~10)
-        pytest.skip(f"idle GET /portfolio p99 {idle_p99:.1f} ms: machine too loaded to check p99 < 100 ms")
-    assert p99 < 100, f"GET /portfolio p99 {p99:.1f} ms while training (worker idle: {idle_p99:.1f} ms)"
 
 
 @pytest.mark.slow
