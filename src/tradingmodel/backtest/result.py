@@ -14,20 +14,6 @@ from tradingmodel.metrics.trading import trading_metrics
 from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.state import StrategyState
 
-TRADE_COLUMNS = (
-    "symbol",
-    "side",
-    "entry_time",
-    "entry_price",
-    "exit_time",
-    "exit_price",
-    "quantity",
-    "pnl",
-    "return_pct",
-    "commission",
-    "exit_reason",
-)
-
 
 @dataclass
 class BacktestResult:

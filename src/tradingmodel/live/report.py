@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tradingmodel.config import AppConfig, TradingConfig
+from tradingmodel.report.runs import TRADE_COLUMNS  # one definition of the trades table
 from tradingmodel.store.sessions import SessionStore
 
 EXIT_NAMES = {
@@ -20,19 +21,6 @@ EXIT_NAMES = {
     "session_close": "session_close",
     "end": "end",
 }
-TRADE_COLUMNS = [
-    "symbol",
-    "side",
-    "entry_time",
-    "entry_price",
-    "exit_time",
-    "exit_price",
-    "quantity",
-    "pnl",
-    "return_pct",
-    "commission",
-    "exit_reason",
-]
 
 
 def session_equity(store: SessionStore) -> pd.DataFrame:
