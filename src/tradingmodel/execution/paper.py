@@ -65,6 +65,8 @@ class PaperExecutor:
 
     name = "paper"
     holds_protective_orders = True
+    #: a slice handed again after a restart returns the fills it made then (the engine relies on it)
+    replays_slices = True
 
     def __init__(self, trading: TradingConfig, state_path: str | Path | None = None) -> None:
         self.trading = trading

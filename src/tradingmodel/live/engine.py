@@ -1,9 +1,12 @@
 """The live engine: bar source → slice barrier → features + one batched model call → strategy → executor
 → store → events, on one asyncio loop. See ``docs/live.md`` for the order of commits and why.
 
-Per slice (minute ``T``): the executor fills what was pending on ``T``'s bars; the predictor and the strategy
-step ``T``; the slice's fills (with positions), decisions (orders ``new``), predictions, snapshot and events
-are committed in one transaction; only then are stale orders canceled and the new ones submitted.
+Per slice (minute ``T``): the executor fills what was pending on ``T``'s bars (paper) or reports what the
+broker filled since the previous slice (Alpaca); those fills and the refusals of awaited orders go to the
+strategy's ``apply_fills`` phase; the predictor updates and the strategy's ``decide`` phase runs on ``T``; the
+slice's fills (with positions), decisions (orders ``new``), predictions, snapshot and events are committed in
+one transaction; only then are stale orders canceled and the new ones submitted. A fill that comes back at
+submit (market-on-close) goes to the strategy and is committed with its snapshot.
 """
 
 from __future__ import annotations
@@ -24,10 +27,10 @@ from tradingmodel.live import signals
 from tradingmodel.live.barrier import Slice, SliceBarrier, slices
 from tradingmodel.live.crash import CrashPoints
 from tradingmodel.live.events import Publisher
-from tradingmodel.live.orders import OrderBook, check_fills
+from tradingmodel.live.orders import EngineError, OrderBook
 from tradingmodel.live.predictor import Predictor
 from tradingmodel.live.sources import LiveBar, SliceEnd, calendar_session_last
-from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy, SliceResult, StrategyFill
+from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy, SliceResult
 from tradingmodel.store.sessions import EventRow, SessionInfo, SessionStore, SliceWrite
 from tradingmodel.strategy import layout as L
 
@@ -38,7 +41,6 @@ PURPOSE_OF = {
     "session_close": "session_close",
     "end": "end",
 }
-MOC_PURPOSES = ("session_close", "end")
 
 
 @dataclass
@@ -107,10 +109,14 @@ class Engine:
         """Reconcile with the executor, trade every slice, then (optionally) flatten. Returns the counters."""
         loop = asyncio.get_running_loop()
         self.stats.started = loop.time()
-        await self.executor.start()
+        await self.executor.start()  # a broker's pre-trade checks: account active, clock open
+        check = getattr(self.executor, "check_symbols", None)
+        if check is not None:  # tradable (and shortable when shorts are allowed), before any order
+            for note in await check(self.symbols, short=self.trading.allow_short):
+                self.book.publish(self.store.append_events([EventRow("session", {"state": "note", "message": note})]))
         await self.book.load()
         last = self.barrier.released
-        await self.book.reconcile(last, self.strategy)
+        await self.book.reconcile(last, self.strategy, lambda: self._portfolio_events(last))
         self._risk_event([], last)
         async for sl in slices(self.source, self.barrier):
             await self._process(sl)
@@ -118,14 +124,19 @@ class Engine:
                 break
         if self.flatten_on_exit and self.stats.last_bar is not None:
             await self._flatten()
+        if not hasattr(self.executor, "on_slice"):
+            await self._settle()
         return self.stats
 
     # --- one slice ----------------------------------------------------------------------------
     async def _process(self, sl: Slice) -> None:
         T = sl.timestamp
-        exec_fills = await self._executor_bars(sl)
+        got = await self._executor_bars(sl)
         self.crash("after_executor_bars")
-        updates = await self.book.poll([b for b in sl.bars])
+        updates = await self.book.poll(list(sl.bars))
+        exec_fills = self.book.unrecorded(got)
+        legs = await self.book.legs_of(exec_fills)
+        self.strategy.apply(self.book.reports(exec_fills, updates, self.strategy, self.strategy.stamp, legs))
         for s, b in sl.bars.items():
             self.predictor.update(s, b.close, b.volume)
             self.last_bar_of[s] = T
@@ -139,17 +150,16 @@ class Engine:
             last = b.session_last if b.session_last is not None else calendar_session_last(T)
             row[L.K_SESSION_LAST] = 1.0 if last else 0.0
         day = int(np.asarray(self.barrier._date(T)).astype(np.int64))
-        res = self.strategy.step(mkt, day)
-        check_fills([f for f in res.fills if f.purpose not in MOC_PURPOSES], exec_fills, self.symbols, T)
-        orders = self._orders(res, T)
+        res = self.strategy.decide(mkt, day)
         self.book.tentative(exec_fills, updates)
+        orders = self._orders(res, T)
         cancels = self.book.stale(self.strategy, self.index)
-        legs = await self.book.legs_of(exec_fills)
-        events = self._slice_events(sl, preds, mkt, res)
+        events = self._slice_events(sl, preds)
         events += self._risk_event([], T, commit=False)
         events += [EventRow("order", self.book.order_data(o, "new"), o.symbol, T) for o in orders]
         rows, sig_events = self._prediction_rows(T, preds, mkt, res, orders)
         events += sig_events
+        events += self._portfolio_events(T)
         ev = self.store.commit_slice(
             SliceWrite(T, self.strategy.snapshot(), SNAPSHOT_FORMAT, exec_fills, legs, orders, updates, rows, events)
         )
@@ -160,10 +170,18 @@ class Engine:
         self.stats.refused += len(sl.refused)
         self.stats.fills += len(exec_fills)
         self.stats.orders += len(orders)
-        self.stats.last_bar, self.stats.equity, self.stats.cash = T, res.equity, res.cash
-        self.stats.curve.append((T, res.equity, res.cash, res.gross))
+        self.stats.last_bar = T
         self.crash("after_decision_commit")
-        await self.book.send(cancels, orders, expected=self._moc_fills(res), snapshot=self.strategy.snapshot, last=T)
+        await self.book.send(cancels, orders, strategy=self.strategy, last=T, after=lambda: self._portfolio_events(T))
+        self._mark_stats(T)
+
+    def _mark_stats(self, T: pd.Timestamp) -> None:
+        equity, cash, gross = self.strategy.account()
+        self.stats.equity, self.stats.cash = equity, cash
+        if self.stats.curve and self.stats.curve[-1][0] == T:
+            self.stats.curve[-1] = (T, equity, cash, gross)
+        else:
+            self.stats.curve.append((T, equity, cash, gross))
 
     async def _executor_bars(self, sl: Slice) -> list:
         """The slice's bars to the executor (the paper executor's row fast path when it has one)."""
@@ -189,10 +207,13 @@ class Engine:
         executor's resting legs, not new orders)."""
         out = []
         sl_frac, tp_frac = self.trading.stop_loss_threshold, self.trading.take_profit_threshold
+        working = {(v["symbol"], v["reason"]) for v in self.book.open.values()}
         for o in res.orders:
             if o.purpose not in PURPOSE_OF:
                 continue
             sym, purpose = self.symbols[o.symbol], PURPOSE_OF[o.purpose]
+            if purpose in ("entry", "time_exit", "halt_exit") and (sym, purpose) in working:
+                continue  # decided again while the broker still works the first one: never a second
             side = "buy" if o.side > 0 else "sell"
             otype = "market_on_close" if o.order_type == "market_on_close" else "market"
             stop = target = None
@@ -214,23 +235,21 @@ class Engine:
             )
         return out
 
-    def _moc_fills(self, res: SliceResult) -> dict[str, StrategyFill]:
-        return {self.symbols[f.symbol]: f for f in res.fills if f.purpose in MOC_PURPOSES}
-
     async def _flatten(self) -> None:
         """Close every position at its last close and drop pending entries (``--flatten-on-exit``)."""
         T = self.stats.last_bar
-        res = self.strategy.close_all()
+        assert T is not None
+        res = self.strategy.end_orders()
         orders = []
-        for f in res.fills:
-            sym = self.symbols[f.symbol]
+        for o in res.orders:
+            sym = self.symbols[o.symbol]
             bt = self.last_bar_of.get(sym, T).to_pydatetime()
             orders.append(
                 OrderRequest(
                     client_order_id(self.session.name, T.to_pydatetime(), sym, "end"),
                     sym,
-                    "buy" if f.side > 0 else "sell",
-                    f.quantity,
+                    "buy" if o.side > 0 else "sell",
+                    o.quantity,
                     "market_on_close",
                     "end",
                     bt,
@@ -248,49 +267,47 @@ class Engine:
         )
         self.book.committed(orders, [])
         self.book.publish(ev)
-        await self.book.send(cancels, orders, expected=self._moc_fills(res), snapshot=self.strategy.snapshot, last=T)
-        self.stats.equity = res.equity
-        self.stats.cash = res.cash
-        if self.stats.curve:
-            self.stats.curve[-1] = (T, res.equity, res.cash, res.gross)
+        await self.book.send(cancels, orders, strategy=self.strategy, last=T, after=lambda: self._portfolio_events(T))
+        self._mark_stats(T)
 
-    # --- events -------------------------------------------------------------------------------
-    def _slice_events(self, sl: Slice, preds: dict, mkt: np.ndarray, res: SliceResult) -> list[EventRow]:
-        T = sl.timestamp
-        ev = [
-            EventRow(
-                "bar",
-                {
-                    "open": b.open,
-                    "high": b.high,
-                    "low": b.low,
-                    "close": b.close,
-                    "volume": b.volume,
-                    "status": status,
-                    "gap_bars": 0,
-                },
-                b.symbol,
-                b.timestamp,
-            )
-            for b, status in sl.refused
-        ]
-        for s, b in sl.bars.items():
-            ev.append(
-                EventRow(
-                    "bar",
-                    {
-                        "open": b.open,
-                        "high": b.high,
-                        "low": b.low,
-                        "close": b.close,
-                        "volume": b.volume,
-                        "status": "applied",
-                        "gap_bars": sl.gaps.get(s, 0),
-                    },
-                    s,
-                    T,
+    async def _settle(self) -> None:
+        """A broker at the end of the bars: wait for the last slice's orders (filled, refused or past the
+        deadline), hand the strategy their fills, then check the positions against the broker's (the truth)."""
+        T = self.stats.last_bar
+        empty = pd.DataFrame(columns=["symbol", "timestamp", "open", "high", "low", "close", "volume"])
+        fills = self.book.unrecorded(list(await self.executor.on_bars(empty)))
+        if fills:
+            legs = await self.book.legs_of(fills)
+            self.strategy.apply(self.book.reports(fills, [], self.strategy, max(self.strategy.stamp - 1, 0), legs))
+            self.book.publish(
+                self.store.record_fills(
+                    fills,
+                    self.strategy.snapshot(),
+                    SNAPSHOT_FORMAT,
+                    None if T is None else T.to_pydatetime(),
+                    legs=legs,
+                    events=self._portfolio_events(T) if T is not None else [],
                 )
             )
+            self.stats.fills += len(fills)
+        verify = getattr(self.executor, "verify_positions", None)
+        if verify is not None:
+            ours = {s: p["quantity"] for s, p in self.store.positions().items() if abs(p["quantity"]) > 1e-9}
+            try:
+                await verify(ours)
+            except Exception as e:  # ExecutorError: the message names the symbol and both quantities
+                raise EngineError(str(e)) from None
+
+    # --- events -------------------------------------------------------------------------------
+    @staticmethod
+    def _bar_event(b: LiveBar, status: str, gap_bars: int, T: Any) -> EventRow:
+        data = {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume}
+        return EventRow("bar", {**data, "status": status, "gap_bars": gap_bars}, b.symbol, T)
+
+    def _slice_events(self, sl: Slice, preds: dict) -> list[EventRow]:
+        T = sl.timestamp
+        ev = [self._bar_event(b, status, 0, b.timestamp) for b, status in sl.refused]
+        ev += [self._bar_event(b, "applied", sl.gaps.get(s, 0), T) for s, b in sl.bars.items()]
         for s, p in preds.items():
             ev.append(
                 EventRow(
@@ -305,6 +322,12 @@ class Engine:
                     T,
                 )
             )
+        return ev
+
+    def _portfolio_events(self, T: pd.Timestamp | None) -> list[EventRow]:
+        """The book after the strategy's latest fills and marks (the last of a slice wins in the curve)."""
+        if T is None:
+            return []
         positions = {}
         for i, s in enumerate(self.symbols):
             side, qty = self.strategy.position(i)
@@ -316,21 +339,15 @@ class Engine:
                     "last_price": last,
                     "unrealized_pnl": side * qty * (last - entry),
                 }
-        ev.append(
-            EventRow(
-                "portfolio",
-                {
-                    "equity": res.equity,
-                    "cash": res.cash,
-                    "gross_exposure": res.gross,
-                    "realized_pnl": self.book.realized_total(),
-                    "positions": positions,
-                },
-                None,
-                T,
-            )
-        )
-        return ev
+        equity, cash, gross = self.strategy.account()
+        data = {
+            "equity": equity,
+            "cash": cash,
+            "gross_exposure": gross,
+            "realized_pnl": self.book.realized_total(),
+            "positions": positions,
+        }
+        return [EventRow("portfolio", data, None, T)]
 
     def _prediction_rows(
         self, T: pd.Timestamp, preds: dict, mkt: np.ndarray, res: SliceResult, orders: list[OrderRequest]

@@ -1,10 +1,15 @@
-"""The engine's open orders: reconciliation on start, status polling, stale-order cancels, submits.
+"""The engine's open orders: reconciliation on start, status polling, stale-order cancels, submits, and the
+translation of the executor's fills and refusals into the strategy's reports (its ``apply_fills`` phase).
 
 What should be open is a function of the strategy state alone (a protective leg while its position is held
 and not being exited, an entry while the strategy still waits for it), so the cancels after a restart are
 the same as those a crash interrupted. Reconciliation never guesses: an order the store says was submitted
 but the executor does not know, or an executor fill of an order the store does not have, stops the engine
 with a message naming the order.
+
+The strategy's book and the store's fills move together: every fill handed to the strategy is committed
+in the same transaction as the snapshot taken after it, so on a restart the fills the store lacks are exactly
+those the restored strategy has not seen.
 """
 
 from __future__ import annotations
@@ -18,42 +23,20 @@ import pandas as pd
 from tradingmodel.execution.base import Executor
 from tradingmodel.execution.orders import TERMINAL, FillReport, OrderRequest, OrderUpdate
 from tradingmodel.live.events import Publisher
-from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy, StrategyFill
+from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy
 from tradingmodel.store.sessions import EventRow, SessionStore
+from tradingmodel.strategy.messages import CONTRACT_PURPOSE, Fill, Report
 
 LEGS = ("stop_loss", "take_profit")
 _US = timedelta(microseconds=1)
+#: the executor contract's purposes in the strategy's terms
+STRATEGY_PURPOSE = {v: k for k, v in CONTRACT_PURPOSE.items()}
+#: the strategy's own decisions waiting for a next open: a refusal of one of these goes back to it
+_AWAITED = ("entry", "time_exit", "halt_exit")
 
 
 class EngineError(RuntimeError):
     """The engine cannot go on safely; the message says why (names the order or fill)."""
-
-
-def _same(a: float, b: float) -> bool:
-    return a == b or abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
-
-
-def check_fills(expected: Sequence[StrategyFill], got: Sequence[FillReport], symbols: Sequence[str], when: Any) -> None:
-    """The strategy's own bookings must equal the executor's fills, in order (interim, until the strategy
-    takes its fills from the executor): any difference stops the engine."""
-    if len(expected) != len(got):
-        raise EngineError(
-            f"{when}: the strategy booked {len(expected)} fill(s) and the executor reported "
-            f"{len(got)}: {[symbols[f.symbol] for f in expected]} vs {[f.symbol for f in got]}"
-        )
-    for e, g in zip(expected, got, strict=True):
-        side = "buy" if e.side > 0 else "sell"
-        if (
-            symbols[e.symbol] != g.symbol
-            or side != g.side
-            or not _same(e.quantity, g.quantity)
-            or not _same(e.price, g.price)
-            or not _same(e.commission, g.commission)
-        ):
-            raise EngineError(
-                f"{when}: fill {g.fill_id} ({g.symbol} {g.side} {g.quantity} @ {g.price}) differs from "
-                f"the strategy's ({symbols[e.symbol]} {side} {e.quantity} @ {e.price})"
-            )
 
 
 def _request(o: dict[str, Any]) -> OrderRequest:
@@ -80,6 +63,7 @@ class OrderBook:
         self.store, self.executor, self.crash, self.publisher = store, executor, crash, publisher
         self.open: dict[str, dict[str, Any]] = {}
         self.realized: dict[str, float] = {}
+        self.purpose: dict[str, tuple[str, str]] = {}  # client id -> (symbol, contract purpose), cache
 
     async def load(self) -> None:
         self.open = {o["client_order_id"]: o for o in self.store.open_orders()}
@@ -110,10 +94,89 @@ class OrderBook:
             "message": None,
         }
 
+    # --- fills and refusals → the strategy -----------------------------------------------------
+    def unrecorded(self, fills: Sequence[FillReport]) -> list[FillReport]:
+        """``fills`` without those the store already has (by fill id) or repeated in the list: what the
+        strategy has not been given yet (a broker may deliver a fill twice, a restart replays them)."""
+        known = self.store.known_fills([f.fill_id for f in fills]) if fills else set()
+        out = []
+        for f in fills:
+            if f.fill_id not in known:
+                known.add(f.fill_id)
+                out.append(f)
+        return out
+
+    def _purpose_of(self, cid: str, legs: Sequence[dict[str, Any]]) -> tuple[str, str]:
+        """(symbol, contract purpose) of an order: the mirror, the legs just opened, else the store."""
+        if cid in self.purpose:
+            return self.purpose[cid]
+        o = self.open.get(cid)
+        if o is not None:
+            found = (o["symbol"], o["reason"])
+        else:
+            leg = next((g for g in legs if g["cid"] == cid), None)
+            if leg is not None:
+                found = (leg["symbol"], leg["purpose"])
+            elif cid.endswith(("-sl", "-tp")):
+                found = ("", "stop_loss" if cid.endswith("-sl") else "take_profit")
+            else:
+                row = self.store.order(cid)
+                if row is None:
+                    raise EngineError(
+                        f"fill of order {cid} at the {self.executor.name} executor: this session never stored "
+                        "that order; resolve it at the broker"
+                    )
+                found = (row["symbol"], row["reason"])
+        self.purpose[cid] = found
+        return found
+
+    def reports(
+        self,
+        fills: Sequence[FillReport],
+        updates: Sequence[OrderUpdate],
+        strategy: LiveStrategy,
+        stamp: int,
+        legs: Sequence[dict[str, Any]] = (),
+    ) -> list[Report]:
+        """The strategy's reports for the executor's ``fills`` (in order) and for the ``updates`` that end an
+        order the strategy still waits for without a fill (rejected, canceled, expired): a refused entry
+        leaves the strategy flat, a refused exit is decided again."""
+        index = {s: i for i, s in enumerate(strategy.symbols)}
+        out: list[Report] = []
+        filled: set[str] = set()
+        for f in fills:
+            _, purpose = self._purpose_of(f.client_order_id, legs)
+            out.append(
+                Fill(
+                    index[f.symbol],
+                    1 if f.side == "buy" else -1,
+                    float(f.quantity),
+                    float(f.price),
+                    float(f.price if f.reference_price is None else f.reference_price),
+                    float(f.commission),
+                    STRATEGY_PURPOSE[purpose],
+                    stamp,
+                )
+            )
+            filled.add(f.symbol)
+        for u in updates:
+            if u.status not in TERMINAL or u.status == "filled":
+                continue
+            sym, purpose = self._purpose_of(u.client_order_id, legs)
+            i = index.get(sym)
+            if purpose not in _AWAITED or i is None or sym in filled:
+                continue
+            if strategy.awaits(i, STRATEGY_PURPOSE[purpose]):
+                out.append(strategy.rejection(i, STRATEGY_PURPOSE[purpose], _reason(purpose, u.message)))
+        return out
+
     # --- start ------------------------------------------------------------------------------
-    async def reconcile(self, last: pd.Timestamp | None, strategy: LiveStrategy) -> None:
-        """Resolve every ``new``/``submitted`` order against the executor by client order id, record the
-        executor's fills of slices already processed, then cancel what the strategy no longer wants and
+    async def reconcile(
+        self, last: pd.Timestamp | None, strategy: LiveStrategy, after: Callable[[], list[EventRow]]
+    ) -> None:
+        """Resolve every ``new``/``submitted`` order against the executor by client order id; hand the
+        strategy the executor's fills the store lacks (of slices already processed) and the refusals of the
+        orders it waits for, committed with the snapshot; then cancel what the strategy no longer wants and
         submit the committed decisions the executor never received."""
         ups, to_submit = [], []
         for cid, o in self.open.items():
@@ -128,36 +191,38 @@ class OrderBook:
                     "cannot tell whether it was placed; resolve it at the broker and in the store"
                 )
             if u.status in ("filled", "partially_filled"):
-                if o["status"] == "new":  # its fill comes with the bars (or below, when already processed)
+                if o["status"] == "new":  # its fills come below or with the bars
                     ups.append(OrderUpdate(cid, "submitted", u.broker_order_id))
             elif u.status != o["status"]:
                 ups.append(u)
-        if self.open and last is not None:
-            since = min(pd.Timestamp(o["bar_time"]) for o in self.open.values()) - _US
-            known = {o["client_order_id"] for o in self.store.orders()}
-            fills = [f for f in await self.executor.fills_since(since) if pd.Timestamp(f.timestamp) <= last]
-            for f in fills:
-                if f.client_order_id not in known:
-                    raise EngineError(
-                        f"fill {f.fill_id} at the {self.executor.name} executor belongs to order "
-                        f"{f.client_order_id}, which this session never stored"
-                    )
-            self.publish(
-                self.store.set_status(
-                    ups,
-                    [
-                        EventRow(
-                            "session", {"state": "reconciled", "message": f"{len(self.open)} open order(s) checked"}
-                        )
-                    ],
-                )
+        if getattr(self.executor, "replays_slices", False):  # a slice after `last` comes back with its fills
+            got = []
+            if self.open and last is not None:
+                since = min(pd.Timestamp(o["bar_time"]) for o in self.open.values()) - _US
+                got = [f for f in await self.executor.fills_since(since) if pd.Timestamp(f.timestamp) <= last]
+        else:  # a broker: every fill of the session it has
+            got = await self.executor.fills_since(None)
+        fills = self.unrecorded(got)
+        legs = await self.legs_of(fills)
+        reports = self.reports(fills, ups, strategy, max(strategy.stamp - 1, 0), legs)
+        strategy.apply(reports)
+        events = [EventRow("session", {"state": "reconciled", "message": f"{len(self.open)} open order(s) checked"})]
+        if fills or reports:
+            events += after()
+        self.publish(
+            self.store.record_fills(
+                fills,
+                strategy.snapshot(),
+                SNAPSHOT_FORMAT,
+                None if last is None else last.to_pydatetime(),
+                legs=legs,
+                events=events,
+                updates=ups,
             )
-            self.publish(self.store.record_fills(fills, strategy.snapshot(), SNAPSHOT_FORMAT, last.to_pydatetime()))
-        elif ups:
-            self.publish(self.store.set_status(ups))
+        )
         await self.load()
         index = {s: i for i, s in enumerate(strategy.symbols)}
-        await self.send(self.stale(strategy, index), to_submit, expected={}, snapshot=strategy.snapshot, last=last)
+        await self.send(self.stale(strategy, index), to_submit, strategy=strategy, last=last, after=after)
 
     # --- per slice ----------------------------------------------------------------------------
     async def poll(self, symbols: Sequence[str]) -> list[OrderUpdate]:
@@ -176,21 +241,28 @@ class OrderBook:
         """Drop orders the slice's fills and updates close (before deciding what is stale)."""
         for f in fills:
             o = self.open.get(f.client_order_id)
-            if o is not None and f.quantity >= o["quantity"] - o["filled_quantity"] - 1e-9:
+            if o is None:
+                continue
+            if f.quantity >= o["quantity"] - o["filled_quantity"] - 1e-9:
                 self.open.pop(f.client_order_id)
+            else:
+                o["filled_quantity"] = o["filled_quantity"] + f.quantity
+                o["status"] = "partially_filled"
         for u in updates:
             self.open.pop(u.client_order_id, None)
 
     def stale(self, strategy: LiveStrategy, index: dict[str, int]) -> list[str]:
         """Open orders the strategy no longer wants: legs of a position that is gone or being exited, entries
-        it stopped waiting for (halt, end of session)."""
+        it stopped waiting for (halt, end of session). A partly filled entry whose position the strategy holds
+        and is not exiting keeps filling."""
         out = []
         for cid, o in self.open.items():
             i = index[o["symbol"]]
             side, _ = strategy.position(i)
             pend = strategy.pending(i)
             leg_gone = o["reason"] in LEGS and (side == 0 or pend == 2)
-            if leg_gone or (o["reason"] == "entry" and pend not in (1, -1)):
+            filling = o["filled_quantity"] > 0 and side == (1 if o["side"] == "buy" else -1) and pend != 2
+            if leg_gone or (o["reason"] == "entry" and pend not in (1, -1) and not filling):
                 out.append(cid)
         return out
 
@@ -206,7 +278,7 @@ class OrderBook:
             if f.client_order_id.startswith("tm-entry-"):
                 for cid in leg_ids(f.client_order_id).values():
                     d = await details(cid)
-                    if d is not None:
+                    if d is not None and all(g["cid"] != cid for g in out):
                         out.append(d)
         return out
 
@@ -227,6 +299,8 @@ class OrderBook:
                 "parent_client_order_id": o.parent_client_order_id,
             }
         for leg in legs:
+            if leg.get("status", "submitted") in TERMINAL:
+                continue
             self.open[leg["cid"]] = {
                 "client_order_id": leg["cid"],
                 "symbol": leg["symbol"],
@@ -243,11 +317,13 @@ class OrderBook:
         cancels: Sequence[str],
         orders: Sequence[OrderRequest],
         *,
-        expected: dict[str, StrategyFill],
-        snapshot: Callable[[], bytes],
+        strategy: LiveStrategy,
         last: pd.Timestamp | None,
+        after: Callable[[], list[EventRow]],
     ) -> None:
-        """Cancel ``cancels`` then submit ``orders`` (their decision is committed); record what comes back."""
+        """Cancel ``cancels`` then submit ``orders`` (their decision is committed). A fill that comes back at
+        once (market-on-close) and a refusal go to the strategy, committed with its snapshot and ``after()``'s
+        events (the portfolio after them)."""
         for cid in cancels:
             o = self.open.pop(cid)
             if o["status"] == "new":  # never sent: canceled here
@@ -256,40 +332,49 @@ class OrderBook:
             u = await self.executor.cancel(cid)
             self.crash("after_cancel")
             self.publish(self.store.set_status([u]))
-        ups = []
+        bar = None if last is None else last.to_pydatetime()
+        stamp = max(strategy.stamp - 1, 0)
+        ups: list[OrderUpdate] = []
+        refused: list[Report] = []
         for o in orders:
             u = await self.executor.submit(o)
             self.crash("after_submit")
             if u.status not in ("filled", "partially_filled"):
                 if u.status in TERMINAL:
                     self.open.pop(o.client_order_id, None)
-                else:
+                    refused += self.reports([], [u], strategy, stamp)
+                elif o.client_order_id in self.open:
                     self.open[o.client_order_id]["status"] = u.status
                 ups.append(u)
                 continue
-            fills = [
-                f
-                for f in await self.executor.fills_since(pd.Timestamp(o.bar_time) - _US)
-                if f.client_order_id == o.client_order_id
-            ]
-            if o.symbol in expected:
-                exp = expected[o.symbol]
-                check_fills(
-                    [
-                        StrategyFill(
-                            0, exp.side, exp.quantity, exp.price, exp.reference_price, exp.commission, exp.purpose
-                        )
-                    ],
-                    fills,
-                    [o.symbol],
-                    o.bar_time,
-                )
-            self.crash("before_fill_record")
-            self.publish(
-                self.store.record_fills(
-                    fills, snapshot(), SNAPSHOT_FORMAT, None if last is None else last.to_pydatetime()
-                )
+            fills = self.unrecorded(
+                [
+                    f
+                    for f in await self.executor.fills_since(pd.Timestamp(o.bar_time) - _US)
+                    if f.client_order_id == o.client_order_id
+                ]
             )
-            self.open.pop(o.client_order_id, None)
-        if ups:
+            self.crash("before_fill_record")
+            strategy.apply(self.reports(fills, [], strategy, stamp))
+            self.publish(
+                self.store.record_fills(fills, strategy.snapshot(), SNAPSHOT_FORMAT, bar, events=after(), updates=[u])
+            )
+            if u.status == "filled":
+                self.open.pop(o.client_order_id, None)
+        if refused:
+            strategy.apply(refused)
+            self.publish(
+                self.store.record_fills([], strategy.snapshot(), SNAPSHOT_FORMAT, bar, events=after(), updates=ups)
+            )
+        elif ups:
             self.publish(self.store.set_status(ups))
+
+
+def _reason(purpose: str, message: str | None) -> str:
+    """The strategy's rejection reason for an executor's refusal (the broker's words stay on the order)."""
+    if purpose != "entry":
+        return "no_position"
+    m = (message or "").lower()
+    if "whole share" in m or "qty" in m or "quantity" in m:
+        return "size_below_one_share"
+    return "insufficient_cash"

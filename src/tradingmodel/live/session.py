@@ -19,12 +19,13 @@ import torch
 from sqlalchemy import select
 
 from tradingmodel.config import AppConfig, config_to_toml
+from tradingmodel.execution.base import Executor
 from tradingmodel.execution.paper import PaperExecutor
 from tradingmodel.live.crash import CrashPoints
 from tradingmodel.live.engine import Engine, EngineStats
 from tradingmodel.live.events import Publisher
 from tradingmodel.live.predictor import Predictor
-from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy
+from tradingmodel.live.strategy import LiveStrategy, check_format
 from tradingmodel.store.schema import Model
 from tradingmodel.store.sessions import EventRow, SessionInfo, SessionStore, open_session
 
@@ -74,8 +75,11 @@ async def run_session(
     kind: str = "paper",
     on_start: Callable[[Engine], Any] | None = None,
     handle_signals: bool = True,
+    executor: Executor | None = None,
 ) -> SessionResult:
-    """Run session ``name`` to its end (or a SIGINT/SIGTERM). A session of that name continues its run."""
+    """Run session ``name`` to its end (or a SIGINT/SIGTERM). A session of that name continues its run.
+    ``executor``: the broker (e.g. an :class:`~tradingmodel.execution.alpaca.executor.AlpacaExecutor`);
+    default the paper executor with its book in ``broker_dir``."""
     from tradingmodel.store import get_engine
 
     torch.set_num_threads(1)  # one small batch per minute: more threads only wait on each other
@@ -95,10 +99,10 @@ async def run_session(
     crash = CrashPoints()
     store = SessionStore(db, info.run_id, crash)
     if info.snapshot is not None:
-        if info.format_version != SNAPSHOT_FORMAT:
-            raise ValueError(
-                f"session {name!r}: snapshot format {info.format_version}, this version reads {SNAPSHOT_FORMAT}"
-            )
+        try:
+            check_format(info.format_version)
+        except ValueError as e:
+            raise ValueError(f"session {name!r}: {e}") from None
         strategy = LiveStrategy.restore(info.snapshot, symbols, config.trading)
     else:
         strategy = LiveStrategy.new(symbols, config.trading)
@@ -107,7 +111,8 @@ async def run_session(
     for sym, g in history.groupby("symbol"):
         if sym in predictor.symbols:
             predictor.warm_up(str(sym), g["close"].to_numpy(), g["volume"].to_numpy())
-    executor = PaperExecutor(config.trading, Path(broker_dir) / f"{name}.db")
+    if executor is None:
+        executor = PaperExecutor(config.trading, Path(broker_dir) / f"{name}.db")
     engine = Engine(
         session=info,
         store=store,

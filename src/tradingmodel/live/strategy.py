@@ -1,9 +1,11 @@
-"""The engine's one handle on the compiled strategy: step a time slice, snapshot, restore.
+"""The engine's one handle on the compiled strategy: the two phases per slice, snapshot, restore.
 
-Every strategy call of the live engine goes through this module, so that moving to the two-phase step
-(apply fills / decide) touches this file only. Today it drives :func:`tradingmodel.strategy.state.step`,
-which also fills the strategy's own orders with the backtest's fill model; the engine checks those fills
-against the executor's, fill for fill, and stops on any difference (see ``docs/live.md``).
+Per slice the engine hands the executor's fills (and rejections) to :meth:`LiveStrategy.apply` (the
+strategy's ``apply_fills`` phase, :mod:`tradingmodel.strategy.core`), then calls :meth:`LiveStrategy.decide`
+(the ``decide`` phase) and sends the orders to the executor; fills of orders executed at the close
+(market-on-close) go to :meth:`apply` again. The strategy never fills an order itself: whatever executor the
+engine has (paper, Alpaca), its fills are the strategy's book, as the simulated executor's are in the
+backtest's compiled loop (see ``docs/live.md``).
 """
 
 from __future__ import annotations
@@ -16,23 +18,15 @@ import numpy as np
 
 from tradingmodel.config import TradingConfig
 from tradingmodel.strategy import layout as L
-from tradingmodel.strategy.state import StrategyState, close_all
-from tradingmodel.strategy.state import step as state_step
+from tradingmodel.strategy.messages import Fill, Rejection, Report
+from tradingmodel.strategy.state import StrategyState
 
-SNAPSHOT_FORMAT = 2
+#: 3: the strategy's own snapshot only (2 also carried the simulated executor's book)
+SNAPSHOT_FORMAT = 3
 
 
-@dataclass(frozen=True)
-class StrategyFill:
-    """A fill as the strategy booked it (symbol index, +1 buy / -1 sell, shares, price, commission, purpose)."""
-
-    symbol: int
-    side: int
-    quantity: float
-    price: float
-    reference_price: float
-    commission: float
-    purpose: str
+class SnapshotFormatError(ValueError):
+    """A session snapshot this version cannot continue (names both formats)."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +42,8 @@ class StrategyOrder:
 
 @dataclass(frozen=True)
 class SliceResult:
-    """What one slice did: fills booked, orders decided, rejections (symbol index, reason), the account."""
+    """What one decision did: orders, rejections (symbol index, reason), the account after it."""
 
-    fills: list[StrategyFill]
     orders: list[StrategyOrder]
     rejections: list[tuple[int, str]]
     equity: float
@@ -59,7 +52,7 @@ class SliceResult:
 
 
 class LiveStrategy:
-    """The strategy state of one session (symbols in a fixed order) and its per-slice step."""
+    """The strategy state of one session (symbols in a fixed order) and its two phases."""
 
     def __init__(self, state: StrategyState) -> None:
         self.state = state
@@ -75,52 +68,70 @@ class LiveStrategy:
 
     @property
     def stamp(self) -> int:
-        """The event stamp of the next slice: the number of slices stepped so far (as the backtest's row)."""
+        """The event stamp of the next slice: the number of slices decided so far (as the backtest's row)."""
         return int(self.state.acct[L.A_STEPS])
 
     def snapshot(self) -> bytes:
-        """The whole state as bytes: a JSON header (format version, symbols, part sizes), the strategy's own
-        snapshot (:meth:`StrategyState.snapshot`, no logs) and the simulated executor's book."""
+        """The whole state as bytes: a JSON header (format version, symbols) and the strategy's own snapshot
+        (:meth:`StrategyState.snapshot`, no logs)."""
         strat = self.state.snapshot()
-        sim = self.state.sim.snapshot() if self.state.sim is not None else b""
-        head = json.dumps({"format": SNAPSHOT_FORMAT, "symbols": self.symbols, "parts": [len(strat), len(sim)]})
-        hb = head.encode()
-        return len(hb).to_bytes(4, "little") + hb + strat + sim
+        hb = json.dumps({"format": SNAPSHOT_FORMAT, "symbols": self.symbols, "parts": [len(strat)]}).encode()
+        return len(hb).to_bytes(4, "little") + hb + strat
 
     @classmethod
     def restore(cls, data: bytes, symbols: Sequence[str], trading: TradingConfig) -> LiveStrategy:
         """The state saved by :meth:`snapshot`; refuses other symbols or another format."""
-        from tradingmodel.execution.simulated import SimulatedExecutor
-
         n = int.from_bytes(data[:4], "little")
         head = json.loads(data[4 : 4 + n])
-        if head.get("format") != SNAPSHOT_FORMAT:
-            raise ValueError(f"strategy snapshot format {head.get('format')}, expected {SNAPSHOT_FORMAT}")
+        check_format(head.get("format"))
         if head["symbols"] != list(symbols):
             raise ValueError(f"session snapshot is for symbols {','.join(head['symbols'])}, not {','.join(symbols)}")
-        live = cls.new(symbols, trading)
-        ns, nx = head["parts"]
-        pos = 4 + n
-        restored = StrategyState.restore(data[pos : pos + ns], symbols=list(symbols))
-        live.state = restored
-        if nx:
-            restored.sim = SimulatedExecutor.restore(data[pos + ns : pos + ns + nx], n_symbols=len(symbols))
-        return live
+        return cls(StrategyState.restore(data[4 + n : 4 + n + head["parts"][0]], symbols=list(symbols), capacity=64))
 
-    def _take_logs(self) -> tuple[list[StrategyFill], list[StrategyOrder], list[tuple[int, str]]]:
-        fills, _, orders, rej = self.state.used()
-        out_f = [
-            StrategyFill(
-                int(r[L.FL_SYM]),
-                int(r[L.FL_SIDE]),
-                float(r[L.FL_QTY]),
-                float(r[L.FL_PRICE]),
-                float(r[L.FL_REF]),
-                float(r[L.FL_COMM]),
-                L.PURPOSES[int(r[L.FL_PURPOSE])],
-            )
-            for r in fills
-        ]
+    # --- the two phases -----------------------------------------------------------------------
+    def apply(self, reports: Sequence[Report]) -> None:
+        """The executor's fills and rejections, in order, to the book (the ``apply_fills`` phase).
+
+        Whole-order fills go through the compiled phase in one call; a partial fill (an entry adding to the
+        position its first fill opened, an exit of fewer shares than held) through
+        :meth:`StrategyState.apply_partial_fill`, so a partially filled entry is a smaller position."""
+        if not reports:
+            return
+        if not any(self._partial(x) for x in reports):
+            self.state.apply_fills(reports)
+            return
+        for x in reports:
+            if self._partial(x):
+                self.state.apply_partial_fill(x)  # type: ignore[arg-type]
+            else:
+                self.state.apply_fills([x])
+
+    def _partial(self, x: Report) -> bool:
+        if not isinstance(x, Fill):
+            return False
+        side, held = self.position(x.symbol)
+        if x.purpose == "entry":
+            return side != 0 and side == x.side
+        return side == -x.side and x.qty < held - 1e-9
+
+    def decide(self, mkt: np.ndarray, day: int) -> SliceResult:
+        """The ``decide`` phase after the close of slice ``mkt`` ((n_symbols, NK), NaN close = no bar) of New
+        York session ``day``. The logs restart every slice, so their capacity never has to grow."""
+        orders = self.state.decide_rows(mkt, self.stamp, day)
+        return self._result(orders)
+
+    step = decide  # the name benchmarks/live.py uses for the bar → orders path
+
+    def end_orders(self) -> SliceResult:
+        """End of the session (``--flatten-on-exit``): cancel what waits for a next open and close every
+        position at its last close (market-on-close orders, purpose ``end``)."""
+        from tradingmodel.strategy import core
+
+        k = core.end_orders(self.state.sf, self.state.si, self.state.out)
+        return self._result(self.state.out[:k].copy())
+
+    def _result(self, rows: np.ndarray) -> SliceResult:
+        _, _, _, rej = self.state.used()
         out_o = [
             StrategyOrder(
                 int(r[L.OR_SYM]),
@@ -129,32 +140,18 @@ class LiveStrategy:
                 L.ORDER_TYPES[int(r[L.OR_TYPE])],
                 L.PURPOSES[int(r[L.OR_PURPOSE])],
             )
-            for r in orders
+            for r in rows
+            if int(r[L.OR_TYPE]) != L.OT_CANCEL
         ]
         out_r = [(int(r[L.RJ_SYM]), L.REJECTION_REASONS[int(r[L.RJ_REASON])]) for r in rej]
         self.state.counts[:] = 0  # the engine keeps what it needs; the logs restart each slice
-        return out_f, out_o, out_r
-
-    def step(self, mkt: np.ndarray, day: int) -> SliceResult:
-        """One slice ``mkt`` of shape (n_symbols, NK) (NaN close = no bar) of New York session ``day``.
-
-        Runs :func:`tradingmodel.strategy.state.step` (simulated executor → apply fills → decide → executor →
-        apply fills, the backtest's own per-row sequence); the logs restart every slice, so their capacity
-        never has to grow after the first."""
-        st = self.state
-        need = 2 * len(self.symbols) + 2
-        if min(st.fills.shape[0], st.trades.shape[0], st.orders.shape[0], st.rejections.shape[0]) < need:
-            st.ensure_capacity()
-        curve = state_step(st, np.ascontiguousarray(mkt[None, :, :], dtype=np.float64), self.stamp, day)
-        f, o, r = self._take_logs()
-        return SliceResult(f, o, r, float(curve[0, 0]), float(curve[0, 1]), float(curve[0, 2]))
-
-    def close_all(self) -> SliceResult:
-        """Close every open position at its last close (end of a replay, ``--flatten-on-exit``)."""
-        close_all(self.state)
-        f, o, r = self._take_logs()
         a = self.state.acct
-        return SliceResult(f, o, r, float(a[L.A_EQUITY]), float(a[L.A_CASH]), float(a[L.A_GROSS]))
+        return SliceResult(out_o, out_r, float(a[L.A_EQUITY]), float(a[L.A_CASH]), float(a[L.A_GROSS]))
+
+    def account(self) -> tuple[float, float, float]:
+        """(equity, cash, gross exposure) at the last mark."""
+        a = self.state.acct
+        return float(a[L.A_EQUITY]), float(a[L.A_CASH]), float(a[L.A_GROSS])
 
     # --- views the engine reads -------------------------------------------------------------
     @property
@@ -168,6 +165,24 @@ class LiveStrategy:
     def pending(self, s: int) -> int:
         """0 none, +1/-1 entry waiting for the next open, 2 exit waiting for the next open."""
         return int(self.state.si[s, L.I_PENDING])
+
+    def awaits(self, s: int, purpose: str) -> bool:
+        """Whether the strategy still waits for an order of ``purpose`` (strategy name) in symbol ``s``: an
+        entry while flat with an entry pending, an exit while it has an exit pending."""
+        pend = self.pending(s)
+        if purpose == "entry":
+            return pend in (1, -1) and self.position(s)[0] == 0
+        return pend == 2
+
+    def rejection(self, s: int, purpose: str, reason: str) -> Rejection:
+        """A rejection report for the order the strategy waits for in ``s`` (see :meth:`awaits`)."""
+        side, qty = self.position(s)
+        pend = self.pending(s)
+        if purpose == "entry":
+            side, qty = pend, float(self.state.sf[s, L.F_PEND_QTY])
+        else:
+            side = -side
+        return Rejection(s, side, qty, purpose, max(self.stamp - 1, 0), reason)
 
     def last_close(self, s: int) -> float:
         return float(self.state.sf[s, L.F_LAST_CLOSE])
@@ -184,3 +199,13 @@ class LiveStrategy:
     @property
     def params(self) -> np.ndarray:
         return self.state.p
+
+
+def check_format(found: object) -> None:
+    """Refuse a snapshot of another format with a message saying what to do."""
+    if found != SNAPSHOT_FORMAT:
+        raise SnapshotFormatError(
+            f"the session's strategy snapshot has format {found}; this version reads format {SNAPSHOT_FORMAT} "
+            "(format 2 carried the simulated executor's book, which the strategy no longer keeps): "
+            "finish that session with the version that started it, or start a new one with another --session"
+        )

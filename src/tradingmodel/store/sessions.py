@@ -59,7 +59,7 @@ class EventRow:
 class SliceWrite:
     """What one slice commits (see the module docstring)."""
 
-    bar_time: datetime
+    bar_time: datetime | None
     snapshot: bytes
     format_version: int
     fills: list[FillReport] = field(default_factory=list)
@@ -154,8 +154,13 @@ class SessionStore:
     # --- writers -------------------------------------------------------------------------------
     def commit_slice(self, w: SliceWrite) -> list[EventRow]:
         """Fills + positions, decisions, predictions, snapshot and events of one slice, in one transaction."""
+        return self._write(w, (), "slice_before_commit")
+
+    def _write(self, w: SliceWrite, first: Sequence[EventRow], point: str | None) -> list[EventRow]:
+        """The one writer of :meth:`commit_slice` and :meth:`record_fills` (``first``: events before those of
+        the fills; ``point``: the crash point before COMMIT)."""
         with write_transaction(self.engine) as conn:
-            events = list(w.events)
+            events = list(first) + list(w.events)
             self._insert_legs(conn, w.legs)
             events += self._apply_fills(conn, w.fills)
             for u in w.updates:
@@ -182,7 +187,8 @@ class SessionStore:
             if w.predictions:
                 conn.execute(self._upsert(conn, "prediction"), w.predictions)
             self._snapshot(conn, w.snapshot, w.format_version, w.bar_time)
-            self.crash("slice_before_commit")
+            if point is not None:
+                self.crash(point)
             return self._events(conn, events)
 
     def record_fills(
@@ -193,13 +199,15 @@ class SessionStore:
         bar_time: datetime | None,
         legs: Sequence[dict[str, Any]] = (),
         events: Sequence[EventRow] = (),
+        updates: Sequence[OrderUpdate] = (),
     ) -> list[EventRow]:
-        """Fills outside a slice (with their positions and the snapshot) in one transaction."""
-        with write_transaction(self.engine) as conn:
-            self._insert_legs(conn, legs)
-            ev = list(events) + self._apply_fills(conn, fills)
-            self._snapshot(conn, snapshot, format_version, bar_time)
-            return self._events(conn, ev)
+        """Fills outside a slice (market-on-close, reconciliation) with their positions, order status changes
+        (after the fills) and the strategy snapshot that has them, in one transaction."""
+        return self._write(
+            SliceWrite(bar_time, snapshot, format_version, list(fills), list(legs), updates=list(updates)),
+            list(events),
+            None,
+        )
 
     def set_status(self, updates: Iterable[OrderUpdate], events: Sequence[EventRow] = ()) -> list[EventRow]:
         """Order status changes (state machine enforced; a stale update is ignored) in one transaction."""
@@ -231,6 +239,20 @@ class SessionStore:
                 .order_by(Order.id)
             )
             return [dict(r._mapping) for r in rows]
+
+    def order(self, client_order_id: str) -> dict[str, Any] | None:
+        """One order of this session by client id, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(Order.__table__).where(Order.run_id == self.run_id, Order.client_order_id == client_order_id)
+            ).first()
+            return None if row is None else dict(row._mapping)
+
+    def known_fills(self, fill_ids: Sequence[str]) -> set[str]:
+        """Those of ``fill_ids`` already recorded (a fill is applied once)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(Fill.broker_fill_id).where(Fill.broker_fill_id.in_(list(fill_ids))))
+            return {r[0] for r in rows}
 
     def orders(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -268,7 +290,7 @@ class SessionStore:
                 insert(Order).values(
                     run_id=self.run_id,
                     client_order_id=leg["cid"],
-                    broker_order_id="paper-" + leg["cid"],
+                    broker_order_id=leg.get("broker_order_id") or "paper-" + leg["cid"],
                     symbol=leg["symbol"],
                     side=leg["side"],
                     quantity=leg["quantity"],
@@ -345,11 +367,15 @@ class SessionStore:
             self.crash("fill_before_position")
             filled = row.filled_quantity + f.quantity
             status = "filled" if filled >= row.quantity - 1e-9 else "partially_filled"
+            if row.status in ("canceled", "expired"):  # the cancel was seen before the fill that preceded it
+                status = row.status
             conn.execute(
                 update(Order)
                 .where(Order.id == row.id)
                 .values(
-                    filled_quantity=filled, status=advance(f.client_order_id, row.status, status), updated_at=utcnow()
+                    filled_quantity=filled,
+                    status=status if status == row.status else advance(f.client_order_id, row.status, status),
+                    updated_at=utcnow(),
                 )
             )
             pos = self._position(conn, f)

@@ -32,6 +32,7 @@ from tradingmodel.strategy import core, snapshot
 from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.layout import params_from_config
 from tradingmodel.strategy.messages import Fill, Order, Rejection, Report, orders_from_rows, report_rows
+from tradingmodel.strategy.risk import protective_levels
 
 if TYPE_CHECKING:
     from tradingmodel.execution.simulated import SimulatedExecutor
@@ -200,6 +201,50 @@ class StrategyState:
             if not 0 <= x.stamp < MAX_STAMP:
                 raise ValueError(f"apply_fills: {sym}: stamp {x.stamp} must be an int in [0, 2**53)")
         self.apply_fill_rows(report_rows(reports))
+
+    def apply_partial_fill(self, fill: Fill) -> None:
+        """A fill for part of an order (a broker's partial fills), which :meth:`apply_fills` does not take: an
+        entry fill adding to the position its first fill opened (the entry price becomes the average, the
+        stop / target follow it) or an exit fill of fewer shares than held (the position shrinks; the round
+        trip is logged when the last share goes through :meth:`apply_fills`). Cash and the fill log follow."""
+        s, sym = fill.symbol, self.symbols[fill.symbol]
+        side, held = int(self.si[s, L.I_SIDE]), float(self.sf[s, L.F_QTY])
+        if fill.side not in (1, -1) or not fill.qty > 0 or not fill.price > 0:
+            raise ValueError(f"apply_partial_fill: {sym}: needs side +1/-1 and positive qty and price: {fill}")
+        self.ensure_capacity(2)
+        if fill.purpose == "entry":
+            if side != fill.side:
+                raise ValueError(
+                    f"apply_partial_fill: {sym}: entry fill {fill.side:+d} adds to no position ({side:+d})"
+                )
+            qty = held + fill.qty
+            avg = (held * self.sf[s, L.F_ENTRY_PRICE] + fill.qty * fill.price) / qty
+            self.sf[s, L.F_QTY], self.sf[s, L.F_ENTRY_PRICE] = qty, avg
+            self.sf[s, L.F_STOP], self.sf[s, L.F_TARGET] = protective_levels(avg, side, self.p[L.P_SL], self.p[L.P_TP])
+            self.sf[s, L.F_ENTRY_COMM] += fill.commission
+            self.acct[L.A_CASH] -= fill.side * fill.qty * fill.price + fill.commission
+        else:
+            if side != -fill.side or not fill.qty < held:
+                raise ValueError(
+                    f"apply_partial_fill: {sym}: {fill.purpose} fill {fill.side:+d} x {fill.qty} is not part of "
+                    f"the position ({side:+d} x {held})"
+                )
+            self.sf[s, L.F_QTY] = held - fill.qty
+            self.acct[L.A_CASH] += side * fill.qty * fill.price - fill.commission
+        rep = report_rows([fill])[0]
+        core.fill_row(
+            self.fills,
+            int(self.counts[L.C_FILLS]),
+            int(fill.stamp),
+            s,
+            fill.side,
+            fill.qty,
+            fill.price,
+            fill.reference_price,
+            fill.commission,
+            int(rep[L.FL_PURPOSE]),
+        )
+        self.counts[L.C_FILLS] += 1
 
     def end_orders(self) -> list[Order]:
         """End of data or shutdown: cancel orders waiting for a next open and close every position at its
