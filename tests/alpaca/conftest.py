@@ -1,4 +1,5 @@
-"""Fixtures: a fresh loopback fake Alpaca per test, and executors wired to it through alpaca-py's URL overrides."""
+"""Fixtures: a fresh loopback fake Alpaca per test (executors reach it through alpaca-py's URL overrides), and the
+live tests' tiny model for the engine tests."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.alpaca.support import SYMBOLS
+from tests.live.conftest import model_dir  # noqa: F401 - the engine tests' model
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
 
 

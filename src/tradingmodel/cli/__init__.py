@@ -25,7 +25,19 @@ app = typer.Typer(
 
 # Modules that define commands; each exposes ``register(app)``. Missing ones are skipped so that
 # an area under construction never breaks the others.
-_COMMAND_MODULES = ("data", "model", "backtest", "store", "polygon", "report", "demo", "paper", "serve", "walkforward")
+_COMMAND_MODULES = (
+    "data",
+    "model",
+    "backtest",
+    "store",
+    "polygon",
+    "report",
+    "demo",
+    "paper",
+    "live",
+    "serve",
+    "walkforward",
+)
 
 for _name in _COMMAND_MODULES:
     try:

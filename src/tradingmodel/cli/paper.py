@@ -1,10 +1,13 @@
-"""``tradingmodel paper``: a paper-trading session on replayed, simulated or live (Polygon) bars."""
+"""``tradingmodel paper``: a paper-trading session on replayed, simulated or live (Polygon) bars, filled by the
+paper executor (the backtest's fills) or an Alpaca paper account (``--broker alpaca``). ``tradingmodel live``
+(:mod:`.live`) is the same command for a live-money Alpaca account, behind ``--confirm-live``."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -27,6 +30,7 @@ from tradingmodel.cli.common import (
 )
 
 _Source = Literal["replay", "simulator", "polygon"]
+_Broker = Literal["paper", "alpaca"]
 
 
 def _source(
@@ -57,6 +61,31 @@ def _source(
     return PolygonSource(
         symbols, api_key=s.polygon_api_key, ws_url=s.polygon_ws_url, rest_base_url=s.polygon_base_url
     ), None
+
+
+def _executor(broker: str, kind: str, *, live: bool, confirm_live: bool) -> object | None:
+    """The session's executor: None for the paper executor, else an Alpaca one from the ``APCA_*`` settings
+    (refusing real money unless ``live`` with ``--confirm-live``, and a live-money URL for paper)."""
+    if broker == "paper":
+        if live:
+            raise UserError("`tradingmodel live` trades a broker account: give --broker alpaca")
+        return None
+    from tradingmodel.config import Settings
+    from tradingmodel.execution.alpaca.executor import AlpacaExecutor
+    from tradingmodel.execution.alpaca.settings import config_from_settings, fake_price_hook, knobs_from_env
+    from tradingmodel.execution.base import ExecutorError
+
+    try:
+        knobs = knobs_from_env(os.environ)
+        cfg = config_from_settings(Settings(), live=live, confirm_live=confirm_live, **knobs)
+    except ExecutorError as e:
+        raise UserError(str(e)) from None
+    hook = fake_price_hook(cfg.base_url) if kind == "replay" else None
+    if hook is not None:  # a replay against the loopback fake: the bars' opens are its prices
+        from dataclasses import replace
+
+        cfg = replace(cfg, price_hook=hook)
+    return AlpacaExecutor(cfg)
 
 
 def _paper(
@@ -96,20 +125,40 @@ def _paper(
     panel: Annotated[bool, typer.Option("--panel/--no-panel", help="Live panel on a terminal.")] = True,
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
+    broker: Annotated[
+        _Broker,
+        typer.Option(
+            "--broker",
+            help="paper: the backtest's fills (default); alpaca: an Alpaca paper account (APCA_* settings).",
+        ),
+    ] = "paper",
 ) -> None:
     """Paper-trade the model on bars as they arrive: crash-safe, restartable, the backtest's own rules."""
+    run_command(locals())
+
+
+def run_command(o: dict[str, Any], *, live: bool = False, confirm_live: bool = False) -> None:
+    """The body of ``paper`` and ``live`` (``o``: their options by parameter name)."""
+    model, symbols, source, data, start, end = o["model"], o["symbols"], o["source"], o["data"], o["start"], o["end"]
+    timeframe, speed, session, config, broker = o["timeframe"], o["speed"], o["session"], o["config"], o["broker"]
+    panel, reports, no_report = o["panel"], o["reports"], o["no_report"]
+    from tradingmodel.execution.base import ExecutorError
     from tradingmodel.live.orders import EngineError
     from tradingmodel.live.session import default_session_name, run_session
     from tradingmodel.model.checkpoint import resolve_model_dir
     from tradingmodel.store.types import StoreError
 
+    if live and not confirm_live:  # before anything else is read or opened
+        raise UserError("refusing to trade a live-money Alpaca account without --confirm-live")
     cfg = get_config(config)
     kind = source or ("replay" if data is not None or start is not None or end is not None else "simulator")
+    executor = _executor(str(broker), str(kind), live=live, confirm_live=confirm_live)
     wanted = split_symbols(symbols) or sorted(resolve_model_dir(model))
-    src, bars = _source(kind, wanted, data, start, end, timeframe, speed, sim_days, seed)
+    src, bars = _source(kind, wanted, data, start, end, timeframe, speed, o["sim_days"], o["seed"])
     if kind != "polygon":
         wanted = src.symbols  # type: ignore[attr-defined]
-    name = session or default_session_name(wanted, model, kind)
+    label = kind if broker == "paper" else f"{broker}-{kind}"
+    name = session or default_session_name(wanted, model, label)
 
     def on_start(engine: object) -> None:
         if panel and console.is_terminal:
@@ -126,14 +175,16 @@ def _paper(
                 model_dir=model,
                 source=src,
                 config=cfg,
-                database_url=database_url,
-                broker_dir=broker_dir,
-                flatten_on_exit=flatten_on_exit,
-                barrier_timeout=barrier_timeout,
+                database_url=o["database_url"],
+                broker_dir=o["broker_dir"],
+                flatten_on_exit=bool(o["flatten_on_exit"]),
+                barrier_timeout=float(o["barrier_timeout"]),
                 on_start=on_start,
+                kind="live" if live else "paper",
+                executor=executor,
             )
         )
-    except (EngineError, StoreError) as e:
+    except (EngineError, StoreError, ExecutorError) as e:
         raise UserError(str(e)) from None
     m = result.metrics
     out.print(
@@ -145,7 +196,8 @@ def _paper(
     if not no_report:
         from tradingmodel.live.report import save_session_report
 
-        run_dir = save_session_report(result.store, cfg, reports, source=f"paper {kind}", bars=bars)
+        what = f"{'live' if live else 'paper'} {label}"
+        run_dir = save_session_report(result.store, cfg, reports, source=what, bars=bars)
         out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
 
 

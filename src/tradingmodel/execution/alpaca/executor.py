@@ -117,6 +117,25 @@ class AlpacaExecutor(BrokerSync):
         await self.wait_ready(self.cfg.stream_wait_s, "start")
         self._watchdog = asyncio.get_running_loop().create_task(self.watch())
 
+    async def check_symbols(self, symbols: Sequence[str], *, short: bool) -> list[str]:
+        """Before the first slice: each symbol known and tradable at Alpaca (:class:`ExecutorError` naming the
+        first that is not); returns warnings for symbols that cannot be sold short when ``short`` (their short
+        entries will be refused, with that message, per order)."""
+        notes = []
+        for sym in symbols:
+            try:
+                a = self.assets.get(sym.upper()) or await self.rest.call(self.rest.client.get_asset, sym.upper())
+            except Refused as e:
+                raise ExecutorError(f"{sym}: Alpaca does not know this symbol ({e.message})") from None
+            self.assets[sym.upper()] = a
+            if not a.get("tradable") or a.get("status") != "active":
+                raise ExecutorError(
+                    f"{sym} is not tradable at Alpaca (status {a.get('status')}); drop it from --symbols"
+                )
+            if short and not (a.get("shortable") and self.shorting):
+                notes.append(f"{sym} cannot be sold short at Alpaca: its short entries will be refused")
+        return notes
+
     async def _initial_sync(self) -> None:
         """Positions are the starting truth; fills already made are marked seen (and queued for the engine's
         own dedupe) without being added again; today's orders are read with their legs."""
@@ -337,7 +356,7 @@ class AlpacaExecutor(BrokerSync):
         )
 
     async def fills_since(self, since: pd.Timestamp | None) -> list[FillReport]:
-        rows = await self.activities(None if since is None else pd.Timestamp(since).to_pydatetime())
+        rows = await self.activities(self.since if since is None else pd.Timestamp(since).to_pydatetime())
         return [activity_fill(r, await self.cid_for(str(r["order_id"]))) for r in rows]
 
     async def fills(self) -> AsyncIterator[FillReport]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -72,3 +73,52 @@ def config_from_settings(settings: Any, *, live: bool = False, confirm_live: boo
         live=live,
         **kw,
     )
+
+
+#: optional environment overrides of :class:`AlpacaConfig`'s deadlines and switches (seconds unless noted)
+ENV_KNOBS: dict[str, tuple[str, type]] = {
+    "APCA_CALL_TIMEOUT_S": ("call_timeout_s", float),
+    "APCA_STREAM_WAIT_S": ("stream_wait_s", float),
+    "APCA_HEARTBEAT_S": ("heartbeat_s", float),
+    "APCA_SLICE_WAIT_S": ("slice_wait_s", float),
+    "APCA_WAIT_429_S": ("wait_429_s", float),
+    "APCA_SUBMIT_ATTEMPTS": ("submit_attempts", int),
+    "APCA_ALLOW_FRACTIONAL": ("allow_fractional", bool),
+    "APCA_REQUIRE_OPEN": ("require_open", bool),
+    "APCA_BACKOFF": ("backoff", tuple),  # "min,max" seconds of the stream's reconnect back-off
+}
+
+
+def knobs_from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """The :data:`ENV_KNOBS` set in ``env`` as :class:`AlpacaConfig` keyword arguments; a bad value raises
+    :class:`ExecutorError` naming the variable."""
+    out: dict[str, Any] = {}
+    for var, (field, kind) in ENV_KNOBS.items():
+        raw = env.get(var)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            if kind is bool:
+                if raw.strip().lower() not in ("0", "1", "true", "false", "yes", "no"):
+                    raise ValueError(raw)
+                out[field] = raw.strip().lower() in ("1", "true", "yes")
+            elif kind is tuple:
+                lo, hi = (float(x) for x in raw.split(","))
+                if not 0 < lo <= hi:
+                    raise ValueError(raw)
+                out[field] = (lo, hi)
+            else:
+                value = kind(raw)
+                if not value > 0:
+                    raise ValueError(raw)
+                out[field] = value
+        except ValueError:
+            want = "0 or 1" if kind is bool else "two positive numbers 'min,max'" if kind is tuple else "a number > 0"
+            raise ExecutorError(f"{var}={raw!r}: expected {want}") from None
+    return out
+
+
+def fake_price_hook(base_url: str) -> str | None:
+    """The loopback fake's price hook (``/_fake/prices``) for a replay against it; None for a real endpoint."""
+    host = base_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    return base_url.rstrip("/") + "/_fake/prices" if host in ("127.0.0.1", "localhost") else None
