@@ -123,16 +123,41 @@ def _check_exactly_once(fake: FakeAlpaca, url: str, name: str) -> SessionStore:
     return store
 
 
-FAULTS: dict[str, Callable[[FakeAlpaca, int], Any]] = {
+#: faults of delivery (the broker's book is untouched): the session must decide exactly as without them
+DELIVERY: dict[str, Callable[[FakeAlpaca, int], Any]] = {
     "accept_then_504": lambda f, n: n in (15, 45, 75) and f.accept_then_504(),
     "replayed_fills": lambda f, n: n == 25 and (setattr(f.stream, "replay_fills_on_reconnect", True), f.stream.drop()),
     "drop_mid_fill": lambda f, n: n == 35 and setattr(f.stream, "drop_on_next_fill", True),
     "silent": lambda f, n: n in (50, 56) and setattr(f.stream, "silent", n == 50),
     "handshake_429": lambda f, n: n == 65 and (f.stream.reject_handshakes(2), f.stream.drop()),
     "rest_429": lambda f, n: n % 20 == 0 and f.fail_next(429, 1),
-    "partial_fills": lambda f, n: n == 85 and setattr(f.book, "partial_chunks", 3),
-    "close_cancels": lambda f, n: _close_on_a_partial(f, n),
 }
+
+
+def _decisions(store: SessionStore) -> list[tuple]:
+    """The decided orders without the session name in their ids: bar, symbol, purpose, side, quantity."""
+    rows = [o for o in store.orders() if o["reason"] in DECIDED]
+    return sorted((str(o["bar_time"]), o["symbol"], o["reason"], o["side"], o["quantity"]) for o in rows)
+
+
+def test_replay_session_through_the_engine_places_each_order_once_under_every_delivery_fault(
+    fake: FakeAlpaca, files: tuple[Path, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    """One session meets every delivery fault at its own slices (well apart), so one engine start covers them;
+    it decides exactly what a session on a fault-free broker decides: each slice waits for the previous
+    slice's orders, whatever the stream does."""
+    _on_slices(fake, lambda f, n: [hook(f, n) for hook in DELIVERY.values()])
+    url = f"sqlite:///{tmp_path}/s.db"
+    assert run_forked(*_args(files, model_dir, url, "faults"), env=_env(fake)) == 0
+    store = _check_exactly_once(fake, url, "faults")
+    st = fake.stream.stats
+    assert st["connections"] >= 4 and st["replayed"] > 0 and st["refused_429"] >= 2 and st["lost_events"] > 0
+    assert any(s == 504 for m, p, s in fake.requests if m == "POST"), "an accepted order was answered 504"
+    assert any(s == 429 for *_, s in fake.requests)
+    with FakeAlpaca(symbols=tuple(SYMBOLS)) as clean:
+        clean.price({s: 100.0 for s in SYMBOLS})
+        assert run_forked(*_args(files, model_dir, url, "clean"), env=_env(clean)) == 0
+        assert _decisions(_check_exactly_once(clean, url, "clean")) == _decisions(store)
 
 
 def _close_on_a_partial(f: FakeAlpaca, n: int) -> None:
@@ -144,24 +169,20 @@ def _close_on_a_partial(f: FakeAlpaca, n: int) -> None:
         f.book.close_market()
 
 
-def test_replay_session_through_the_engine_places_each_order_once_under_every_fault(
-    fake: FakeAlpaca,
-    files: tuple[Path, Path],
-    model_dir: Path,
-    tmp_path: Path,
+def test_partial_fills_and_the_close_canceling_a_partial_entry(
+    fake: FakeAlpaca, files: tuple[Path, Path], model_dir: Path, tmp_path: Path
 ) -> None:
-    """One session, every fault switch at its own slices (well apart), so one engine start covers them all."""
-    _on_slices(fake, lambda f, n: [hook(f, n) for hook in FAULTS.values()])
-    url = f"sqlite:///{tmp_path}/s.db"
-    assert run_forked(*_args(files, model_dir, url, "faults"), env=_env(fake)) == 0
-    store = _check_exactly_once(fake, url, "faults")
-    st = fake.stream.stats
-    assert st["connections"] >= 4 and st["replayed"] > 0 and st["refused_429"] >= 2 and st["lost_events"] > 0
-    assert any(s == 504 for m, p, s in fake.requests if m == "POST"), "an accepted order was answered 504"
-    assert any(s == 429 for *_, s in fake.requests)
+    """Partial fills from slice 85 (three executions per order), the close canceling a partly filled entry:
+    the strategy books what filled, the broker protects it, and nothing is placed or applied twice."""
+    _on_slices(fake, lambda f, n: (n == 85 and setattr(f.book, "partial_chunks", 3), _close_on_a_partial(f, n)))
+    url = f"sqlite:///{tmp_path}/p.db"
+    assert run_forked(*_args(files, model_dir, url, "partial"), env=_env(fake)) == 0
+    store = _check_exactly_once(fake, url, "partial")
     assert any(a["type"] == "partial_fill" for a in fake.book.activities)
-    partial = [f for f in store.fills() if f["quantity"] < max(g["quantity"] for g in store.fills())]
-    assert partial, "partial executions are applied one by one"
+    by_order: dict[str, int] = {}
+    for f in store.fills():
+        by_order[f["client_order_id"]] = by_order.get(f["client_order_id"], 0) + 1
+    assert max(by_order.values()) >= 2, "an order's executions are applied one by one"
     assert any(o.status == "canceled" and o.filled_qty > 0 for o in fake.book.orders.values()), "cancel at close"
 
 
@@ -248,3 +269,24 @@ def test_the_live_money_guard(fake: FakeAlpaca, files: tuple[Path, Path], tmp_pa
     r = runner.invoke(app, ["live", "--confirm-live", *base[3:]], env=_env(fake))  # no --broker alpaca
     assert r.exit_code == 2 and "error: `tradingmodel live` trades a broker account: give --broker alpaca" in r.stderr
     assert not (tmp_path / "g.db").exists(), "refused before anything was opened"
+
+
+@pytest.mark.parametrize(
+    ("switch", "message"),
+    [("closed", "error: the market is closed"), ("untradable", "error: BBB is not tradable at Alpaca")],
+)
+def test_the_engine_runs_the_pre_trade_checks_at_start_and_fails_clearly(
+    fake: FakeAlpaca, files: tuple[Path, Path], model_dir: Path, tmp_path: Path, switch: str, message: str
+) -> None:
+    from typer.testing import CliRunner
+
+    from tradingmodel.cli import app
+
+    if switch == "closed":
+        fake.book.clock_open = False
+    else:
+        fake.book.add_asset("BBB", tradable=False)
+    r = CliRunner().invoke(app, _args(files, model_dir, f"sqlite:///{tmp_path}/p.db", "pre"), env=_env(fake))
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines()[-1].startswith(message), r.stderr
+    assert fake.order_count() == 0

@@ -11,6 +11,7 @@ import hashlib
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,10 @@ async def run_session(
             predictor.warm_up(str(sym), g["close"].to_numpy(), g["volume"].to_numpy())
     if executor is None:
         executor = PaperExecutor(config.trading, Path(broker_dir) / f"{name}.db")
+    elif getattr(executor, "since", False) is None and info.created_at is not None:
+        # a broker's reconciliation window: this session's life (a minute early for clock skew), not the
+        # account's whole history
+        executor.since = info.created_at - timedelta(minutes=1)  # type: ignore[attr-defined]
     engine = Engine(
         session=info,
         store=store,

@@ -42,6 +42,7 @@ class SessionInfo:
     snapshot: bytes | None = None
     format_version: int | None = None
     last_bar_time: datetime | None = None
+    created_at: datetime | None = None  # when the session's run was first created (UTC)
 
 
 @dataclass
@@ -83,8 +84,9 @@ def open_session(
     """The run of session ``name`` (created when new) with its last snapshot. Refuses a session of the same
     name with other symbols or of another kind: continuing it would mix two books."""
     with write_transaction(engine) as conn:
-        row = conn.execute(select(Run.id, Run.kind, Run.symbols).where(Run.name == name)).first()
+        row = conn.execute(select(Run.id, Run.kind, Run.symbols, Run.created_at).where(Run.name == name)).first()
         if row is None:
+            now = utcnow()
             run_id = int(
                 conn.execute(
                     insert(Run)
@@ -97,12 +99,12 @@ def open_session(
                         symbols=list(symbols),
                         model_id=model_id,
                         notes=notes,
-                        created_at=utcnow(),
+                        created_at=now,
                     )
                     .returning(Run.id)
                 ).scalar_one()
             )
-            return SessionInfo(run_id, name, resumed=False)
+            return SessionInfo(run_id, name, resumed=False, created_at=to_utc(now))
         if row.kind != kind or list(row.symbols) != list(symbols):
             raise StoreError(
                 f"session {name!r} exists as a {row.kind} session of {','.join(row.symbols)}; "
@@ -114,9 +116,12 @@ def open_session(
                 SessionState.run_id == row.id
             )
         ).first()
+        created = to_utc(row.created_at)
         if st is None:
-            return SessionInfo(int(row.id), name, resumed=True)
-        return SessionInfo(int(row.id), name, True, bytes(st.snapshot), st.format_version, st.last_bar_time)
+            return SessionInfo(int(row.id), name, resumed=True, created_at=created)
+        return SessionInfo(
+            int(row.id), name, True, bytes(st.snapshot), st.format_version, st.last_bar_time, created_at=created
+        )
 
 
 def _signed(side: str, qty: float) -> float:
@@ -166,23 +171,19 @@ class SessionStore:
             for u in w.updates:
                 events += self._status(conn, u)
             for o in w.orders:
-                conn.execute(
-                    insert(Order).values(
-                        run_id=self.run_id,
-                        client_order_id=o.client_order_id,
-                        symbol=o.symbol,
-                        side=o.side,
-                        quantity=o.quantity,
-                        order_type=o.order_type,
-                        limit_price=o.limit_price,
-                        stop_price=o.stop_price,
-                        status="new",
-                        reason=o.purpose,
-                        bar_time=o.bar_time,
-                        parent_client_order_id=o.parent_client_order_id,
-                        created_at=utcnow(),
-                        updated_at=utcnow(),
-                    )
+                self._insert_order(
+                    conn,
+                    o.client_order_id,
+                    "new",
+                    o.purpose,
+                    symbol=o.symbol,
+                    side=o.side,
+                    quantity=o.quantity,
+                    order_type=o.order_type,
+                    limit_price=o.limit_price,
+                    stop_price=o.stop_price,
+                    bar_time=o.bar_time,
+                    parent_client_order_id=o.parent_client_order_id,
                 )
             if w.predictions:
                 conn.execute(self._upsert(conn, "prediction"), w.predictions)
@@ -286,25 +287,36 @@ class SessionStore:
         for leg in legs:
             if conn.execute(select(Order.id).where(Order.client_order_id == leg["cid"])).first() is not None:
                 continue
-            conn.execute(
-                insert(Order).values(
-                    run_id=self.run_id,
-                    client_order_id=leg["cid"],
-                    broker_order_id=leg.get("broker_order_id") or "paper-" + leg["cid"],
-                    symbol=leg["symbol"],
-                    side=leg["side"],
-                    quantity=leg["quantity"],
-                    order_type=leg["order_type"],
-                    limit_price=leg.get("limit_price"),
-                    stop_price=leg.get("stop_price"),
-                    status="submitted",
-                    reason=leg["purpose"],
-                    bar_time=to_utc(leg["bar_time"]) if leg.get("bar_time") else None,
-                    parent_client_order_id=leg.get("parent"),
-                    created_at=utcnow(),
-                    updated_at=utcnow(),
-                )
+            self._insert_order(
+                conn,
+                leg["cid"],
+                "submitted",
+                leg["purpose"],
+                broker_order_id=leg.get("broker_order_id") or "paper-" + leg["cid"],
+                symbol=leg["symbol"],
+                side=leg["side"],
+                quantity=leg["quantity"],
+                order_type=leg["order_type"],
+                limit_price=leg.get("limit_price"),
+                stop_price=leg.get("stop_price"),
+                bar_time=to_utc(leg["bar_time"]) if leg.get("bar_time") else None,
+                parent_client_order_id=leg.get("parent") or leg.get("parent_client_order_id"),
             )
+
+    def _insert_order(self, conn: Connection, cid: str, status: str, reason: str, **fields: Any) -> None:
+        """One order row of this session (a decision ``new``, or a protective leg the executor opened)."""
+        now = utcnow()
+        conn.execute(
+            insert(Order).values(
+                run_id=self.run_id,
+                client_order_id=cid,
+                status=status,
+                reason=reason,
+                created_at=now,
+                updated_at=now,
+                **fields,
+            )
+        )
 
     def _order_row(self, conn: Connection, cid: str) -> Any:
         row = conn.execute(
