@@ -4,11 +4,15 @@ entry leaves it flat, a refused exit is decided again; an old session snapshot i
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tradingmodel.config import TradingConfig
+from tradingmodel.execution.orders import OrderRequest, OrderUpdate, client_order_id
+from tradingmodel.execution.paper import PaperExecutor
 from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy, SnapshotFormatError
 from tradingmodel.strategy import layout as L
 from tradingmodel.strategy.messages import Fill
@@ -85,3 +89,34 @@ def test_snapshot_round_trip_and_an_old_format_is_refused_by_name() -> None:
     old = json.dumps({**head, "format": 2, "parts": [head["parts"][0], 0]}).encode()
     with pytest.raises(SnapshotFormatError, match=f"format 2; this version reads format {SNAPSHOT_FORMAT}"):
         LiveStrategy.restore(len(old).to_bytes(4, "little") + old + blob[4 + n :], ["AAA"], CFG)
+
+
+@pytest.mark.parametrize("status", ["canceled", "rejected", "expired"])
+def test_an_entry_that_ends_without_a_fill_is_given_back_and_leaves_the_strategy_flat(
+    tmp_path: Path, status: str
+) -> None:
+    """Through the engine's order book and a real session store: the executor's terminal update of an entry
+    the strategy waits for becomes its rejection; a canceled leg or a partly filled entry does not."""
+    from tradingmodel.live.crash import CrashPoints
+    from tradingmodel.live.events import Publisher
+    from tradingmodel.live.orders import OrderBook
+    from tradingmodel.store import get_engine
+    from tradingmodel.store.sessions import SessionStore, SliceWrite, open_session
+
+    db = get_engine(f"sqlite:///{tmp_path}/s.db")
+    store = SessionStore(db, open_session(db, "s", symbols=["AAA"], config_toml="").run_id)
+    book = OrderBook(store, PaperExecutor(CFG), CrashPoints(""), Publisher())
+    live, qty = _entered()
+    bar = datetime(2024, 2, 5, 15, 0, tzinfo=UTC)
+    entry = OrderRequest(client_order_id("s", bar, "AAA", "entry"), "AAA", "buy", qty, "market", "entry", bar)
+    store.commit_slice(SliceWrite(bar, live.snapshot(), SNAPSHOT_FORMAT, orders=[entry]))
+    book.committed([entry], [])
+    leg = OrderUpdate(entry.client_order_id + "-sl", "canceled")
+    assert book.reports([], [leg], live, live.stamp) == []  # not a decision the strategy waits for
+    reports = book.reports(
+        [], [OrderUpdate(entry.client_order_id, status, message="insufficient buying power")], live, 1
+    )
+    assert [(type(r).__name__, r.purpose, r.reason) for r in reports] == [("Rejection", "entry", "insufficient_cash")]
+    live.apply(reports)
+    assert live.position(0) == (0, 0.0) and live.pending(0) == 0
+    assert book.reports([], [OrderUpdate(entry.client_order_id, status)], live, 1) == []  # given back once

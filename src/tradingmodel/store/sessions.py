@@ -5,13 +5,13 @@ Each public writer is one transaction, in the order the engine needs for crash s
 * :meth:`SessionStore.commit_slice`: a time slice's fills (by unique ``broker_fill_id``, with the positions
   they change), its decisions (orders ``new``), its predictions, the strategy snapshot and the last bar,
   and their events. Committed **before** any of the slice's orders is submitted.
-* :meth:`SessionStore.record_fills`: fills that arrive outside a slice (market-on-close, reconciliation),
-  with the positions and the snapshot.
+* :meth:`SessionStore.record_fills`: fills that arrive outside a slice (market-on-close, reconciliation, a
+  broker's last fills), with the positions, order status changes and the strategy snapshot that has them.
 * :meth:`SessionStore.set_status`: an order's move through the state machine (:mod:`execution.orders`).
 
 A fill whose ``broker_fill_id`` is already stored is skipped, with its position change: a fill delivered
 twice is applied once. Events get their ids from the database (monotonic) and are returned so that the
-engine can publish them in-process after the commit.
+engine can publish them in-process after the commit. The readers are in :mod:`.session_reads`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from tradingmodel.execution.orders import FillReport, OrderRequest, OrderUpdate, advance
 from tradingmodel.store.ingest import write_transaction
 from tradingmodel.store.schema import Event, Fill, Order, Position, Prediction, Run, SessionState, utcnow
+from tradingmodel.store.session_reads import OPEN_STATUSES, SessionReader
 from tradingmodel.store.sql import json_safe, upsert
 from tradingmodel.store.types import StoreError, to_utc
 
-OPEN_STATUSES = ("new", "submitted", "partially_filled")
+__all__ = ["OPEN_STATUSES", "EventRow", "SessionInfo", "SessionStore", "SliceWrite", "open_session"]
 
 
 @dataclass
@@ -128,12 +129,11 @@ def _signed(side: str, qty: float) -> float:
     return qty if side == "buy" else -qty
 
 
-class SessionStore:
+class SessionStore(SessionReader):
     """Writes and reads one session's rows; ``crash`` is called at the test-only crash points."""
 
     def __init__(self, engine: Engine, run_id: int, crash: Callable[[str], None] = lambda _p: None) -> None:
-        self.engine = engine
-        self.run_id = run_id
+        super().__init__(engine, run_id)
         self.crash = crash
         self._stmts: dict[str, Any] = {}
 
@@ -229,58 +229,6 @@ class SessionStore:
                 .where(Run.id == self.run_id)
                 .values(status=status, metrics=json_safe(metrics), finished_at=utcnow())
             )
-
-    # --- readers -------------------------------------------------------------------------------
-    def open_orders(self) -> list[dict[str, Any]]:
-        """Orders of this session not yet terminal, oldest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(Order.__table__)
-                .where(Order.run_id == self.run_id, Order.status.in_(OPEN_STATUSES))
-                .order_by(Order.id)
-            )
-            return [dict(r._mapping) for r in rows]
-
-    def order(self, client_order_id: str) -> dict[str, Any] | None:
-        """One order of this session by client id, or None."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(Order.__table__).where(Order.run_id == self.run_id, Order.client_order_id == client_order_id)
-            ).first()
-            return None if row is None else dict(row._mapping)
-
-    def known_fills(self, fill_ids: Sequence[str]) -> set[str]:
-        """Those of ``fill_ids`` already recorded (a fill is applied once)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(Fill.broker_fill_id).where(Fill.broker_fill_id.in_(list(fill_ids))))
-            return {r[0] for r in rows}
-
-    def orders(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(Order.__table__).where(Order.run_id == self.run_id).order_by(Order.id))
-            return [dict(r._mapping) for r in rows]
-
-    def fills(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(Fill.__table__, Order.client_order_id, Order.reason)
-                .join(Order, Order.id == Fill.order_id)
-                .where(Order.run_id == self.run_id)
-                .order_by(Fill.id)
-            )
-            return [dict(r._mapping) for r in rows]
-
-    def positions(self) -> dict[str, dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(Position.__table__).where(Position.run_id == self.run_id))
-            return {r.symbol: dict(r._mapping) for r in rows}
-
-    def events(self, after: int = 0, types: Sequence[str] | None = None) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            stmt = select(Event.__table__).where(Event.run_id == self.run_id, Event.id > after)
-            if types:
-                stmt = stmt.where(Event.type.in_(list(types)))
-            return [dict(r._mapping) for r in conn.execute(stmt.order_by(Event.id))]
 
     # --- inside a transaction ------------------------------------------------------------------
     def _insert_legs(self, conn: Connection, legs: Sequence[dict[str, Any]]) -> None:

@@ -35,6 +35,7 @@ import requests
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 
+from tradingmodel.execution.alpaca.checks import PreTrade, check_account
 from tradingmodel.execution.alpaca.client import Refused, Rest, Unavailable
 from tradingmodel.execution.alpaca.settings import AlpacaConfig, stream_url_for
 from tradingmodel.execution.alpaca.sync import EPS, BrokerSync
@@ -53,7 +54,7 @@ from tradingmodel.execution.orders import TERMINAL, FillReport, OrderRequest, Or
 log = logging.getLogger(__name__)
 
 
-class AlpacaExecutor(BrokerSync):
+class AlpacaExecutor(PreTrade, BrokerSync):
     """Alpaca as an :class:`~tradingmodel.execution.base.Executor` (see the module docstring)."""
 
     name = "alpaca"
@@ -98,14 +99,7 @@ class AlpacaExecutor(BrokerSync):
             ) from None
         except Unavailable as e:
             raise ExecutorError(f"Alpaca at {self.cfg.base_url} did not answer: {e}") from None
-        if acct.get("status") != "ACTIVE":
-            raise ExecutorError(f"Alpaca account {acct.get('account_number')} is {acct.get('status')}, not ACTIVE")
-        if acct.get("trading_blocked") or acct.get("account_blocked") or acct.get("trade_suspended_by_user"):
-            raise ExecutorError(f"Alpaca account {acct.get('account_number')} is blocked from trading")
-        if self.cfg.require_open and not clock.get("is_open"):
-            raise ExecutorError(
-                f"the market is closed (Alpaca clock at {clock.get('timestamp')}; next open {clock.get('next_open')})"
-            )
+        check_account(acct, clock, require_open=self.cfg.require_open)
         self.shorting = bool(acct.get("shorting_enabled", True))
         if not self.holds_protective_orders:
             log.warning(
@@ -116,25 +110,6 @@ class AlpacaExecutor(BrokerSync):
         self.start_stream()
         await self.wait_ready(self.cfg.stream_wait_s, "start")
         self._watchdog = asyncio.get_running_loop().create_task(self.watch())
-
-    async def check_symbols(self, symbols: Sequence[str], *, short: bool) -> list[str]:
-        """Before the first slice: each symbol known and tradable at Alpaca (:class:`ExecutorError` naming the
-        first that is not); returns warnings for symbols that cannot be sold short when ``short`` (their short
-        entries will be refused, with that message, per order)."""
-        notes = []
-        for sym in symbols:
-            try:
-                a = self.assets.get(sym.upper()) or await self.rest.call(self.rest.client.get_asset, sym.upper())
-            except Refused as e:
-                raise ExecutorError(f"{sym}: Alpaca does not know this symbol ({e.message})") from None
-            self.assets[sym.upper()] = a
-            if not a.get("tradable") or a.get("status") != "active":
-                raise ExecutorError(
-                    f"{sym} is not tradable at Alpaca (status {a.get('status')}); drop it from --symbols"
-                )
-            if short and not (a.get("shortable") and self.shorting):
-                notes.append(f"{sym} cannot be sold short at Alpaca: its short entries will be refused")
-        return notes
 
     async def _initial_sync(self) -> None:
         """Positions are the starting truth; fills already made are marked seen (and queued for the engine's
@@ -244,22 +219,6 @@ class AlpacaExecutor(BrokerSync):
         self.merge(cid, order)
         for leg in order.get("legs") or []:
             self.merge(leg_id(cid, leg), leg)
-
-    async def _pretrade(self, order: OrderRequest) -> str | None:
-        sym = order.symbol.upper()
-        if sym not in self.assets:
-            try:
-                self.assets[sym] = await self.rest.call(self.rest.client.get_asset, sym)
-            except Refused as e:
-                return f"{sym}: Alpaca does not know this symbol ({e.message})"
-        a = self.assets[sym]
-        if not a.get("tradable") or a.get("status") != "active":
-            return f"{sym} is not tradable at Alpaca (status {a.get('status')})"
-        if order.purpose == "entry" and order.side == "sell" and not (a.get("shortable") and self.shorting):
-            return (
-                f"{sym} cannot be sold short (asset shortable={a.get('shortable')}, account shorting={self.shorting})"
-            )
-        return None
 
     async def _exit_quantity(self, order: OrderRequest, qty: float) -> tuple[float, str | None]:
         """Cancel resting legs that hold the shares, then never close more than the broker's position."""
