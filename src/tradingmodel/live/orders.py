@@ -228,11 +228,14 @@ class OrderBook:
     async def poll(self, symbols: Sequence[str]) -> list[OrderUpdate]:
         """Status changes at the executor (canceled, rejected, expired) of open orders of ``symbols``."""
         wanted = set(symbols)
+        cached = getattr(self.executor, "cached_order", None)  # a broker's stream-fed view: no request
         out = []
         for cid, o in self.open.items():
             if o["symbol"] not in wanted or o["status"] == "new":
                 continue
-            u = await self.executor.get_order(cid)
+            u = cached(cid) if cached is not None else None
+            if u is None:
+                u = await self.executor.get_order(cid)
             if u is not None and u.status in TERMINAL and u.status != "filled":
                 out.append(u)
         return out

@@ -286,6 +286,14 @@ class AlpacaExecutor(PreTrade, BrokerSync):
         self._remember(found, client_order_id)
         return to_update(found, client_order_id)
 
+    def cached_order(self, client_order_id: str) -> OrderUpdate | None:
+        """The order's state as the stream and the last reconciliation left it (no request): the engine's
+        per-slice status poll. None when this executor has not seen it."""
+        if client_order_id in self.rejected:
+            return self.rejected[client_order_id]
+        o = self.orders.get(client_order_id)
+        return None if o is None else to_update(o, client_order_id)
+
     async def open_orders(self) -> list[OrderUpdate]:
         rows = await self.rest.call(self.rest.client.get_orders)
         return [to_update(o, self.cid_of.get(str(o["id"]))) for o in rows]
