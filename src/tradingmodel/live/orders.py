@@ -146,6 +146,11 @@ class OrderBook:
         filled: set[str] = set()
         for f in fills:
             _, purpose = self._purpose_of(f.client_order_id, legs)
+            if f.symbol not in index:
+                raise EngineError(
+                    f"fill {f.fill_id} of order {f.client_order_id} at the {self.executor.name} executor is in "
+                    f"{f.symbol}, which this session does not trade; resolve it at the broker"
+                )
             out.append(
                 Fill(
                     index[f.symbol],

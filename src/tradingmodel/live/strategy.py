@@ -97,14 +97,20 @@ class LiveStrategy:
         :meth:`StrategyState.apply_partial_fill`, so a partially filled entry is a smaller position."""
         if not reports:
             return
-        if not any(self._partial(x) for x in reports):
-            self.state.apply_fills(reports)
-            return
-        for x in reports:
-            if self._partial(x):
-                self.state.apply_partial_fill(x)  # type: ignore[arg-type]
-            else:
-                self.state.apply_fills([x])
+        try:
+            if not any(self._partial(x) for x in reports):
+                self.state.apply_fills(reports)
+                return
+            for x in reports:
+                if self._partial(x):
+                    self.state.apply_partial_fill(x)  # type: ignore[arg-type]
+                else:
+                    self.state.apply_fills([x])
+        except ValueError as e:
+            raise ValueError(
+                f"the executor's fills do not match the strategy's book ({e}); stopping without applying them: "
+                "resolve the position at the broker"
+            ) from None
 
     def _partial(self, x: Report) -> bool:
         if not isinstance(x, Fill):
