@@ -131,23 +131,38 @@ def engine_replay(model_dir: Path, bars: pd.DataFrame, url: str, tmp: Path, warm
     decision commit, and for the whole session."""
     cfg = AppConfig(trading=TradingConfig(buy_threshold=0.0, sell_threshold=0.0))
     slice_s: list[float] = []
-    commit_s: list[float] = []
+    parts: dict[str, list[float]] = {"commit": [], "executor": [], "send": []}
+
+    def timed(name: str, f):
+        def run(*a, **kw):
+            t0 = time.perf_counter()
+            r = f(*a, **kw)
+            parts[name].append(time.perf_counter() - t0)
+            return r
+
+        return run
+
+    def timed_async(name: str, f):
+        async def run(*a, **kw):
+            t0 = time.perf_counter()
+            r = await f(*a, **kw)
+            parts[name].append(time.perf_counter() - t0)
+            return r
+
+        return run
 
     def instrument(engine) -> None:  # timing wrappers only: the engine runs unchanged inside them
-        process, commit = engine._process, engine.store.commit_slice
+        process = engine._process
 
         async def timed_process(sl):
             t0 = time.perf_counter()
             await process(sl)
             slice_s.append(time.perf_counter() - t0)
 
-        def timed_commit(w):
-            t0 = time.perf_counter()
-            r = commit(w)
-            commit_s.append(time.perf_counter() - t0)
-            return r
-
-        engine._process, engine.store.commit_slice = timed_process, timed_commit
+        engine._process = timed_process
+        engine.store.commit_slice = timed("commit", engine.store.commit_slice)
+        engine.executor.on_slice = timed("executor", engine.executor.on_slice)
+        engine.book.send = timed_async("send", engine.book.send)
 
     t0 = time.perf_counter()
     asyncio.run(
@@ -164,7 +179,8 @@ def engine_replay(model_dir: Path, bars: pd.DataFrame, url: str, tmp: Path, warm
         )
     )
     wall = time.perf_counter() - t0
-    return {"slice": slice_s[WARM_SLICES:], "commit": commit_s[WARM_SLICES:], "wall": wall, "cfg": cfg}
+    out = {k: v[WARM_SLICES:] for k, v in parts.items()}
+    return {"slice": slice_s[WARM_SLICES:], **out, "wall": wall, "cfg": cfg}
 
 
 def empty_transaction(url: str, n: int = 50) -> float:
@@ -288,6 +304,12 @@ def main() -> None:
                     f"slice commit p50, {label}, {sym}: {c:.2f} ms = {c / (empty * 1e3):.1f}x an empty write "
                     f"transaction ({empty * 1e3:.2f} ms); {c / tot:.2f}x the engine's slice"
                 )
+                for part in ("executor", "send"):
+                    v = _ms(r[part], 50)
+                    print(
+                        f"  engine part p50, {part}, {label}, {sym}: {v:.3f} ms = "
+                        f"{v / tot:.2f}x the slice ({tot:.3f} ms)"
+                    )
                 if label == "SQLite":
                     preds = predict(m100, rb)
                     run_backtest(rb, preds, r["cfg"].trading)  # compiled (or loaded from numba's cache) once
@@ -295,6 +317,7 @@ def main() -> None:
                     run_backtest(rb, preds, r["cfg"].trading)
                     t_bt = time.perf_counter() - t0
                     traded = int((rb["timestamp"] > rb["timestamp"].unique()[warm - 1]).sum())
+                    whole = traded / r["wall"]
                     steady = n * len(r["slice"]) / sum(r["slice"])  # every symbol has a bar every minute here
                     print(
                         f"replay --speed 0 throughput, {sym} (SQLite, slices only): {steady:,.0f} bars/s = "
@@ -302,7 +325,7 @@ def main() -> None:
                     )
                     print(
                         f"replay --speed 0 throughput, {sym} (SQLite, whole session with its start): "
-                        f"{traded / r['wall']:,.0f} bars/s = {r['wall'] / t_bt:.0f}x slower than run_backtest "
+                        f"{whole:,.0f} bars/s = {len(rb) / t_bt / whole:.0f}x slower than run_backtest "
                         f"({len(rb) / t_bt:,.0f} bars/s)"
                     )
     print(f"# load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
