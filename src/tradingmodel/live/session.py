@@ -136,6 +136,7 @@ async def run_session(
         ]
     )
     loop = asyncio.get_running_loop()
+
     def stop() -> None:  # the slice in hand is finished; a source waiting for its next bar is not waited for
         engine.request_stop()
         engine.barrier.close()

@@ -158,6 +158,11 @@ def simulator_source(
     return src
 
 
+class PolygonSourceError(ValueError):
+    """The polygon source cannot go on (REST refused the warm-up, the stream gave up); the message says why.
+    A ``ValueError``, so the CLI prints it as one line and exits 2; a restart resumes after the last bar."""
+
+
 class PolygonSource:
     """Bars from Polygon's WebSocket (:class:`~tradingmodel.data.polygon.stream.BarStream`), regular hours only.
 
@@ -228,7 +233,8 @@ class PolygonSource:
             try:
                 aggs = list(rest.client.list_aggs(sym, 1, "minute", lo, hi, sort="asc", limit=50_000))
             except Exception as e:
-                raise explain(e, rest.pool.last_status, sym, "1m warm-up history") from None
+                err = explain(e, rest.pool.last_status, sym, "1m warm-up history")
+                raise PolygonSourceError(f"polygon source: {err}") from None
             f = pd.DataFrame(
                 {
                     "symbol": sym,
@@ -245,12 +251,12 @@ class PolygonSource:
         return pd.concat(frames, ignore_index=True)
 
     async def __aiter__(self) -> AsyncIterator[LiveBar | SliceEnd]:
-        from tradingmodel.data.polygon.stream import BarStream
+        from tradingmodel.data.polygon.stream import BarStream, StreamError
 
         since = self.since if self.start_after is None else self.start_after + pd.Timedelta(minutes=1)
         self.stream = BarStream(self.symbols, since=since, **self.kw)
         try:
-            async for b in self.stream:
+            async for b in self._checked(StreamError):
                 if b.timeframe != "1m":
                     continue
                 ts = b.timestamp
@@ -261,3 +267,10 @@ class PolygonSource:
                 yield LiveBar(b.symbol, ts, b.open, b.high, b.low, b.close, b.volume, last)
         finally:
             await self.stream.aclose()
+
+    async def _checked(self, errors: type[Exception]) -> AsyncIterator[Any]:
+        try:
+            async for b in self.stream:
+                yield b
+        except errors as e:
+            raise PolygonSourceError(f"polygon source stopped: {e}") from None
