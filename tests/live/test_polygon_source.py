@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.live.conftest import CONFIG, SYMBOLS, _child
 from tests.live.helpers import FILL_COLUMNS, session_store
@@ -193,3 +194,16 @@ def test_polygon_session_trades_every_bar_once_across_disconnects_and_a_restart(
     )
     states = [e["data"]["state"] for e in store.events(types=["session"])]
     assert states[0] == "started" and "resumed" in states
+
+
+def test_a_refused_warm_up_stops_the_session_with_one_clear_line(tmp_path: Path) -> None:
+    from tradingmodel.live.sources import PolygonSource, PolygonSourceError
+
+    served, _ = _bars()
+    with FakePolygon(served, api_key=KEY) as fake:
+        fake.plan_start_ms = int(pd.Timestamp.now(tz="UTC").value // 10**6)  # the plan covers no history
+        src = PolygonSource(SYMBOLS, api_key=KEY, ws_url=fake.ws_url, rest_base_url=fake.base_url)
+        src.resume_point(None)
+        with pytest.raises(PolygonSourceError, match="polygon source") as e:
+            src.history()
+    assert "AAA" in str(e.value) and "plan" in str(e.value).lower()
