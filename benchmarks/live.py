@@ -1,21 +1,30 @@
-"""Live engine speed: bar → orders latency, replay throughput, per-slice commit cost.
+"""Live engine speed: bar → orders latency, its parts and physical limit, replay throughput, commit cost.
 
 Run: ``.venv/bin/python benchmarks/live.py [--quick] [--pg URL]``. One line per figure:
-``<figure>: <value> <unit> = <ratio>x <reference>``, the reference measured in the same run.
+``<figure>: <value> <unit> = <ratio>x <reference>``, the reference measured in the same run. The network is
+the default ``[model]`` one (LSTM 2 x 128, 60-bar window, 5 inputs), trained for one epoch (speed does not
+depend on the weights); the 100-symbol checkpoint is that network with the first symbol's scaling copied to
+100 symbols. torch runs on one thread, as in a session.
 
-* latency: a slice's bars arrive → streaming features + one batched model call + the strategy step → the
-  orders exist (what the engine hands the executor), p50/p99 over many minutes, for 1 and 100 symbols; the
-  reference is the same path with ``model.predict`` per symbol on its last ``sequence_length + 40`` bars;
-* replay: ``paper --source replay --speed 0`` (the whole session: executor, store, events) in bars/s beside
-  ``run_backtest`` on the same bars and predictions;
-* commit: one slice's transaction (fills, decision, predictions, snapshot, events) on SQLite and PostgreSQL,
-  beside an empty transaction on the same database.
+* compute path: a slice's bars → streaming features + one batched model call + the strategy step → the
+  orders exist, p50/p99 over many minutes, for 1 and 100 symbols closing in the same minute, beside the same
+  path with ``model.predict`` per symbol on its last ``sequence_length + 40`` bars; with its parts;
+* engine: ``paper --source replay --speed 0`` on SQLite (and PostgreSQL): each slice from its bars' release
+  by the barrier to its orders handed to the executor (executor fills, features, model, strategy, the
+  decision commit, the submits), p50/p99; the commit alone beside an empty write transaction; throughput in
+  bars/s beside ``run_backtest`` on the same bars and predictions;
+* physical limit: the network's FLOPs per call ÷ this machine's matmul rate (measured here, one thread, on
+  a large GEMM and on the LSTM's own step shapes) against the issue's targets (p99 < 2 ms for 1 symbol,
+  < 10 ms for 100).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -32,78 +41,180 @@ from tradingmodel.live.session import run_session
 from tradingmodel.live.sources import ReplaySource
 from tradingmodel.live.strategy import LiveStrategy
 from tradingmodel.model import predict, train
-from tradingmodel.store import get_engine
-from tradingmodel.store.sessions import EventRow, SessionStore, SliceWrite, open_session
+from tradingmodel.model.network import lstm_flops_per_sample
+from tradingmodel.model.predict import checkpoints_for
 from tradingmodel.strategy import layout as L
 
-# small enough to train in seconds on a shared 2-core machine; the network size is printed with the figures
-CFG = ModelConfig(sequence_length=30, hidden_size=32, num_layers=1, num_epochs=1, patience=1, seed=1)
+CFG = ModelConfig(num_epochs=1, patience=1, seed=1)  # the default network: 2 x 128, window 60
+TARGET_MS = {1: 2.0, 100: 10.0}
+WARM_SLICES = 2  # first slices of a path: one-time checks (the predictor's batch-size bit check), not counted
 
 
-def _pct(a: list[float], q: float) -> float:
+def _ms(a: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(a) * 1e3, q))
 
 
-def latency(model_dir: Path, bars: pd.DataFrame, symbols: list[str], minutes: int) -> tuple[list[float], list[float]]:
-    """(engine path, model.predict path) seconds per slice."""
+def _rate(f, flop: float, seconds: float = 1.0) -> tuple[float, float]:
+    """(GFLOP/s, median seconds per call) of ``f`` doing ``flop`` floating-point operations."""
+    f()
+    times: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(times) < 5:
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    med = float(np.median(times))
+    return flop / med / 1e9, med
+
+
+def hundred_symbol_model(src: Path, dst: Path, symbols: list[str]) -> Path:
+    """``src``'s pooled network for 100 symbols: every symbol gets the first one's scaling statistics."""
+    shutil.copytree(src, dst)
+    man = json.loads((dst / "manifest.json").read_text())
+    man["symbols"] = {s: "pooled" for s in symbols}
+    (dst / "manifest.json").write_text(json.dumps(man))
+    meta = json.loads((dst / "pooled" / "meta.json").read_text())
+    first = next(iter(meta["symbols"].values()))
+    meta["symbols"] = {s: first for s in symbols}
+    (dst / "pooled" / "meta.json").write_text(json.dumps(meta))
+    return dst
+
+
+def compute_path(model_dir: Path, bars: pd.DataFrame, symbols: list[str], minutes: int, ref_minutes: int) -> dict:
+    """Seconds per slice of the engine's compute path (and its parts), and of the model.predict path."""
     pred = Predictor(model_dir, symbols)
     strat = LiveStrategy.new(symbols, TradingConfig(buy_threshold=0.0, sell_threshold=0.0))
     times = sorted(bars["timestamp"].unique())
-    warm, live = times[:-minutes], times[-minutes:]
+    warm, live = times[: -minutes - WARM_SLICES], times[-minutes - WARM_SLICES :]
     hist = bars[bars["timestamp"].isin(warm)]
     for s, g in hist.groupby("symbol"):
         pred.warm_up(str(s), g["close"].to_numpy(), g["volume"].to_numpy())
-    by_t = {t: g for t, g in bars[bars["timestamp"].isin(live)].groupby("timestamp")}
-    fast, slow = [], []
+    rows = {
+        t: list(zip(g["symbol"], g["open"], g["high"], g["low"], g["close"], g["volume"], strict=True))
+        for t, g in bars[bars["timestamp"].isin(live)].groupby("timestamp")
+    }
+    out: dict[str, list[float]] = {"total": [], "features": [], "model": [], "strategy": [], "reference": []}
     n = len(symbols)
-    for t in live:
-        g = by_t[t]
+    for k, t in enumerate(live):
+        r = rows[t]
         t0 = time.perf_counter()
-        for s, c, v in zip(g["symbol"], g["close"], g["volume"], strict=True):
+        for s, _o, _h, _lo, c, v in r:
             pred.update(s, c, v)
-        p = pred.predict(list(g["symbol"]))
+        t1 = time.perf_counter()
+        p = pred.predict([x[0] for x in r])
+        t2 = time.perf_counter()
         mkt = np.full((n, L.NK), np.nan)
-        for i, (s, o, h, lo, c, v) in enumerate(
-            zip(g["symbol"], g["open"], g["high"], g["low"], g["close"], g["volume"], strict=True)
-        ):
+        for i, (s, o, h, lo, c, v) in enumerate(r):
             mkt[i, :5] = o, h, lo, c, v
             mkt[i, L.K_VOLAVG], mkt[i, L.K_RSI], mkt[i, L.K_RETSTD] = pred.strategy_features(s)
             mkt[i, L.K_PRED] = p[s].predicted_close if s in p else np.nan
         strat.step(mkt, 0)
-        fast.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        window = bars[(bars["timestamp"] <= t)].groupby("symbol").tail(CFG.sequence_length + 40)
-        for s in symbols:
-            predict(model_dir, window[window["symbol"] == s])
-        slow.append(time.perf_counter() - t0)
-    return fast, slow
+        t3 = time.perf_counter()
+        if k < WARM_SLICES:
+            continue
+        assert len(p) == n, "every symbol must be predicted (warm-up too short)"
+        out["total"].append(t3 - t0)
+        out["features"].append(t1 - t0)
+        out["model"].append(t2 - t1)
+        out["strategy"].append(t3 - t2)
+        if len(out["reference"]) < ref_minutes:
+            t0 = time.perf_counter()
+            window = bars[(bars["timestamp"] <= t)].groupby("symbol").tail(CFG.sequence_length + 40)
+            for s in symbols:
+                predict(model_dir, window[window["symbol"] == s])
+            out["reference"].append(time.perf_counter() - t0)
+    return out
 
 
-def commit_cost(url: str, n: int) -> tuple[float, float]:
-    """Median seconds of one slice commit and of an empty write transaction."""
+def engine_replay(model_dir: Path, bars: pd.DataFrame, url: str, tmp: Path, warm: int, name: str) -> dict:
+    """A ``--speed 0`` replay session: seconds per slice (release → orders handed to the executor), per
+    decision commit, and for the whole session."""
+    cfg = AppConfig(trading=TradingConfig(buy_threshold=0.0, sell_threshold=0.0))
+    slice_s: list[float] = []
+    parts: dict[str, list[float]] = {"commit": [], "executor": [], "send": []}
+
+    def timed(name: str, f):
+        def run(*a, **kw):
+            t0 = time.perf_counter()
+            r = f(*a, **kw)
+            parts[name].append(time.perf_counter() - t0)
+            return r
+
+        return run
+
+    def timed_async(name: str, f):
+        async def run(*a, **kw):
+            t0 = time.perf_counter()
+            r = await f(*a, **kw)
+            parts[name].append(time.perf_counter() - t0)
+            return r
+
+        return run
+
+    def instrument(engine) -> None:  # timing wrappers only: the engine runs unchanged inside them
+        process = engine._process
+
+        async def timed_process(sl):
+            t0 = time.perf_counter()
+            await process(sl)
+            slice_s.append(time.perf_counter() - t0)
+
+        engine._process = timed_process
+        engine.store.commit_slice = timed("commit", engine.store.commit_slice)
+        engine.executor.on_slice = timed("executor", engine.executor.on_slice)
+        engine.book.send = timed_async("send", engine.book.send)
+
+    t0 = time.perf_counter()
+    asyncio.run(
+        run_session(
+            name=name,
+            symbols=sorted(bars["symbol"].unique()),
+            model_dir=model_dir,
+            source=ReplaySource(bars, warmup_slices=warm),
+            config=cfg,
+            database_url=url,
+            broker_dir=tmp / f"broker-{name}",
+            handle_signals=False,
+            on_start=instrument,
+        )
+    )
+    wall = time.perf_counter() - t0
+    out = {k: v[WARM_SLICES:] for k, v in parts.items()}
+    return {"slice": slice_s[WARM_SLICES:], **out, "wall": wall, "cfg": cfg}
+
+
+def empty_transaction(url: str, n: int = 50) -> float:
+    """Median seconds of an empty write transaction on ``url``."""
+    from tradingmodel.store import get_engine
     from tradingmodel.store.ingest import write_transaction
 
     engine = get_engine(url)
-    info = open_session(engine, f"bench-{time.time_ns()}", symbols=["A"], config_toml="")
-    store = SessionStore(engine, info.run_id)
-    snap = LiveStrategy.new(["A"] * 1, TradingConfig()).snapshot()
-    t_slice, t_empty = [], []
-    for k in range(n):
-        T = pd.Timestamp("2024-02-05 14:30", tz="UTC") + pd.Timedelta(minutes=k)
-        ev = [
-            EventRow("bar", {"close": 1.0}, "A", T),
-            EventRow("prediction", {"predicted_close": 1.0}, "A", T),
-            EventRow("signal", {"signal": "none"}, "A", T),
-            EventRow("portfolio", {"equity": 1.0}, None, T),
-        ]
-        t0 = time.perf_counter()
-        store.commit_slice(SliceWrite(T.to_pydatetime(), snap, 1, events=ev))
-        t_slice.append(time.perf_counter() - t0)
+    t = []
+    for _ in range(n):
         t0 = time.perf_counter()
         with write_transaction(engine):
             pass
-        t_empty.append(time.perf_counter() - t0)
-    return float(np.median(t_slice)), float(np.median(t_empty))
+        t.append(time.perf_counter() - t0)
+    return float(np.median(t))
+
+
+def physical_limit(model_dir: Path) -> dict[str, float]:
+    """This machine's matmul rates (one thread) and the LSTM's own, in GFLOP/s."""
+    ck = checkpoints_for(model_dir, ["S000"])[0][1]
+    c = ck.config
+    h = c.hidden_size
+    out = {}
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    out["gemm"] = _rate(lambda: a @ b, 2 * 2048**3)[0]
+    for rows in (4, 100):
+        x, w = torch.randn(rows, h), torch.randn(h, 4 * h)
+        out[f"step{rows}"] = _rate(lambda x=x, w=w: x @ w, 2 * rows * h * 4 * h)[0]
+        xs = torch.randn(rows, c.sequence_length, 5)
+        with torch.inference_mode():
+            out[f"lstm{rows}"] = _rate(
+                lambda xs=xs: ck.net(xs), rows * lstm_flops_per_sample(5, h, c.num_layers, c.sequence_length)
+            )[0]
+    return out
 
 
 def main() -> None:
@@ -112,70 +223,112 @@ def main() -> None:
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/tradingmodel_bench_live")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    minutes = 30 if args.quick else 200
+    minutes = 40 if args.quick else 200
     syms = [f"S{i:03d}" for i in range(100)]
+    print(f"# load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; torch {torch.get_num_threads()} thread")
     with tempfile.TemporaryDirectory() as tmp:
         tmpd = Path(tmp)
         bars = simulate(syms, 3, seed=5, signal=1.0)
-        print(f"# model: LSTM {CFG.num_layers}x{CFG.hidden_size}, window {CFG.sequence_length} bars; torch 1 thread")
         train(bars[bars["symbol"].isin(syms[:2])], CFG, tmpd / "m", pooled=True, progress=False)
-        one = bars[bars["symbol"] == syms[0]]
-        fast, slow = latency(tmpd / "m", one, [syms[0]], minutes)
+        m100 = hundred_symbol_model(tmpd / "m", tmpd / "m100", syms)
+        flop1 = lstm_flops_per_sample(5, CFG.hidden_size, CFG.num_layers, CFG.sequence_length)
         print(
-            f"bar->orders p50, 1 symbol: {_pct(fast, 50):.3f} ms = {_pct(slow, 50) / _pct(fast, 50):.1f}x "
-            f"faster than model.predict per symbol ({_pct(slow, 50):.3f} ms)"
+            f"# model: LSTM {CFG.num_layers}x{CFG.hidden_size}, window {CFG.sequence_length}, 5 inputs: "
+            f"{flop1 / 1e6:.2f} MFLOP per window"
         )
-        print(
-            f"bar->orders p99, 1 symbol: {_pct(fast, 99):.3f} ms = {_pct(slow, 99) / _pct(fast, 99):.1f}x "
-            f"faster than model.predict per symbol ({_pct(slow, 99):.3f} ms)"
-        )
-        # 100 symbols: a model that knows all of them (one pooled checkpoint trained on one step of data)
-        train(bars, CFG, tmpd / "m100", pooled=True, progress=False)
-        fast, slow = latency(tmpd / "m100", bars, syms, max(5, minutes // 20))
-        print(
-            f"bar->orders p50, 100 symbols: {_pct(fast, 50):.3f} ms = {_pct(slow, 50) / _pct(fast, 50):.1f}x "
-            f"faster than model.predict per symbol ({_pct(slow, 50):.3f} ms)"
-        )
-        print(
-            f"bar->orders p99, 100 symbols: {_pct(fast, 99):.3f} ms = {_pct(slow, 99) / _pct(fast, 99):.1f}x "
-            f"faster than model.predict per symbol ({_pct(slow, 99):.3f} ms)"
-        )
-        # replay throughput
-        rb = bars[bars["symbol"].isin(syms[:2])]
-        rb = rb[rb["timestamp"] < rb["timestamp"].min() + pd.Timedelta(minutes=60 if args.quick else 390)]
-        cfg = AppConfig(trading=TradingConfig(buy_threshold=0.02, sell_threshold=0.02))
-        t0 = time.perf_counter()
-        asyncio.run(
-            run_session(
-                name="bench",
-                symbols=syms[:2],
-                model_dir=tmpd / "m",
-                source=ReplaySource(rb),
-                config=cfg,
-                database_url=f"sqlite:///{tmpd}/r.db",
-                broker_dir=tmpd / "b",
-                handle_signals=False,
-            )
-        )
-        t_live = time.perf_counter() - t0
-        preds = predict(tmpd / "m", rb)
-        t0 = time.perf_counter()
-        run_backtest(rb, preds, cfg.trading)
-        t_bt = time.perf_counter() - t0
-        print(
-            f"replay --speed 0 (2 symbols, SQLite): {len(rb) / t_live:,.0f} bars/s = "
-            f"{t_live / t_bt:.0f}x slower than run_backtest ({len(rb) / t_bt:,.0f} bars/s)"
-        )
-        n = 20 if args.quick else 200
-        for label, url in (("SQLite", f"sqlite:///{tmpd}/c.db"), ("PostgreSQL", args.pg)):
-            try:
-                c, e = commit_cost(url, n)
-            except Exception as exc:  # noqa: BLE001 - a missing server is reported, not hidden
-                print(f"slice commit, {label}: not measured ({type(exc).__name__}: {exc})")
-                continue
+
+        # --- compute path ----------------------------------------------------------------------
+        parts = {}
+        for n, mins, ref in ((1, minutes, minutes), (100, max(10, minutes // 4), 3 if args.quick else 5)):
+            one = bars[bars["symbol"].isin(syms[:n])]
+            r = parts[n] = compute_path(m100, one, syms[:n], mins, ref)
+            for q in (50, 99):
+                f, s = _ms(r["total"], q), _ms(r["reference"], q)
+                print(
+                    f"bar->orders p{q}, compute path, {n} symbol{'s' * (n > 1)}: {f:.3f} ms = "
+                    f"{s / f:.1f}x faster than model.predict per symbol ({s:.3f} ms)"
+                )
+            tot = _ms(r["total"], 50)
+            for part in ("features", "model", "strategy"):
+                v = _ms(r[part], 50)
+                sym = f"{n} symbol{'s' * (n > 1)}"
+                print(f"  part p50, {part}, {sym}: {v:.3f} ms = {v / tot:.2f}x the path ({tot:.3f} ms)")
+
+        # --- physical limit ----------------------------------------------------------------------
+        lim = physical_limit(m100)
+        print(f"matmul rate, 2048x2048x2048: {lim['gemm']:.1f} GFLOP/s = 1.0x itself (the machine's large-GEMM rate)")
+        for rows in (4, 100):
+            h, step = CFG.hidden_size, lim[f"step{rows}"]
             print(
-                f"slice commit, {label}: {c * 1e3:.2f} ms = {c / e:.1f}x an empty write transaction ({e * 1e3:.2f} ms)"
+                f"matmul rate, [{rows}x{h}]x[{h}x{4 * h}] (one LSTM step, {rows} rows): {step:.1f} GFLOP/s = "
+                f"{step / lim['gemm']:.2f}x the large GEMM"
             )
+            print(
+                f"LSTM forward rate, {rows} rows: {lim[f'lstm{rows}']:.1f} GFLOP/s = "
+                f"{lim[f'lstm{rows}'] / lim['gemm']:.2f}x the large GEMM"
+            )
+        best = max(lim["gemm"], lim["step4"], lim["step100"])
+        for n, rows in ((1, 1), (1, 4), (100, 100)):
+            gflop = rows * flop1 / 1e9
+            floor = gflop / best * 1e3
+            print(
+                f"physical limit, {n} symbol{'s' * (n > 1)} ({rows} row{'s' * (rows > 1)}, {gflop * 1e3:.1f} MFLOP at "
+                f"the best matmul rate measured, {best:.1f} GFLOP/s, 1 core): {floor:.2f} ms = "
+                f"{floor / TARGET_MS[n]:.2f}x the {TARGET_MS[n]:g} ms target (2 cores, perfect scaling: "
+                f"{floor / 2:.2f} ms)"
+            )
+
+        # --- engine: replay at --speed 0 -----------------------------------------------------------
+        warm = CFG.sequence_length + 40
+        t_first = bars["timestamp"].min()
+        for n, mins in ((1, 60 if args.quick else 290), (100, 15 if args.quick else 60)):
+            rb = bars[bars["symbol"].isin(syms[:n])]
+            rb = rb[rb["timestamp"] < t_first + pd.Timedelta(minutes=warm + mins)].reset_index(drop=True)
+            for label, url in (("SQLite", f"sqlite:///{tmpd}/r{n}.db"), ("PostgreSQL", args.pg)):
+                try:
+                    r = engine_replay(m100, rb, url, tmpd, warm, f"bench-{n}-{time.time_ns()}")
+                    empty = empty_transaction(url)
+                except Exception as exc:  # noqa: BLE001 - a missing server is reported, not hidden
+                    print(f"engine replay, {label}, {n} symbols: not measured ({type(exc).__name__}: {exc})")
+                    continue
+                sym = f"{n} symbol{'s' * (n > 1)}"
+                tot = _ms(r["slice"], 50)
+                for q in (50, 99):
+                    v, c = _ms(r["slice"], q), _ms(parts[n]["total"], q)
+                    print(
+                        f"bar->orders p{q}, engine ({label}, decision commit included), {sym}: {v:.3f} ms = "
+                        f"{v / c:.1f}x the compute path ({c:.3f} ms)"
+                    )
+                c = _ms(r["commit"], 50)
+                print(
+                    f"slice commit p50, {label}, {sym}: {c:.2f} ms = {c / (empty * 1e3):.1f}x an empty write "
+                    f"transaction ({empty * 1e3:.2f} ms); {c / tot:.2f}x the engine's slice"
+                )
+                for part in ("executor", "send"):
+                    v = _ms(r[part], 50)
+                    print(
+                        f"  engine part p50, {part}, {label}, {sym}: {v:.3f} ms = "
+                        f"{v / tot:.2f}x the slice ({tot:.3f} ms)"
+                    )
+                if label == "SQLite":
+                    preds = predict(m100, rb)
+                    run_backtest(rb, preds, r["cfg"].trading)  # compiled (or loaded from numba's cache) once
+                    t0 = time.perf_counter()
+                    run_backtest(rb, preds, r["cfg"].trading)
+                    t_bt = time.perf_counter() - t0
+                    traded = int((rb["timestamp"] > rb["timestamp"].unique()[warm - 1]).sum())
+                    whole = traded / r["wall"]
+                    steady = n * len(r["slice"]) / sum(r["slice"])  # every symbol has a bar every minute here
+                    print(
+                        f"replay --speed 0 throughput, {sym} (SQLite, slices only): {steady:,.0f} bars/s = "
+                        f"{len(rb) / t_bt / steady:.0f}x slower than run_backtest ({len(rb) / t_bt:,.0f} bars/s)"
+                    )
+                    print(
+                        f"replay --speed 0 throughput, {sym} (SQLite, whole session with its start): "
+                        f"{whole:,.0f} bars/s = {len(rb) / t_bt / whole:.0f}x slower than run_backtest "
+                        f"({len(rb) / t_bt:,.0f} bars/s)"
+                    )
+    print(f"# load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
 
 
 if __name__ == "__main__":

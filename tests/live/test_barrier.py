@@ -66,3 +66,28 @@ def test_slices_follow_slice_end_markers_and_timeouts() -> None:
     assert [len(s.bars) for s in out] == [1, 2, 1]
     assert [s.timestamp.minute for s in out] == [30, 31, 32]
     assert out[2].refused[0][1] == "duplicate"
+
+
+def test_close_ends_the_slices_while_the_source_sends_nothing() -> None:
+    """A live source may send no bar for hours: a stop request must not wait for one."""
+
+    async def silent():
+        yield bar("A", 0)
+        await asyncio.sleep(3600)
+        yield bar("A", 1)
+
+    async def run() -> list:
+        b = SliceBarrier(["A", "B"], timeout=3600.0)
+        got = []
+
+        async def consume() -> None:
+            async for sl in slices(silent(), b):
+                got.append(sl)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)
+        b.close()
+        await asyncio.wait_for(task, 2.0)
+        return got
+
+    assert asyncio.run(run()) == []  # the open minute (A only) is dropped, not released: a restart gets it again

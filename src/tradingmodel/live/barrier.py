@@ -11,6 +11,7 @@ A symbol whose bars skip minutes inside a session gets ``gap_bars`` on its next 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Sequence
@@ -21,6 +22,8 @@ import pandas as pd
 
 from tradingmodel.data.sessions import NEW_YORK
 from tradingmodel.live.sources import LiveBar, SliceEnd
+
+_CLOSED = object()  # put on the queue of :func:`slices` by :meth:`SliceBarrier.close`
 
 
 @dataclass
@@ -55,6 +58,17 @@ class SliceBarrier:
         self.refused: list[tuple[LiveBar, str]] = []
         self.applied: dict[str, pd.Timestamp] = {}  # last released bar per symbol
         self._dates: dict[pd.Timestamp, np.datetime64] = {}
+        self.closed = False
+        self._wake: asyncio.Queue | None = None  # the queue :func:`slices` waits on
+
+    def close(self) -> None:
+        """Stop releasing minutes: :func:`slices` ends at once, even while it waits for a bar (a live source
+        may send none for hours). Minutes still open are dropped, not released: a restarted session gets
+        their bars again (replay: after the last processed bar; polygon: back-filled from it)."""
+        self.closed = True
+        if self._wake is not None:
+            with contextlib.suppress(asyncio.QueueFull):
+                self._wake.put_nowait(_CLOSED)
 
     def add(self, bar: LiveBar) -> str:
         """File ``bar``; returns ``"accepted"``, ``"late"``, ``"duplicate"``, ``"out_of_order"`` or ``"unknown"``."""
@@ -139,8 +153,9 @@ async def slices(source: AsyncIterable[LiveBar | SliceEnd], barrier: SliceBarrie
             await queue.put(None)
 
     task = asyncio.create_task(pump())
+    barrier._wake = queue
     try:
-        while True:
+        while not barrier.closed:
             dl = barrier.deadline()
             try:
                 item = await (
@@ -148,6 +163,8 @@ async def slices(source: AsyncIterable[LiveBar | SliceEnd], barrier: SliceBarrie
                 )
             except TimeoutError:
                 item = SliceEnd(pd.Timestamp.min.tz_localize("UTC"))  # only the timeout rule applies
+            if item is _CLOSED or barrier.closed:
+                return
             if item is None:
                 for sl in barrier.release(force=True):
                     yield sl
@@ -162,4 +179,5 @@ async def slices(source: AsyncIterable[LiveBar | SliceEnd], barrier: SliceBarrie
             for sl in ready:
                 yield sl
     finally:
+        barrier._wake = None
         task.cancel()

@@ -42,13 +42,17 @@ class Prediction:
 
 
 class _Symbol:
-    """One symbol's stream state: features, the last ``L`` input rows, and the strategy's features."""
+    """One symbol's stream state: features, the last ``L`` input rows, and the strategy's features.
 
-    __slots__ = ("count", "feats", "last", "rows", "valid")
+    The rows live twice in a ``2L`` buffer (row ``k`` at ``k % L`` and ``k % L + L``), so the newest window,
+    oldest first, is always the contiguous slice ``rows[i:i + L]``: no copy per prediction."""
+
+    __slots__ = ("count", "feats", "last", "rows", "seq_len", "valid")
 
     def __init__(self, seq_len: int) -> None:
         self.feats = StreamingFeatures()
-        self.rows = np.zeros((seq_len, N_FEATURES), dtype=np.float32)
+        self.seq_len = seq_len
+        self.rows = np.zeros((2 * seq_len, N_FEATURES), dtype=np.float32)
         self.count = 0  # rows written into the ring
         self.valid = 0  # consecutive rows with all five inputs finite, ending at the newest
         self.last = np.full(7, np.nan)
@@ -59,15 +63,23 @@ class _Symbol:
         row = f[:N_FEATURES].copy()
         row[1] = np.log1p(f[1])
         row[4] = f[4] / 100.0
-        self.rows[self.count % self.rows.shape[0]] = row  # float64 -> float32 as symbol_series
+        i = self.count % self.seq_len
+        self.rows[i] = self.rows[i + self.seq_len] = row  # float64 -> float32 as symbol_series
         self.count += 1
         self.valid = self.valid + 1 if np.isfinite(row).all() else 0
 
     def window(self) -> np.ndarray:
-        """The last L rows, oldest first."""
-        n = self.rows.shape[0]
-        i = self.count % n
-        return np.concatenate([self.rows[i:], self.rows[:i]]) if i else self.rows
+        """The last L rows, oldest first (a view)."""
+        i = self.count % self.seq_len
+        return self.rows[i : i + self.seq_len]
+
+
+def _probe_same(ck: Checkpoint, small: int, full: int) -> bool:
+    """Whether ``small`` rows of random windows get the same bits alone as inside a batch of ``full``."""
+    g = torch.Generator().manual_seed(small)
+    x = torch.randn(full, ck.config.sequence_length, N_FEATURES, generator=g)
+    with torch.inference_mode():
+        return bool(torch.equal(ck.net(x[:small]), ck.net(x)[:small]))
 
 
 class Predictor:
@@ -86,6 +98,8 @@ class Predictor:
             s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.mean, dtype=torch.float32) for s in symbols
         }
         self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32) for s in symbols}
+        self._stacked: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._same_bits: dict[tuple[int, int, int], bool] = {}  # (checkpoint, rows, threads) -> checked equal
 
     def update(self, symbol: str, close: float, volume: float) -> None:
         """Feed one closed bar of ``symbol`` (bars of a symbol in time order, each once)."""
@@ -107,7 +121,7 @@ class Predictor:
     def ready(self, symbol: str) -> bool:
         """Whether ``symbol`` has a full window of valid inputs."""
         st = self._state[symbol]
-        return st.valid >= st.rows.shape[0]
+        return st.valid >= st.seq_len
 
     def predict(self, symbols: Sequence[str]) -> dict[str, Prediction]:
         """Predictions for the ready ones among ``symbols``: one network call per checkpoint."""
@@ -118,17 +132,7 @@ class Predictor:
         out: dict[str, Prediction] = {}
         for syms in groups.values():
             ck = self.checkpoint_of[syms[0]]
-            L = ck.config.sequence_length
-            pad = -len(syms) % PAD_ROWS  # repeat the last window, as predict_standardised does
-            order = syms + [syms[-1]] * pad
-            stack = np.concatenate([self._state[s].window() for s in order])
-            view = torch.from_numpy(stack).unfold(0, L, 1)
-            t = torch.arange(len(order), dtype=torch.int64) * L + (L - 1)
-            w = relative_windows(view, t, L)
-            w.sub_(torch.stack([self._mean[s] for s in order]).unsqueeze(1))
-            w.div_(torch.stack([self._std[s] for s in order]).unsqueeze(1))
-            with torch.inference_mode():
-                z = ck.net(w).double().numpy()[: len(syms)]
+            z = self._run(ck, syms)
             for s, zi in zip(syms, z, strict=True):
                 meta = ck.symbols[s]
                 close = float(self._state[s].last[_CLOSE])
@@ -136,3 +140,52 @@ class Predictor:
                 conf = float(apply_calibration(np.abs(np.array([zi])), meta.calibration)[0])
                 out[s] = Prediction(s, float(pred), conf if math.isfinite(conf) else math.nan, close)
         return out
+
+    def _run(self, ck: Checkpoint, syms: list[str]) -> np.ndarray:
+        """Network outputs (float64) for ``syms``' windows, with ``model.predict``'s bits.
+
+        ``model.predict`` runs rows in batches of a multiple of ``PAD_ROWS``. A smaller batch (``m`` rows
+        padded to ``m``, a multiple of 4 or of 8; never 1 row, a matrix-vector kernel with other roundings)
+        is used only once this process has seen, for that batch size and thread count, that it gives every
+        row the same bits as the padded batch, on these windows and on random ones: BLAS picks its kernels
+        by shape, not by values (measured here: 2, 3 and 15 rows differ, 4, 8, 16, 17, 32 and 112 agree)."""
+        m = len(syms)
+        full = m + (-m % PAD_ROWS)
+        sizes = sorted({max(m, 2), m + (-m % 4), m + (-m % 8)} - {full})
+        threads = torch.get_num_threads()
+        known = [n for n in sizes if self._same_bits.get((id(ck), n, threads))]
+        rows = known[0] if known else full
+        z = self._forward(ck, syms, rows)
+        todo = [n for n in sizes if n < rows and (id(ck), n, threads) not in self._same_bits]
+        if todo:  # check the smallest unchecked size against this (trusted) result, once
+            n = todo[0]
+            self._same_bits[(id(ck), n, threads)] = bool(np.array_equal(self._forward(ck, syms, n), z)) and (
+                _probe_same(ck, n, full)
+            )
+        return z
+
+    def _forward(self, ck: Checkpoint, syms: list[str], rows: int) -> np.ndarray:
+        L = ck.config.sequence_length
+        order = syms + [syms[-1]] * (rows - len(syms))  # repeat the last window, as predict_standardised does
+        stack = np.concatenate([self._state[s].window() for s in order])
+        view = torch.from_numpy(stack).unfold(0, L, 1)
+        t = torch.arange(rows, dtype=torch.int64) * L + (L - 1)
+        w = relative_windows(view, t, L)
+        mean, std = self._scaling(order)
+        w.sub_(mean)
+        w.div_(std)
+        with torch.inference_mode():
+            return ck.net(w).double().numpy()[: len(syms)]
+
+    def _scaling(self, order: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-row training mean and std, (rows, 1, 5) each, cached per symbol list."""
+        key = tuple(order)
+        got = self._stacked.get(key)
+        if got is None:
+            if len(self._stacked) >= 64:
+                self._stacked.clear()
+            got = self._stacked[key] = (
+                torch.stack([self._mean[s] for s in order]).unsqueeze(1),
+                torch.stack([self._std[s] for s in order]).unsqueeze(1),
+            )
+        return got

@@ -146,9 +146,14 @@ async def run_session(
         ]
     )
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:  # the slice in hand is finished; a source waiting for its next bar is not waited for
+        engine.request_stop()
+        engine.barrier.close()
+
     if handle_signals:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, engine.request_stop)
+            loop.add_signal_handler(sig, stop)
     status = "error"
     try:
         if on_start is not None:

@@ -9,6 +9,7 @@ its minutes). ``history(upto)`` gives the bars a restarted session warms its pre
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tradingmodel.data.sessions import NEW_YORK, SESSION_CLOSE, new_york_dates
+from tradingmodel.data.sessions import in_session_mask, new_york_dates, session_bounds
+from tradingmodel.features.streaming import LIVE_BUFFER_BARS
 
 
 @dataclass(frozen=True)
@@ -42,11 +44,24 @@ class SliceEnd:
     timestamp: pd.Timestamp
 
 
+@functools.lru_cache(maxsize=8192)
+def _calendar(ns: int, interval_ns: int) -> tuple[bool, bool]:
+    """(inside a regular session, last bar of it) for a bar starting at ``ns`` (cached: called per bar)."""
+    idx = pd.DatetimeIndex([ns], tz="UTC")
+    inside = bool(in_session_mask(idx)[0])
+    return inside, inside and ns + interval_ns >= int(session_bounds(idx)[1][0])
+
+
 def calendar_session_last(ts: pd.Timestamp, interval: pd.Timedelta = pd.Timedelta(minutes=1)) -> bool:
-    """Whether a bar starting at ``ts`` is the last of the regular session (16:00 New York close)."""
-    local = ts.tz_convert(NEW_YORK)
-    close = local.normalize() + pd.Timedelta(hours=int(SESSION_CLOSE[:2]), minutes=int(SESSION_CLOSE[3:]))
-    return local + interval >= close
+    """Whether a bar starting at ``ts`` is the last of its regular session by the NYSE calendar (16:00 New
+    York, 13:00 on early closes); a bar on a day without a session is never a session's last."""
+    return _calendar(ts.value, interval.value)[1]
+
+
+def in_regular_hours(ts: pd.Timestamp) -> bool:
+    """Whether a bar starting at ``ts`` lies inside a NYSE regular session (Polygon also streams pre- and
+    after-market bars; the model and the strategy know regular hours only)."""
+    return _calendar(ts.value, pd.Timedelta(minutes=1).value)[0]
 
 
 def _session_last(frame: pd.DataFrame) -> np.ndarray:
@@ -143,10 +158,19 @@ def simulator_source(
     return src
 
 
+class PolygonSourceError(ValueError):
+    """The polygon source cannot go on (REST refused the warm-up, the stream gave up); the message says why.
+    A ``ValueError``, so the CLI prints it as one line and exits 2; a restart resumes after the last bar."""
+
+
 class PolygonSource:
-    """Bars from Polygon's WebSocket (:class:`~tradingmodel.data.polygon.stream.BarStream`): after a restart
-    it back-fills from the session's last processed bar over REST, then goes live; reconnects back-fill too.
-    Warm-up history comes from the database's stored bars when there are any."""
+    """Bars from Polygon's WebSocket (:class:`~tradingmodel.data.polygon.stream.BarStream`), regular hours only.
+
+    Warm-up: ``history`` when given (e.g. stored bars), else the last ``warmup_bars`` regular-hours bars of
+    each symbol from REST, up to the session's last processed bar (a restart) or up to the last minute that
+    has ended (a new session, which then trades from the next bar on). The stream starts right after the
+    warm-up (or after the last processed bar) and back-fills over REST whatever it missed, at start and after
+    every reconnect, so that no bar is skipped and none is delivered twice."""
 
     name = "polygon"
 
@@ -160,37 +184,93 @@ class PolygonSource:
         history: pd.DataFrame | None = None,
         stream_options: dict[str, Any] | None = None,
         since: pd.Timestamp | None = None,
+        warmup_bars: int = LIVE_BUFFER_BARS,
+        lookback: pd.Timedelta = pd.Timedelta(days=7),
     ) -> None:
         self.symbols = sorted(symbols)
         self.kw = dict(api_key=api_key, ws_url=ws_url, rest_base_url=rest_base_url, **(stream_options or {}))
         self._history = history
         self.start_after: pd.Timestamp | None = None
         self.stream: Any = None
-        self.since = since  # a new session's first bar to back-fill from (None: live bars only)
+        self.since = since  # a new session's first bar to back-fill from (None: after the warm-up, or live)
+        self.warmup_bars, self.lookback = warmup_bars, lookback
+        self.skipped = 0  # bars outside regular hours, not handed on
 
     def resume_point(self, last_bar: pd.Timestamp | None) -> pd.Timestamp | None:
         self.start_after = last_bar
         return last_bar
 
     def history(self) -> pd.DataFrame:
-        h = self._history
-        if h is None or len(h) == 0:
+        """Warm-up bars (oldest first): the given ones up to the resume point, or from REST."""
+        h = self._history if self._history is not None else self._rest_history()
+        if len(h) == 0:
             return pd.DataFrame(columns=["symbol", "timestamp", "open", "high", "low", "close", "volume"])
         h = h.assign(timestamp=pd.to_datetime(h["timestamp"], utc=True))
         if self.start_after is not None:
             h = h[h["timestamp"] <= self.start_after]
-        return h.sort_values(["timestamp", "symbol"]).reset_index(drop=True)
+        h = h.sort_values(["timestamp", "symbol"]).reset_index(drop=True)
+        if self.start_after is None and self.since is None and len(h):
+            self.since = h["timestamp"].max() + pd.Timedelta(minutes=1)  # go on right after the warm-up
+        return h
+
+    def _rest_history(self) -> pd.DataFrame:
+        """The last ``warmup_bars`` regular-hours minute bars per symbol, ending at the resume point."""
+        from tradingmodel.data.polygon.client import FetchPolicy, PolygonREST
+        from tradingmodel.data.polygon.history import explain
+
+        if self.warmup_bars <= 0:
+            return pd.DataFrame()
+        if self.start_after is not None:
+            hi = int(self.start_after.value // 10**6)
+        else:  # the newest window that has ended (REST may already serve the one being built)
+            now = int(time.time() * 1000)
+            hi = now - now % 60_000 - 60_000
+        lo = hi - int(self.lookback.value // 10**6)
+        rest = PolygonREST(self.kw["api_key"], self.kw["rest_base_url"], FetchPolicy(max_retries=3))
+        frames = []
+        for sym in self.symbols:
+            rest.pool.seen = set()  # a repeated next_url raises instead of looping
+            try:
+                aggs = list(rest.client.list_aggs(sym, 1, "minute", lo, hi, sort="asc", limit=50_000))
+            except Exception as e:
+                err = explain(e, rest.pool.last_status, sym, "1m warm-up history")
+                raise PolygonSourceError(f"polygon source: {err}") from None
+            f = pd.DataFrame(
+                {
+                    "symbol": sym,
+                    "timestamp": pd.to_datetime([int(a.timestamp) for a in aggs], unit="ms", utc=True),
+                    "open": [float(a.open) for a in aggs],
+                    "high": [float(a.high) for a in aggs],
+                    "low": [float(a.low) for a in aggs],
+                    "close": [float(a.close) for a in aggs],
+                    "volume": [float(a.volume) for a in aggs],
+                }
+            )
+            f = f[(f["timestamp"].astype("int64") // 10**6 <= hi) & in_session_mask(f["timestamp"])]
+            frames.append(f.tail(self.warmup_bars))
+        return pd.concat(frames, ignore_index=True)
 
     async def __aiter__(self) -> AsyncIterator[LiveBar | SliceEnd]:
-        from tradingmodel.data.polygon.stream import BarStream
+        from tradingmodel.data.polygon.stream import BarStream, StreamError
 
         since = self.since if self.start_after is None else self.start_after + pd.Timedelta(minutes=1)
         self.stream = BarStream(self.symbols, since=since, **self.kw)
         try:
-            async for b in self.stream:
+            async for b in self._checked(StreamError):
                 if b.timeframe != "1m":
                     continue
                 ts = b.timestamp
-                yield LiveBar(b.symbol, ts, b.open, b.high, b.low, b.close, b.volume, calendar_session_last(ts))
+                inside, last = _calendar(ts.value, 60_000_000_000)
+                if not inside:
+                    self.skipped += 1
+                    continue
+                yield LiveBar(b.symbol, ts, b.open, b.high, b.low, b.close, b.volume, last)
         finally:
             await self.stream.aclose()
+
+    async def _checked(self, errors: type[Exception]) -> AsyncIterator[Any]:
+        try:
+            async for b in self.stream:
+                yield b
+        except errors as e:
+            raise PolygonSourceError(f"polygon source stopped: {e}") from None

@@ -145,10 +145,13 @@ class FakeFeed:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     # ---- controls (any thread) --------------------------------------------------------------
-    def play(self, tick: float = 0.002) -> None:
-        """Publish one timestamp every ``tick`` seconds until everything is published."""
+    def play(self, tick: float = 0.002, until: int | None = None) -> None:
+        """Publish one timestamp every ``tick`` seconds (bars "as time passes", accelerated) until
+        ``published`` reaches ``until`` (default: everything)."""
+        end = len(self.fake.times) if until is None else min(until, len(self.fake.times))
+
         async def player() -> None:
-            while self.fake.published < len(self.fake.times):
+            while self.fake.published < end:
                 self._publish_one()
                 await asyncio.sleep(tick)
 
