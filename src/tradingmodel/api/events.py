@@ -152,6 +152,14 @@ class EventHub:
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)
 
+    def drop(self, sub: Subscriber) -> None:
+        """Drop a subscriber that cannot keep up (its socket took no frame in time); counted in ``dropped``."""
+        if sub in self.subscribers:
+            self.subscribers.discard(sub)
+            self.dropped += 1
+        if not sub.dropped:
+            sub.drop()
+
     def _accept(self, rows: list[Message]) -> None:
         now = time.monotonic()
         for m in rows:
@@ -165,8 +173,7 @@ class EventHub:
             self.frontier = m.id
             for s in list(self.subscribers):
                 if not s.offer(m):
-                    self.subscribers.discard(s)
-                    self.dropped += 1
+                    self.drop(s)
 
     async def _run(self) -> None:
         while True:

@@ -101,8 +101,10 @@ class _Stream:
                 if m.id > self.last:
                     await self._send(m.text)
                     self.last = m.id
-        except (TimeoutError, WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the socket took no frame in time, or the client is gone: drop it below
+        except TimeoutError:  # the socket took no frame in time: too slow, dropped like a full queue
+            self.hub.drop(sub)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client is gone
         self.hub.unsubscribe(sub)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
