@@ -18,26 +18,13 @@ from typer.testing import CliRunner
 
 from tradingmodel.cli import app
 from tradingmodel.config import config_to_toml
+from tradingmodel.store import get_engine
+from tradingmodel.store.walkforward import get_walkforward_run
 from tradingmodel.walkforward import make_executor, run_walkforward
 
 from .conftest import SPEC, app_config, spec
 
 FIGURES = ("folds", "pooled", "stitched", "significance", "failures", "words")
-
-
-@pytest.fixture(scope="module")
-def holed_bars(small_bars: pd.DataFrame) -> pd.DataFrame:
-    """BBB has no bars in the fourth week: fold 0's BBB task has no test bars, fold 1's no validation."""
-    ts = small_bars["timestamp"]
-    t0 = ts.min().normalize()
-    hole = (small_bars["symbol"] == "BBB") & (ts >= t0 + pd.Timedelta(days=21)) & (ts < t0 + pd.Timedelta(days=28))
-    return small_bars[~hole].reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def serial_run(holed_bars, tmp_path_factory):
-    with make_executor("serial") as ex:
-        return run_walkforward(holed_bars, spec(), app_config(), executor=ex, out_dir=tmp_path_factory.mktemp("s"))
 
 
 def _figures(summary: dict) -> dict:
@@ -128,7 +115,10 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
     proc.wait()
     finished = len(list((out / "tasks").glob("*.json")))
     assert 2 <= finished < 6 - 2, "the run was not killed half-way"  # 2 of the 6 tasks fail, never stored
-    res = CliRunner().invoke(app, [*_cli_args(data, cfg, out), "--json", "--reports", str(tmp_path / "rep")])
+    db = f"sqlite:///{tmp_path}/wf.db"
+    res = CliRunner().invoke(
+        app, [*_cli_args(data, cfg, out), "--json", "--reports", str(tmp_path / "rep"), "--db", db]
+    )
     assert res.exit_code == 1, res.output  # two tasks failed: the others finished and the figures are out
     s = json.loads(res.stdout[res.stdout.index("{") :])
     assert s["tasks"]["skipped"] == finished and s["tasks"]["ran"] == 6 - finished
@@ -138,7 +128,12 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
         d["words"] = [w for w in d["words"] if not w.startswith("Sharpe")]
     assert want == _figures(s)
     assert "2 task(s) failed" in res.stderr and "fold 0 BBB" in res.stderr
-    page = next((tmp_path / "rep").glob("*-walkforward-*/report.html")).read_text()
+    run_dir = next((tmp_path / "rep").glob("*-walkforward-*"))
+    row = get_walkforward_run(get_engine(db), run_dir.name)  # the driver stored the run under the folder's name
+    assert row is not None and row["status"] == "partial" and row["metrics"]["folds"] == s["folds"]
+    assert row["params"]["executor"] == "serial" and row["params"]["run_folder"] == str(run_dir)
+    assert f"database: run {row['id']}" in res.stderr
+    page = (run_dir / "report.html").read_text()
     for needle in (
         "Walk-forward folds",
         "Stitched out-of-sample equity",
