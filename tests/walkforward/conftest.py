@@ -98,7 +98,7 @@ def ray_session():
         require(False, "ray (pip install 'tradingmodel[ray]')")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(
-        num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False
+        num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False
     )
     yield ray
     ray.shutdown()

@@ -47,6 +47,10 @@ def test_walkforward_on_a_ray_cluster_joined_by_address_matches_serial(serial_ru
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
         LOOPBACK_ONLY: "0",
+        # a one-machine test cluster on loopback, without token authentication: once an earlier local
+        # instance had left ~/.ray/auth_token, the driver's connection failed here with "Authentication
+        # token is missing or incorrect"
+        "RAY_AUTH_MODE": "disabled",
         "PYTHONPATH": os.pathsep.join(sys.path),
     }
     temp = Path(f"/tmp/tm-ray-{os.getpid()}-{port}")  # Ray's socket paths must stay short
@@ -71,6 +75,7 @@ def test_walkforward_on_a_ray_cluster_joined_by_address_matches_serial(serial_ru
             assert time.monotonic() - t0 < 120, "the head node did not start in 120 s"
             time.sleep(0.2)
         started = time.monotonic() - t0
+        assert "Local node IP: 127.0.0.1" in (tmp_path / "head.log").read_text()  # bound to loopback
         data, cfg = tmp_path / "bars.parquet", tmp_path / "cfg.toml"
         holed_bars.to_parquet(data)
         cfg.write_text(config_to_toml(app_config()))

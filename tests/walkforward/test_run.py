@@ -57,14 +57,20 @@ def test_serial_run_scores_trades_and_reports_the_failing_tasks_with_their_fold(
         s["significance"]
     )
     assert s["significance"]["deflated_sharpe"]["trials"] == 2
+    # in plain words: per fold and overall, whether the model beats doing nothing
+    for f in s["folds"]:
+        beats = f["tests"]["beats_doing_nothing"]
+        assert f["words"].startswith(f"Fold {f['fold']} (") and ("beats" if beats else "does not beat") in f["words"]
+    assert s["words"][-1].startswith("Overall: the model " + ("beats" if s["significance"]["edge"] else "does not"))
 
 
-@pytest.mark.slow  # spawns two worker processes and Ray workers, each importing torch
+@pytest.mark.slow  # forks two workers from the fork server and starts a Ray worker, each importing torch
 def test_process_and_ray_executors_give_identical_figures(serial_run, holed_bars, tmp_path, ray_session) -> None:
     with make_executor("process", workers=2) as ex:
         proc = run_walkforward(holed_bars, spec(), app_config(), executor=ex, out_dir=tmp_path / "p")
     with make_executor("ray") as ex:
-        assert ex.workers == 2  # the session's local instance, not a second one
+        assert ex.workers == 1  # the session's local instance (1 CPU: one worker imports torch), not a new one
+        assert [n["NodeManagerAddress"] for n in ray_session.nodes()] == ["127.0.0.1"]  # loopback only
         ray_run = run_walkforward(holed_bars, spec(), app_config(), executor=ex, out_dir=tmp_path / "r")
     assert _figures(proc.summary) == _figures(serial_run.summary)
     assert _figures(ray_run.summary) == _figures(serial_run.summary)
@@ -141,6 +147,9 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
         "Significance",
         "Diebold-Mariano",
         s["words"][0][:40],
+        s["words"][-1][:60],  # overall: beats doing nothing or not
+        s["folds"][0]["words"][:60],  # per fold, under the fold table
+        "beats doing nothing?",
         "fold 1 BBB",
     ):
         assert html.escape(needle) in page
@@ -164,6 +173,8 @@ def test_bad_fold_options_are_one_line_errors(small_bars, tmp_path) -> None:
             "--no-report",
             "--executor",
             "serial",
+            "--db",
+            f"sqlite:///{tmp_path}/wf.db",  # not the default URL: its engine is cached per process
         ],
     )
     assert res.exit_code == 2 and "--step-days 2.0 is shorter than --test-days 7.0" in res.stderr

@@ -161,16 +161,6 @@ def _walkforward(
             history=res.history,
             extra={"walkforward": {k: v for k, v in s.items() if k != "pooled"}},
         )
-    params = {
-        "executor": executor,
-        "workers": workers,
-        "ray_address": ray_address,
-        "seed": app_cfg.model.seed,
-        "epochs": app_cfg.model.num_epochs,
-        "out": str(out_dir),
-        "run_folder": str(run_dir) if run_dir is not None else None,
-    }
-    run_id = record_run(db, s, bars, app_cfg, params, name=run_name(s, run_dir), source=source)
     if as_json:
         typer.echo(json.dumps(s, indent=1, default=str))
     else:
@@ -184,6 +174,18 @@ def _walkforward(
             out.print(line, highlight=False, soft_wrap=True)
         if run_dir is not None:
             out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+    params = {
+        "executor": executor,
+        "workers": workers,
+        "ray_address": ray_address,
+        "seed": app_cfg.model.seed,
+        "epochs": app_cfg.model.num_epochs,
+        "out": str(out_dir),
+        "run_folder": str(run_dir) if run_dir is not None else None,
+    }
+    # after the figures are out: a database that fails now loses nothing (the run folder and the task
+    # store are written; a rerun skips every task)
+    run_id = record_run(db, s, bars, app_cfg, params, name=run_name(s, run_dir), source=source)
     console.print(f"database: run {run_id} ({db.url.render_as_string(hide_password=True)})", highlight=False)
     if s["failures"]:
         console.print(

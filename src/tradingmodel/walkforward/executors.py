@@ -17,8 +17,10 @@ own fresh interpreter instead (the old behaviour; slower, measured in ``docs/wal
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -94,6 +96,27 @@ def _context(start_method: str) -> mp.context.BaseContext:
     return mp.get_context("spawn")  # never plain fork: the driver holds torch's threads
 
 
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """While workers start: hide the driver's ``__main__`` from multiprocessing, so a forked worker does not
+    run the driver's main script or module again (for the ``tradingmodel`` script: import every command,
+    seconds per worker). Python 3.11's fork server cannot preload it instead: its ``"__main__"`` preload
+    looks for a ``main_path`` key that ``spawn.get_preparation_data`` never writes. Only for an ``fn`` that
+    lives in an importable module (the tasks here); one defined in the script gets the script re-run."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.update(saved)
+            if "__spec__" not in saved:
+                main.__dict__.pop("__spec__", None)
+
+
 class ProcessExecutor(Executor):
     """A pool of worker processes forked from a clean fork server (or spawned), never from the driver."""
 
@@ -112,7 +135,9 @@ class ProcessExecutor(Executor):
             initializer=_init_worker,
             initargs=(shared,),
         ) as pool:
-            futures = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}
+            hide = self.context.get_start_method() == "forkserver" and getattr(fn, "__module__", "") != "__main__"
+            with _main_not_rerun() if hide else contextlib.nullcontext():
+                futures = {pool.submit(_call, fn, item): i for i, item in enumerate(items)}  # workers start here
             try:
                 for fut in cf.as_completed(futures):
                     err = fut.exception()

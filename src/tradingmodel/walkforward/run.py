@@ -103,6 +103,7 @@ def run_walkforward(
             continue
         store.save(task, result)  # the driver writes; a kill after this line keeps the task
         say(f"done: {task.label()}")
+    failures.sort(key=lambda f: (f["fold"], f["symbol"]))  # in task order, whatever order workers finished in
     return _assemble(bars, folds, tasks, store, cfg, spec, failures, ran=len(todo), out=out)
 
 
