@@ -11,6 +11,10 @@ in this run:
   beside a direct Python call of the same function.
 * training samples/s per core: the median over all tasks and epochs of the training loop's samples/s,
   with the torch thread count the executor sets (1 per task), beside the same figure on the serial run.
+* process-pool start-up: the wall time until both of 2 fresh workers have imported what a training task
+  imports (torch, ``torch._dynamo``, the training code), for spawned workers (every worker a fresh
+  interpreter) and for workers forked from the fork server (the default: the server imports once; its
+  first pool includes starting it), and the same walk-forward on a spawned pool.
 
 Usage: ``python benchmarks/walkforward.py [--symbols 8] [--epochs 3] [--skip-ray]``.
 """
@@ -30,19 +34,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.walkfor
 
 from tests.walkforward.conftest import app_config, coarse_bars  # noqa: E402
 from tradingmodel.walkforward import WalkForwardSpec, make_executor, run_walkforward  # noqa: E402
+from tradingmodel.walkforward.executors import ProcessExecutor, ready  # noqa: E402
 
 
 def _noop(shared: object, item: int) -> int:
     return item
 
 
-def _timed(name: str, bars, cfg, spec, root: Path, **kw) -> tuple[float, dict]:
-    out = root / name
-    shutil.rmtree(out, ignore_errors=True)
+def _timed(name: str, bars, cfg, spec, root: Path, executor=None, **kw) -> tuple[float, dict]:
+    out = root / f"{name}-{len(list(root.iterdir()))}"
     t0 = time.perf_counter()
-    with make_executor(name, **kw) as ex:
+    with executor or make_executor(name, **kw) as ex:
         r = run_walkforward(bars, spec, cfg, executor=ex, out_dir=out)
     return time.perf_counter() - t0, r.history
+
+
+def _startup(start_method: str) -> float:
+    """Seconds until 2 fresh workers have each imported what a task imports."""
+    t0 = time.perf_counter()
+    pids = {pid for _, pid, _ in ProcessExecutor(2, start_method).run(ready, None, [0.5, 0.5])}
+    assert len(pids) == 2, pids
+    return time.perf_counter() - t0
 
 
 def _rate(history: dict) -> float:
@@ -61,11 +73,23 @@ def main() -> None:
     spec = WalkForwardSpec(train_days=14, val_days=7, test_days=7, n_boot=500)
     root = Path(tempfile.mkdtemp(prefix="wf-bench-"))
     try:
+        spawn_up = _startup("spawn")
+        print(f"process pool start-up, spawned (2 workers ready): {spawn_up:.1f} s = 1.00x spawned")
         serial, hist = _timed("serial", bars, cfg, spec, root)
-        n_tasks = sum(1 for k in hist)
-        print(f"walk-forward {args.symbols} symbols x 4 folds ({n_tasks} tasks) serial: {serial:.1f} s = 1.00x serial")
+        n = sum(1 for k in hist)
+        print(f"walk-forward {args.symbols} symbols x 4 folds ({n} tasks) serial: {serial:.1f} s = 1.00x serial")
+        # the default pool: forked from the fork server, started here (included, as a command-line run pays it)
         proc, phist = _timed("process", bars, cfg, spec, root, workers=2)
-        print(f"walk-forward process (2 workers): {proc:.1f} s = {serial / proc:.2f}x serial speed")
+        print(f"walk-forward process (2 workers, fork server): {proc:.1f} s = {serial / proc:.2f}x serial speed")
+        again = _startup("forkserver")
+        print(
+            f"process pool start-up, fork server running (2 workers ready): {again:.2f} s "
+            f"= {spawn_up / again:.0f}x spawned speed"
+        )
+        spawned, _ = _timed("spawn", bars, cfg, spec, root, executor=ProcessExecutor(2, "spawn"))
+        print(
+            f"walk-forward process (2 spawned workers, before): {spawned:.1f} s = {serial / spawned:.2f}x serial speed"
+        )
         if not args.skip_ray:
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             ray_t, _ = _timed("ray", bars, cfg, spec, root, workers=2)

@@ -56,7 +56,7 @@ def test_import_errors_are_one_line(db_url: str, tmp_path: Path) -> None:
 
 def test_db_commands(fresh_url: str, bar_file: Path) -> None:
     head = head_revision()
-    assert head == "0002"  # the newest migration in store/migrations/versions
+    assert head == "0003"  # the newest migration in store/migrations/versions
     up = runner.invoke(app, ["db", "upgrade", "--url", fresh_url])
     assert up.exit_code == 0 and f"revision {head}" in up.output, up.output
     assert f"revision {head}; code head {head}" in runner.invoke(app, ["db", "current", "--url", fresh_url]).output

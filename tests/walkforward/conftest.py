@@ -68,17 +68,37 @@ def small_bars() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
+def holed_bars(small_bars: pd.DataFrame) -> pd.DataFrame:
+    """BBB has no bars in the fourth week: fold 0's BBB task has no test bars, fold 1's no validation."""
+    ts = small_bars["timestamp"]
+    t0 = ts.min().normalize()
+    hole = (small_bars["symbol"] == "BBB") & (ts >= t0 + pd.Timedelta(days=21)) & (ts < t0 + pd.Timedelta(days=28))
+    return small_bars[~hole].reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def serial_run(holed_bars: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory):
+    """The reference run that the other executors, the resumed CLI run and the database record match."""
+    from tradingmodel.walkforward import make_executor, run_walkforward
+
+    with make_executor("serial") as ex:
+        return run_walkforward(holed_bars, spec(), app_config(), executor=ex, out_dir=tmp_path_factory.mktemp("s"))
+
+
+@pytest.fixture(scope="session")
 def ray_session():
     """One real local Ray instance for the test session (Ray has no local mode any more)."""
     from tests.conftest import require
+    from tradingmodel.walkforward.executors import LOOPBACK_ONLY
 
+    os.environ.setdefault(LOOPBACK_ONLY, "0")  # before ray's import: bind to 127.0.0.1 only
     try:
         import ray
     except ImportError:
         require(False, "ray (pip install 'tradingmodel[ray]')")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(
-        num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False
+        num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False, configure_logging=False
     )
     yield ray
     ray.shutdown()

@@ -18,26 +18,13 @@ from typer.testing import CliRunner
 
 from tradingmodel.cli import app
 from tradingmodel.config import config_to_toml
+from tradingmodel.store import get_engine
+from tradingmodel.store.walkforward import get_walkforward_run
 from tradingmodel.walkforward import make_executor, run_walkforward
 
 from .conftest import SPEC, app_config, spec
 
 FIGURES = ("folds", "pooled", "stitched", "significance", "failures", "words")
-
-
-@pytest.fixture(scope="module")
-def holed_bars(small_bars: pd.DataFrame) -> pd.DataFrame:
-    """BBB has no bars in the fourth week: fold 0's BBB task has no test bars, fold 1's no validation."""
-    ts = small_bars["timestamp"]
-    t0 = ts.min().normalize()
-    hole = (small_bars["symbol"] == "BBB") & (ts >= t0 + pd.Timedelta(days=21)) & (ts < t0 + pd.Timedelta(days=28))
-    return small_bars[~hole].reset_index(drop=True)
-
-
-@pytest.fixture(scope="module")
-def serial_run(holed_bars, tmp_path_factory):
-    with make_executor("serial") as ex:
-        return run_walkforward(holed_bars, spec(), app_config(), executor=ex, out_dir=tmp_path_factory.mktemp("s"))
 
 
 def _figures(summary: dict) -> dict:
@@ -70,14 +57,20 @@ def test_serial_run_scores_trades_and_reports_the_failing_tasks_with_their_fold(
         s["significance"]
     )
     assert s["significance"]["deflated_sharpe"]["trials"] == 2
+    # in plain words: per fold and overall, whether the model beats doing nothing
+    for f in s["folds"]:
+        beats = f["tests"]["beats_doing_nothing"]
+        assert f["words"].startswith(f"Fold {f['fold']} (") and ("beats" if beats else "does not beat") in f["words"]
+    assert s["words"][-1].startswith("Overall: the model " + ("beats" if s["significance"]["edge"] else "does not"))
 
 
-@pytest.mark.slow  # spawns two worker processes and Ray workers, each importing torch
+@pytest.mark.slow  # forks two workers from the fork server and starts a Ray worker, each importing torch
 def test_process_and_ray_executors_give_identical_figures(serial_run, holed_bars, tmp_path, ray_session) -> None:
     with make_executor("process", workers=2) as ex:
         proc = run_walkforward(holed_bars, spec(), app_config(), executor=ex, out_dir=tmp_path / "p")
     with make_executor("ray") as ex:
-        assert ex.workers == 2  # the session's local instance, not a second one
+        assert ex.workers == 1  # the session's local instance (1 CPU: one worker imports torch), not a new one
+        assert [n["NodeManagerAddress"] for n in ray_session.nodes()] == ["127.0.0.1"]  # loopback only
         ray_run = run_walkforward(holed_bars, spec(), app_config(), executor=ex, out_dir=tmp_path / "r")
     assert _figures(proc.summary) == _figures(serial_run.summary)
     assert _figures(ray_run.summary) == _figures(serial_run.summary)
@@ -128,7 +121,10 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
     proc.wait()
     finished = len(list((out / "tasks").glob("*.json")))
     assert 2 <= finished < 6 - 2, "the run was not killed half-way"  # 2 of the 6 tasks fail, never stored
-    res = CliRunner().invoke(app, [*_cli_args(data, cfg, out), "--json", "--reports", str(tmp_path / "rep")])
+    db = f"sqlite:///{tmp_path}/wf.db"
+    res = CliRunner().invoke(
+        app, [*_cli_args(data, cfg, out), "--json", "--reports", str(tmp_path / "rep"), "--db", db]
+    )
     assert res.exit_code == 1, res.output  # two tasks failed: the others finished and the figures are out
     s = json.loads(res.stdout[res.stdout.index("{") :])
     assert s["tasks"]["skipped"] == finished and s["tasks"]["ran"] == 6 - finished
@@ -138,7 +134,12 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
         d["words"] = [w for w in d["words"] if not w.startswith("Sharpe")]
     assert want == _figures(s)
     assert "2 task(s) failed" in res.stderr and "fold 0 BBB" in res.stderr
-    page = next((tmp_path / "rep").glob("*-walkforward-*/report.html")).read_text()
+    run_dir = next((tmp_path / "rep").glob("*-walkforward-*"))
+    row = get_walkforward_run(get_engine(db), run_dir.name)  # the driver stored the run under the folder's name
+    assert row is not None and row["status"] == "partial" and row["metrics"]["folds"] == s["folds"]
+    assert row["params"]["executor"] == "serial" and row["params"]["run_folder"] == str(run_dir)
+    assert f"database: run {row['id']}" in res.stderr
+    page = (run_dir / "report.html").read_text()
     for needle in (
         "Walk-forward folds",
         "Stitched out-of-sample equity",
@@ -146,6 +147,9 @@ def test_killed_run_resumes_skipping_finished_tasks_and_reports(serial_run, hole
         "Significance",
         "Diebold-Mariano",
         s["words"][0][:40],
+        s["words"][-1][:60],  # overall: beats doing nothing or not
+        s["folds"][0]["words"][:60],  # per fold, under the fold table
+        "beats doing nothing?",
         "fold 1 BBB",
     ):
         assert html.escape(needle) in page
@@ -169,6 +173,8 @@ def test_bad_fold_options_are_one_line_errors(small_bars, tmp_path) -> None:
             "--no-report",
             "--executor",
             "serial",
+            "--db",
+            f"sqlite:///{tmp_path}/wf.db",  # not the default URL: its engine is cached per process
         ],
     )
     assert res.exit_code == 2 and "--step-days 2.0 is shorter than --test-days 7.0" in res.stderr

@@ -43,6 +43,7 @@ def fold_table(summary: dict) -> Table:
         "LSTM trading",
         "AR(20) trading",
         "buy & hold",
+        "beats nothing",
     ):
         t.add_column(col, justify="left" if col in ("fold", "test period") else "right")
     for f in summary["folds"]:
@@ -62,6 +63,7 @@ def fold_table(summary: dict) -> Table:
             money(tr),
             money(ar),
             _fmt("{:+.2f}%", tr.get("buy_and_hold_return_pct")),
+            "yes" if (f.get("tests") or {}).get("beats_doing_nothing") else "no",
         )
     return t
 
@@ -110,6 +112,9 @@ def _walkforward(
     sell_threshold: Annotated[float | None, typer.Option(help="Short entry threshold (percent or sigmas).")] = None,
     threshold_unit: Annotated[str | None, typer.Option(help="'percent' of price or 'sigma'.")] = None,
     config: ConfigOption = None,
+    database_url: Annotated[
+        str | None, typer.Option("--db", help="Database URL for the run's record (default: DATABASE_URL).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
@@ -122,6 +127,9 @@ def _walkforward(
         model={"num_epochs": epochs, "seed": seed},
         trading={"buy_threshold": buy_threshold, "sell_threshold": sell_threshold, "threshold_unit": threshold_unit},
     )
+    from tradingmodel.walkforward.record import open_store, record_run, run_name
+
+    db = open_store(database_url)  # a bad URL or an old schema fails now, not after the training
     bars, source = load_bars(data, symbols, start, end, timeframe)
     spec = WalkForwardSpec(train_days, test_days, step_days, val_days, pooled, threads, trials)
     with make_executor(executor, workers=workers, address=ray_address) as ex:
@@ -162,10 +170,23 @@ def _walkforward(
                 s["pooled"], f"pooled over {len(s['folds'])} folds · {s['pooled']['bars_scored']:,} test bars"
             )
         )
-        for line in s["words"]:
+        for line in [f["words"] for f in s["folds"]] + s["words"]:
             out.print(line, highlight=False, soft_wrap=True)
         if run_dir is not None:
             out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+    params = {
+        "executor": executor,
+        "workers": workers,
+        "ray_address": ray_address,
+        "seed": app_cfg.model.seed,
+        "epochs": app_cfg.model.num_epochs,
+        "out": str(out_dir),
+        "run_folder": str(run_dir) if run_dir is not None else None,
+    }
+    # after the figures are out: a database that fails now loses nothing (the run folder and the task
+    # store are written; a rerun skips every task)
+    run_id = record_run(db, s, bars, app_cfg, params, name=run_name(s, run_dir), source=source)
+    console.print(f"database: run {run_id} ({db.url.render_as_string(hide_password=True)})", highlight=False)
     if s["failures"]:
         console.print(
             f"[bold red]{len(s['failures'])} task(s) failed[/] (listed above; the others finished): "

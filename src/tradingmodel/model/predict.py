@@ -187,6 +187,14 @@ def _scores(f: pd.DataFrame) -> dict:
     return res
 
 
+def score_frame(frame: pd.DataFrame) -> dict:
+    """The ``evaluate`` figures of a per-bar frame (``close, next_close, prev_close, last_sign,
+    predicted_close, confidence, ar_predicted_close, timestamp``): the model beside persistence and AR(20).
+
+    Public so that other evaluations (walk-forward folds) report exactly what ``evaluate`` reports."""
+    return _scores(frame)
+
+
 def evaluate(
     model_dir: str | Path,
     bars: pd.DataFrame,

@@ -39,6 +39,25 @@ def _money(d: dict | None) -> str:
     return f"{fmt(d.get('total_return_pct'), 'pct')} ({fmt(d.get('total_profit'), 'usd')})"
 
 
+def _beats(fold: dict) -> str:
+    t = fold.get("tests")
+    if not t:
+        return "—"
+    return "yes (5 %)" if t.get("beats_doing_nothing") else "no"
+
+
+def fold_words(wf: dict) -> str:
+    """Each fold's verdict in a sentence: does the model beat doing nothing in that test period."""
+    items = "".join(f"<li>{_e(f['words'])}</li>" for f in wf.get("folds", []) if f.get("words"))
+    if not items:
+        return ""
+    return (
+        f"<ul data-words='folds'>{items}</ul><p class='note'>Per fold: Diebold-Mariano against the no-move "
+        "forecast and the binomial direction test, each at 5 % and not corrected for the number of folds; the "
+        "overall verdict is in the Significance section.</p>"
+    )
+
+
 def fold_table(wf: dict) -> str:
     """One row per fold: model beside persistence and AR(20); trading of both, in % and $ on the deposit."""
     head = (
@@ -53,6 +72,7 @@ def fold_table(wf: dict) -> str:
         "AR(20) trading",
         "buy and hold",
         "LSTM trades",
+        "beats doing nothing?",
     )
     rows = []
     for f in wf.get("folds", []):
@@ -69,6 +89,7 @@ def fold_table(wf: dict) -> str:
             _money(ar),
             fmt(tr.get("buy_and_hold_return_pct"), "pct"),
             fmt(tr.get("total_trades"), "count"),
+            _beats(f),
         ]
         rows.append(
             "<tr>" + "".join(f"<td{'' if i < 2 else ' class=num'}>{_e(c)}</td>" for i, c in enumerate(cells)) + "</tr>"
@@ -181,7 +202,7 @@ def sections(run: RunData, chart: Chart, max_points: int = DEFAULT_MAX_POINTS) -
         f"model was trained before its test period and never saw it. Tasks: {t.get('total', 0)} in all, "
         f"{t.get('ran', 0)} run now, {t.get('skipped', 0)} finished before, {t.get('failed', 0)} failed.</p>"
     )
-    body = intro + fold_table(wf)
+    body = intro + fold_table(wf) + fold_words(wf)
     fig = fold_figure(wf)
     if fig is not None:
         body += chart(fig, "wf-folds")

@@ -151,10 +151,11 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
     name: Mapped[str | None] = mapped_column(String(200))  # a paper/live session's name (continued on restart)
-    kind: Mapped[str] = mapped_column(String(16))  # backtest | paper | live
+    kind: Mapped[str] = mapped_column(String(16))  # backtest | paper | live | walkforward
     status: Mapped[str] = mapped_column(String(16), default="finished")
     config_toml: Mapped[str] = mapped_column(Text, default="")
     metrics: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # the options it ran with (walk-forward)
     data_hash: Mapped[str | None] = mapped_column(String(128))
     symbols: Mapped[list[str]] = mapped_column(JSONType, default=list)
     timeframe: Mapped[str] = mapped_column(String(8), default="1m")

@@ -9,17 +9,27 @@ Public API::
     make_executor(name, *, workers=None, address=None) -> Executor
 """
 
-from tradingmodel.walkforward.executors import EXECUTORS, Executor, make_executor
-from tradingmodel.walkforward.folds import Fold, make_folds
-from tradingmodel.walkforward.run import WalkForwardResult, WalkForwardSpec, run_walkforward
+from __future__ import annotations
 
-__all__ = [
-    "EXECUTORS",
-    "Executor",
-    "Fold",
-    "WalkForwardResult",
-    "WalkForwardSpec",
-    "make_executor",
-    "make_folds",
-    "run_walkforward",
-]
+import importlib
+from typing import Any
+
+# Lazy (PEP 562): a worker that unpickles ``tasks.run_item`` imports this package, and should not pay
+# for the driver's scoring, backtest and scipy imports.
+_EXPORTS = {
+    "EXECUTORS": "executors",
+    "Executor": "executors",
+    "make_executor": "executors",
+    "Fold": "folds",
+    "make_folds": "folds",
+    "WalkForwardResult": "run",
+    "WalkForwardSpec": "run",
+    "run_walkforward": "run",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from tradingmodel.config import AppConfig, ModelConfig
+from tradingmodel.config import AppConfig
 from tradingmodel.model.checkpoint import write_manifest
 from tradingmodel.walkforward import scoring
 from tradingmodel.walkforward.executors import Executor
 from tradingmodel.walkforward.folds import Fold, make_folds
 from tradingmodel.walkforward.store import TaskStore
-from tradingmodel.walkforward.tasks import Task, checkpoint_dir, make_tasks, run_task
+from tradingmodel.walkforward.tasks import Task, checkpoint_dir, make_tasks, run_item
 
 STRATEGIES_PER_RUN = 2  # the LSTM and the AR(20) baseline, both through the strategy: two Sharpes looked at
 
@@ -49,11 +49,6 @@ class WalkForwardResult:
     trades: pd.DataFrame | None
     traded_bars: pd.DataFrame | None
     history: dict[str, list[dict]] = field(default_factory=dict)
-
-
-def _work(bars: pd.DataFrame, item: tuple[Task, ModelConfig, str | None, int]) -> dict:
-    task, cfg, checkpoints, threads = item
-    return run_task(bars, task, cfg, checkpoints, threads)
 
 
 def _symbols(bars: pd.DataFrame) -> list[str]:
@@ -100,7 +95,7 @@ def run_walkforward(
     )
     failures = []
     items = [(t, cfg.model, str(out / "checkpoints"), spec.threads) for t in todo]
-    for i, result, err in executor.run(_work, bars, items):
+    for i, result, err in executor.run(run_item, bars, items):
         task = todo[i]
         if err is not None:
             failures.append({"fold": task.fold.index, "symbol": task.name, "error": f"{type(err).__name__}: {err}"})
@@ -108,6 +103,7 @@ def run_walkforward(
             continue
         store.save(task, result)  # the driver writes; a kill after this line keeps the task
         say(f"done: {task.label()}")
+    failures.sort(key=lambda f: (f["fold"], f["symbol"]))  # in task order, whatever order workers finished in
     return _assemble(bars, folds, tasks, store, cfg, spec, failures, ran=len(todo), out=out)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from tradingmodel.config import TradingConfig
 from tradingmodel.metrics import significance as sig
 from tradingmodel.metrics.trading import trading_metrics
-from tradingmodel.model.predict import _scores as model_scores  # the evaluate command's figures
+from tradingmodel.model.predict import score_frame as model_scores  # the evaluate command's figures
 from tradingmodel.walkforward.folds import Fold
 
 PREDICTION_COLUMNS = ["symbol", "timestamp", "predicted_close", "confidence"]
@@ -140,13 +140,53 @@ def significance(frame: pd.DataFrame, st: Stitched | None, trials: int, *, n_boo
     return out
 
 
+def fold_tests(frame: pd.DataFrame) -> dict:
+    """One fold's forecast tests against doing nothing: Diebold-Mariano against the no-move forecast and
+    the binomial direction test; ``beats_doing_nothing`` when either favours the model at 5 % (per fold,
+    not corrected for the number of folds: the overall tests are the ones to trust)."""
+    dm = sig.diebold_mariano(_errors(frame, "predicted_close"), _errors(frame, None), name="persistence (no move)")
+    direction = sig.binomial_direction(*direction_counts(frame))
+    beats = (dm["p_value_model_better"] or 1.0) < sig.LEVEL or bool(direction["significant"])
+    return {"dm_vs_persistence": dm, "direction": direction, "beats_doing_nothing": beats}
+
+
+def fold_words(row: dict) -> str:
+    """One fold's verdict in a sentence: does the model beat doing nothing, and what did it trade."""
+    t = row["tests"]
+    text = (
+        f"Fold {row['fold']} ({row['test_start'][:10]} to {row['test_end'][:10]}"
+        + (", partial" if row.get("partial") else "")
+        + "): the model "
+        + ("beats doing nothing" if t["beats_doing_nothing"] else "does not beat doing nothing")
+        + f" at the 5% level: {t['dm_vs_persistence']['verdict']}; {t['direction']['verdict']}"
+    )
+    tr = row.get("trading")
+    if tr:
+        text += (
+            f"; its strategy made {tr['total_return_pct']:+.2f}% (${tr['total_profit']:+,.2f}) where staying "
+            "flat makes 0"
+        )
+    return text + "."
+
+
 def fold_summary(fold: Fold, frame: pd.DataFrame, ft: FoldTrading | None) -> dict:
-    """One fold's model figures (beside persistence and AR) and trading figures (model and AR, % and $)."""
+    """One fold's model figures (beside persistence and AR), its tests against doing nothing, trading
+    figures (model and AR, % and $) and its verdict in words."""
     out = {**fold.to_json(), "symbols": sorted(frame["symbol"].unique()), "model": model_scores(frame)}
+    out["tests"] = fold_tests(frame)
     if ft is not None:
         out["trading"] = ft.model.metrics
         out["ar_trading"] = ft.ar.metrics
+    out["words"] = fold_words(out)
     return out
+
+
+EDGE_NAMES = {
+    "dm_vs_persistence": "smaller squared errors than the no-move forecast (Diebold-Mariano)",
+    "direction": "more right directions than a coin (binomial)",
+    "sharpe_bootstrap": "a stitched Sharpe ratio whose bootstrap interval is above 0",
+    "deflated_sharpe": "a deflated Sharpe ratio significant after the configurations tried",
+}
 
 
 def plain_words(summary: dict) -> list[str]:
@@ -168,10 +208,14 @@ def plain_words(summary: dict) -> list[str]:
         )
         lines.append(f"Sharpe: {s['sharpe_bootstrap']['verdict']}; {s['deflated_sharpe']['verdict']}.")
     if s["edge"]:
-        lines.append("Significant at 5% in favour of the model: " + ", ".join(s["edge"]) + ".")
+        lines.append(
+            "Overall: the model beats doing nothing at the 5% level: "
+            + "; ".join(EDGE_NAMES.get(k, k) for k in s["edge"])
+            + "."
+        )
     else:
         lines.append(
-            "No test finds an edge at the 5% level: the model does not beat its baselines or doing "
-            "nothing beyond chance."
+            "Overall: the model does not beat doing nothing beyond chance: no test finds an edge at the 5% "
+            "level (errors against the no-move forecast, direction against a coin, the stitched Sharpe ratio)."
         )
     return lines

@@ -96,6 +96,13 @@ def run_task(bars: pd.DataFrame, task: Task, cfg: ModelConfig, checkpoints: str 
         torch.set_num_threads(before)
 
 
+def run_item(bars: pd.DataFrame, item: tuple[Task, ModelConfig, str | None, int]) -> dict:
+    """An executor's unit of work: ``item`` = (task, model config, checkpoint root, torch threads). Lives
+    here, not in the driver's module, so a worker unpickling it imports only what training needs."""
+    task, cfg, checkpoints, threads = item
+    return run_task(bars, task, cfg, checkpoints, threads)
+
+
 def _run(bars: pd.DataFrame, task: Task, cfg: ModelConfig, checkpoints: str | None) -> dict:
     L = cfg.sequence_length
     device = torch.device("cpu")
