@@ -9,7 +9,7 @@ import pandas as pd
 from typer.testing import CliRunner, Result
 
 from tradingmodel.cli import app
-from tradingmodel.data import read_bars, simulate
+from tradingmodel.data import read_bar_file, simulate
 from tradingmodel.features import compute_features
 
 runner = CliRunner()
@@ -26,7 +26,7 @@ def test_simulate_then_features(tmp_path: Path) -> None:
                             "--signal", "0.5", "--out", str(bars_path)])
     assert r.exit_code == 0, r.output
     assert "1,560 bars" in _text(r)
-    bars = read_bars(bars_path)
+    bars = read_bar_file(bars_path)
     pd.testing.assert_frame_equal(bars, simulate(["AAA", "BBB"], 2, seed=9, signal=0.5))
 
     r = runner.invoke(app, ["features", "--data", str(bars_path), "--out", str(feats_path)])

@@ -8,7 +8,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from tradingmodel.cli import app
-from tradingmodel.cli.common import load_bars
+from tradingmodel.cli.common import input_bars
 from tradingmodel.data import regular_hours, regular_hours_mask, simulate, write_bars
 
 
@@ -33,7 +33,7 @@ def test_simulated_bars_are_all_regular_and_extended_bars_are_dropped(tmp_path: 
     extended = pd.concat([bars, late], ignore_index=True)
     path = tmp_path / "ext.csv"
     write_bars(extended, path)
-    loaded, _ = load_bars(path)
+    loaded, _ = input_bars(path)
     assert len(loaded) == len(bars) and loaded["timestamp"].max() == bars["timestamp"].max()
 
 
@@ -43,7 +43,7 @@ def test_daily_bars_are_kept_and_cli_reports_the_drop(tmp_path: Path) -> None:
                           "close": 10.5, "volume": 1000.0})
     path = tmp_path / "daily.csv"
     write_bars(daily, path)
-    assert len(load_bars(path)[0]) == 30
+    assert len(input_bars(path)[0]) == 30
     only_night = simulate(["AAA"], 1, seed=1).assign(
         timestamp=lambda b: b["timestamp"] + pd.Timedelta(hours=8))  # 17:30-00:29 New York
     night = tmp_path / "night.csv"

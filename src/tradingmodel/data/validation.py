@@ -12,11 +12,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from tradingmodel.data.columns import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS, PRICE_COLUMNS
 from tradingmodel.data.sessions import TIMESTAMP_DTYPE
 
-BAR_COLUMNS: tuple[str, ...] = ("symbol", "timestamp", "open", "high", "low", "close", "volume")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("vwap", "transactions")
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 
 # A time (digit, "T" or space, digit) and then an offset at the end. Without the time part, the day of a
 # date-only string ("2024-01-02" ends in "-02") would pass as an offset and the date be taken as UTC midnight.
@@ -163,7 +161,7 @@ def validate_bars(df: pd.DataFrame, source: str = "<data>", *, sort: bool = True
         _fail(source, v < lo,
               lambda i, name=name, v=v: f"OHLC inconsistent: {name} {float(v[i])!r} is below low {float(lo[i])!r}")
     data["volume"] = vol
-    for opt in OPTIONAL_COLUMNS:
+    for opt in OPTIONAL_BAR_COLUMNS:
         if opt in cols:
             v = _numeric(df[opt], opt, source, allow_nan=True)
             if opt == "vwap":

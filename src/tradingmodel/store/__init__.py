@@ -4,7 +4,7 @@ One schema for SQLite (default, ``./data/tradingmodel.db``) and PostgreSQL (``DA
 postgresql+psycopg://…``). See ``docs/storage.md``.
 """
 
-from tradingmodel.store.bars import bar_coverage, iter_bars, list_symbols, load_bars_for_cli, read_bars
+from tradingmodel.store.bars import bar_coverage, iter_bars, list_symbols, load_bars, load_bars_checked
 from tradingmodel.store.engine import current_revision, dispose_engines, downgrade, get_engine, upgrade
 from tradingmodel.store.fetch import fetched_ranges, mark_fetched
 from tradingmodel.store.ingest import IngestStats, ingest_bars, write_transaction
@@ -17,12 +17,12 @@ from tradingmodel.store.repos import (
     list_predictions,
     list_runs,
     list_training_jobs,
+    record_run,
     save_fill,
     save_model,
     save_order,
     save_position,
     save_predictions,
-    save_run,
     save_training_job,
     update_order,
     update_training_job,
@@ -49,16 +49,16 @@ __all__ = [
     "list_runs",
     "list_symbols",
     "list_training_jobs",
-    "load_bars_for_cli",
+    "load_bars_checked",
     "mark_fetched",
     "parse_timeframe",
-    "read_bars",
+    "load_bars",
     "save_fill",
     "save_model",
     "save_order",
     "save_position",
     "save_predictions",
-    "save_run",
+    "record_run",
     "save_training_job",
     "update_order",
     "update_training_job",
