@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tradingmodel.store.repos import JOB_STATUSES
+from tradingmodel.store.jobs import JOB_STATUSES
 
 Number = float | None
 

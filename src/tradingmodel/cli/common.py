@@ -12,10 +12,37 @@ import pandas as pd
 from rich.console import Console
 
 from tradingmodel.cli.errors import UserError, add_command, console, friendly_errors, print_note
-from tradingmodel.cli.options import TIME_RULE, BarOptions
+from tradingmodel.cli.options import (  # the shared options live in cli.options; importable from here too
+    TIME_RULE,
+    BarOptions,
+    ConfigOption,
+    DataOption,
+    FromOption,
+    NoReportOption,
+    ReportsOption,
+    SymbolsOption,
+    TimeframeOption,
+    ToOption,
+)
 from tradingmodel.config import AppConfig, load_config
 
-__all__ = ["TIME_RULE", "UserError", "add_command", "console", "friendly_errors", "out", "print_note"]
+__all__ = [
+    "TIME_RULE",
+    "ConfigOption",
+    "DataOption",
+    "FromOption",
+    "NoReportOption",
+    "ReportsOption",
+    "SymbolsOption",
+    "TimeframeOption",
+    "ToOption",
+    "UserError",
+    "add_command",
+    "console",
+    "friendly_errors",
+    "out",
+    "print_note",
+]
 
 out = Console()
 

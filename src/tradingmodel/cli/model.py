@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import typer
 from rich.table import Table
 
 from tradingmodel.cli.common import add_command, console, get_config, load_inputs, out, plural, working
-from tradingmodel.cli.errors import Interrupted
+from tradingmodel.cli.errors import Interrupted, UserError
 from tradingmodel.cli.options import BarOptions, ConfigOption, NoReportOption, ReportsOption, bar_options
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
@@ -73,6 +74,26 @@ def print_metrics(m: dict) -> None:
         out.print(f"[yellow]note:[/] {note}")
 
 
+def check_model_out(out_dir: Path, force: bool) -> None:
+    """Refuse an output path training could not write, before spending minutes on training: a file, a
+    folder of other files, an existing model (unless ``force``), or a folder that cannot be created."""
+    if out_dir.is_file():
+        raise UserError(f"--out {out_dir}: is a file; give a folder path (the model is a folder)")
+    if out_dir.is_dir():
+        entries = {e.name for e in out_dir.iterdir()}
+        is_model = "manifest.json" in entries or "meta.json" in entries
+        if is_model and not force:
+            raise UserError(
+                f"--out {out_dir}: a model is already there; add --force to replace it, or choose another folder"
+            )
+        if entries and not is_model:
+            raise UserError(f"--out {out_dir}: the folder holds other files; choose a new or empty folder")
+    parent = next((a for a in out_dir.absolute().parents if a.exists()), Path("/"))
+    target = out_dir if out_dir.exists() else parent
+    if not target.is_dir() or not os.access(target, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out_dir}: cannot write there ({target} is not a writable folder)")
+
+
 def _epoch_line(rec: dict) -> None:
     console.print(
         f"{rec['model']}: epoch {rec['epoch']} train loss {rec['train_loss']:.4f} val loss {rec['val_loss']:.4f}",
@@ -109,7 +130,7 @@ def _train(
 
     Ctrl-C stops training: the best epoch so far is saved, the command says what was kept and exits 130.
     """
-    from tradingmodel.services.modeling import TrainRequest, check_model_out, train_model
+    from tradingmodel.services.modeling import TrainRequest, train_model
 
     app_cfg = get_config(config, model={"num_epochs": num_epochs, "seed": seed})
     check_model_out(out_dir, force)

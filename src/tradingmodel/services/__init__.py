@@ -11,6 +11,7 @@
 * :mod:`.predict`: the next-close prediction, its confidence and the strategy's entry decision with reasons.
 * :mod:`.portfolio`: the book of the running or last paper session, from the money tables.
 * :mod:`.training`: training jobs (submit, cancel, run with progress and a cancel flag, recover).
+* :mod:`.status`: models beside their baselines, the active model per symbol, jobs.
 
 Errors the caller can act on are :class:`ServiceError` subclasses (``ValueError``) carrying an HTTP-like
 ``status`` (422 invalid, 404 not found, 409 conflict), so the API maps them to that status and the CLI

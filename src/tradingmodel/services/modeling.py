@@ -8,7 +8,6 @@ CLI, a cancel flag or a stopping worker in a job); a stopped training keeps the 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,28 +19,8 @@ from sqlalchemy import Engine
 from tradingmodel.config import AppConfig
 from tradingmodel.data.columns import SCORED_PREDICTION_COLUMNS
 from tradingmodel.report.runs import RunOutputs
-from tradingmodel.services.errors import Conflict, Invalid
+from tradingmodel.services.errors import Conflict
 from tradingmodel.services.records import ModelEntry, Recorded, record_run
-
-
-def check_model_out(out_dir: Path, force: bool) -> None:
-    """Refuse an output path training could not write, before spending minutes on training: a file, a
-    folder of other files, an existing model (unless ``force``), or a folder that cannot be created."""
-    if out_dir.is_file():
-        raise Invalid(f"--out {out_dir}: is a file; give a folder path (the model is a folder)")
-    if out_dir.is_dir():
-        entries = {e.name for e in out_dir.iterdir()}
-        is_model = "manifest.json" in entries or "meta.json" in entries
-        if is_model and not force:
-            raise Conflict(
-                f"--out {out_dir}: a model is already there; add --force to replace it, or choose another folder"
-            )
-        if entries and not is_model:
-            raise Conflict(f"--out {out_dir}: the folder holds other files; choose a new or empty folder")
-    parent = next((a for a in out_dir.absolute().parents if a.exists()), Path("/"))
-    target = out_dir if out_dir.exists() else parent
-    if not target.is_dir() or not os.access(target, os.W_OK | os.X_OK):
-        raise Invalid(f"--out {out_dir}: cannot write there ({target} is not a writable folder)")
 
 
 @dataclass

@@ -27,7 +27,7 @@ from tradingmodel.config import AppConfig, ModelConfig, TradingConfig, config_to
 from tradingmodel.services.bars import check_range, check_timeframe
 from tradingmodel.services.errors import Conflict, Invalid, NotFound
 from tradingmodel.store import bar_coverage, write_transaction
-from tradingmodel.store.repos import JOB_TERMINAL
+from tradingmodel.store.jobs import JOB_TERMINAL
 from tradingmodel.store.schema import Event, TrainingJob, utcnow
 from tradingmodel.store.sql import json_safe
 

@@ -8,6 +8,13 @@ from tradingmodel.store.bars import bar_coverage, iter_bars, list_symbols, load_
 from tradingmodel.store.engine import current_revision, dispose_engines, downgrade, get_engine, upgrade
 from tradingmodel.store.fetch import fetched_ranges, mark_fetched
 from tradingmodel.store.ingest import IngestStats, ingest_bars, write_transaction
+from tradingmodel.store.jobs import (
+    JOB_STATUSES,
+    JOB_TERMINAL,
+    list_training_jobs,
+    save_training_job,
+    update_training_job,
+)
 from tradingmodel.store.repos import (
     finish_run,
     list_fills,
@@ -16,20 +23,22 @@ from tradingmodel.store.repos import (
     list_positions,
     list_predictions,
     list_runs,
-    list_training_jobs,
     record_run,
     save_fill,
     save_model,
     save_order,
     save_position,
     save_predictions,
-    save_training_job,
     update_order,
-    update_training_job,
 )
 from tradingmodel.store.types import StoreError, parse_timeframe
 
 __all__ = [
+    "JOB_STATUSES",
+    "JOB_TERMINAL",
+    "list_training_jobs",
+    "save_training_job",
+    "update_training_job",
     "IngestStats",
     "StoreError",
     "bar_coverage",

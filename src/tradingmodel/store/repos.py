@@ -1,4 +1,5 @@
-"""Small repositories for the model registry, predictions, training jobs, runs, orders, fills, positions.
+"""Small repositories for the model registry, predictions, runs, orders, fills, positions (training jobs:
+:mod:`tradingmodel.store.jobs`).
 
 Every ``save_*`` runs in its own transaction (or joins the caller's when given a ``Connection``) and
 returns the row id; every ``list_*`` returns plain dicts, newest first where time matters. Orders and
@@ -18,15 +19,12 @@ from sqlalchemy import Connection, Engine, Select, insert, select, update
 
 from tradingmodel.store.bars import _rows
 from tradingmodel.store.ingest import write_transaction
-from tradingmodel.store.schema import Fill, Model, Order, Position, Prediction, Run, TrainingJob, utcnow
+from tradingmodel.store.schema import Fill, Model, Order, Position, Prediction, Run, utcnow
 from tradingmodel.store.sql import json_safe, upsert
 from tradingmodel.store.types import StoreError, parse_timeframe, to_utc
 
 RUN_KINDS = ("backtest", "paper", "live")
 SIDES = ("buy", "sell")
-#: A training job's life: queued → running (claimed by one worker) → one of JOB_TERMINAL.
-JOB_TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
-JOB_STATUSES = ("queued", "running", *JOB_TERMINAL)
 
 
 def _insert_id(engine: Engine | Connection, table: Any, values: dict[str, Any]) -> int:
@@ -178,64 +176,6 @@ def list_predictions(
     frame = pd.DataFrame(rows, columns=["symbol", "timestamp", "predicted_close", "confidence", "model_id", "horizon"])
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
     return frame
-
-
-# --- training jobs ---------------------------------------------------------------------------------------
-def save_training_job(
-    engine: Engine | Connection,
-    symbols: Iterable[str],
-    config_toml: str,
-    *,
-    timeframe: str = "1m",
-    data_hash: str | None = None,
-) -> int:
-    """Queue a training job; returns its id."""
-    return _insert_id(
-        engine,
-        TrainingJob.__table__,
-        dict(
-            status="queued",
-            symbols=list(symbols),
-            timeframe=parse_timeframe(timeframe)[0],
-            config_toml=config_toml,
-            data_hash=data_hash,
-            metrics={},
-            created_at=utcnow(),
-        ),
-    )
-
-
-def update_training_job(
-    engine: Engine | Connection,
-    job_id: int,
-    status: str,
-    *,
-    model_id: int | None = None,
-    metrics: dict[str, Any] | None = None,
-    error: str | None = None,
-) -> None:
-    """Move a job to ``running`` or one of :data:`JOB_TERMINAL`, recording its times, model, metrics, error."""
-    if status not in JOB_STATUSES:
-        raise StoreError(f"training job status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
-    values: dict[str, Any] = {"status": status}
-    if status == "running":
-        values["started_at"] = utcnow()
-    elif status in JOB_TERMINAL:
-        values["finished_at"] = utcnow()
-    if model_id is not None:
-        values["model_id"] = model_id
-    if metrics is not None:
-        values["metrics"] = json_safe(metrics)
-    if error is not None:
-        values["error"] = error
-    _update_one(engine, TrainingJob.__table__, job_id, values, "training job")
-
-
-def list_training_jobs(
-    engine: Engine | Connection, status: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Training jobs, newest first, optionally only those with ``status``."""
-    return _newest(engine, TrainingJob, limit, status=status)
 
 
 # --- runs ------------------------------------------------------------------------------------------------
