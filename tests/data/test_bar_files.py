@@ -61,14 +61,30 @@ def test_good_file_reads_into_canonical_form(tmp_path: Path) -> None:
         (_replace(4, "BBB,2024-01-02T14:30:00+00:00,0,20.5,19.5,20.2,300"), HEADER, 4, "open must be positive"),
         (_replace(4, "BBB,2024-01-02T14:30:00+00:00,20,20.5,-1,20.2,300"), HEADER, 4, "low must be positive"),
         (_replace(5, "BBB,2024-01-02T14:31:00+00:00,20.2,20.6,20.1,20.4,-5"), HEADER, 5, "volume is negative"),
-        (_replace(2, "AAA,2024-01-02T14:31:00+00:00,10.2,10.0,10.3,10.2,120"), HEADER, 2,
-         "high 10.0 is below low 10.3"),
-        (_replace(2, "AAA,2024-01-02T14:31:00+00:00,10.7,10.6,10.1,10.4,120"), HEADER, 2,
-         "OHLC inconsistent: open 10.7 is above high 10.6"),
-        (_replace(2, "AAA,2024-01-02T14:31:00+00:00,10.2,10.6,10.1,10.0,120"), HEADER, 2,
-         "OHLC inconsistent: close 10.0 is below low 10.1"),
-        (_replace(3, "AAA,2024-01-02T14:31:00+00:00,10.4,10.4,10.0,10.1,90"), HEADER, 3,
-         "duplicate timestamp 2024-01-02T14:31:00+00:00 for AAA (same as row 2)"),
+        (
+            _replace(2, "AAA,2024-01-02T14:31:00+00:00,10.2,10.0,10.3,10.2,120"),
+            HEADER,
+            2,
+            "high 10.0 is below low 10.3",
+        ),
+        (
+            _replace(2, "AAA,2024-01-02T14:31:00+00:00,10.7,10.6,10.1,10.4,120"),
+            HEADER,
+            2,
+            "OHLC inconsistent: open 10.7 is above high 10.6",
+        ),
+        (
+            _replace(2, "AAA,2024-01-02T14:31:00+00:00,10.2,10.6,10.1,10.0,120"),
+            HEADER,
+            2,
+            "OHLC inconsistent: close 10.0 is below low 10.1",
+        ),
+        (
+            _replace(3, "AAA,2024-01-02T14:31:00+00:00,10.4,10.4,10.0,10.1,90"),
+            HEADER,
+            3,
+            "duplicate timestamp 2024-01-02T14:31:00+00:00 for AAA (same as row 2)",
+        ),
         (_replace(2, "AAA,2024-01-02T14:31:00,10.2,10.6,10.1,10.4,120"), HEADER, 2, "has no UTC offset"),
         # A date alone has no offset either (its "-02" day must not pass for a UTC offset).
         (_replace(2, "AAA,2024-01-03,10.2,10.6,10.1,10.4,120"), HEADER, 2, "has no UTC offset"),
@@ -186,10 +202,18 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path: Path) -> N
 
 
 def test_validate_normalises_a_frame() -> None:
-    df = pd.DataFrame({
-        "Symbol": [" aaa", "aaa"], "timestamp": [1704205800000, 1704205860000],
-        "open": [1, 2], "high": [2, 3], "low": [1, 1], "close": [2, 2], "volume": [5, 6], "extra": [0, 0],
-    })
+    df = pd.DataFrame(
+        {
+            "Symbol": [" aaa", "aaa"],
+            "timestamp": [1704205800000, 1704205860000],
+            "open": [1, 2],
+            "high": [2, 3],
+            "low": [1, 1],
+            "close": [2, 2],
+            "volume": [5, 6],
+            "extra": [0, 0],
+        }
+    )
     out = validate_bars(df)
     assert out["symbol"].tolist() == ["AAA", "AAA"]
     assert "extra" not in out.columns and out["open"].dtype == np.float64
@@ -207,8 +231,9 @@ def test_last_bar_of_session() -> None:
     assert np.flatnonzero(last_bar_of_session(ts.iloc[:500])).tolist() == [389, 499]
     # 23:30 UTC is still the same New York date as 14:30 UTC; 00:30 UTC next day too (19:30 NY). The 14:30
     # bar is the last one inside the NYSE session (the later ones are after-hours), so it ends the session.
-    odd = pd.Series(pd.to_datetime(["2024-01-02T14:30Z", "2024-01-02T23:30Z", "2024-01-03T00:30Z",
-                                    "2024-01-03T14:30Z"], utc=True))
+    odd = pd.Series(
+        pd.to_datetime(["2024-01-02T14:30Z", "2024-01-02T23:30Z", "2024-01-03T00:30Z", "2024-01-03T14:30Z"], utc=True)
+    )
     assert last_bar_of_session(odd).tolist() == [True, False, True, True]
     # An early close (2024-07-03, 13:00 New York) ends the session at its 12:59 bar.
     early = simulate(["X"], 2, start="2024-07-03")["timestamp"]
@@ -231,8 +256,9 @@ def test_parquet_timestamp_forms(tmp_path: Path) -> None:
 def test_mixed_epoch_and_iso_rows(tmp_path: Path) -> None:
     rows = list(GOOD)
     rows[1] = rows[1].replace("2024-01-02T14:31:00+00:00", str(pd.Timestamp("2024-01-02T14:31Z").value // 10**6))
-    pd.testing.assert_frame_equal(read_bar_file(_csv(tmp_path, rows, name="mixed.csv")),
-                                  read_bar_file(_csv(tmp_path, GOOD)))
+    pd.testing.assert_frame_equal(
+        read_bar_file(_csv(tmp_path, rows, name="mixed.csv")), read_bar_file(_csv(tmp_path, GOOD))
+    )
 
 
 @pytest.mark.parametrize(
@@ -242,8 +268,7 @@ def test_mixed_epoch_and_iso_rows(tmp_path: Path) -> None:
         ("transactions", ["5", "6", "-1", "8", "9"], "row 3: transactions is negative"),
     ],
 )
-def test_optional_columns_are_checked(tmp_path: Path, extra_header: str, extra_values: list[str],
-                                      reason: str) -> None:
+def test_optional_columns_are_checked(tmp_path: Path, extra_header: str, extra_values: list[str], reason: str) -> None:
     rows = [f"{r},{x}" for r, x in zip(GOOD, extra_values, strict=True)]
     with pytest.raises(BarValidationError, match=reason):
         read_bar_file(_csv(tmp_path, rows, header=f"{HEADER},{extra_header}"))
@@ -253,7 +278,16 @@ def test_optional_columns_are_checked(tmp_path: Path, extra_header: str, extra_v
 
 
 def test_infinite_price_is_rejected() -> None:
-    df = pd.DataFrame({"symbol": ["A"], "timestamp": [1704205800000], "open": [np.inf], "high": [np.inf],
-                       "low": [1.0], "close": [1.0], "volume": [1.0]})
+    df = pd.DataFrame(
+        {
+            "symbol": ["A"],
+            "timestamp": [1704205800000],
+            "open": [np.inf],
+            "high": [np.inf],
+            "low": [1.0],
+            "close": [1.0],
+            "volume": [1.0],
+        }
+    )
     with pytest.raises(BarValidationError, match="row 1: open is not finite: inf"):
         validate_bars(df, "frame")

@@ -47,9 +47,13 @@ def read_bar_file(path: str | Path, *, sort: bool = True) -> pd.DataFrame:
             # and a symbol read as a number would lose its leading zeros ("0700" -> 700).
             header = pd.read_csv(p, nrows=0, encoding="utf-8-sig").columns
             key = {c: str(c).strip().lower() for c in header}
-            df = pd.read_csv(p, dtype={c: str for c, k in key.items() if k in ("symbol", "timestamp")},
-                             keep_default_na=False, encoding="utf-8-sig",
-                             na_values={c: _NA for c, k in key.items() if k in _NUMERIC})
+            df = pd.read_csv(
+                p,
+                dtype={c: str for c, k in key.items() if k in ("symbol", "timestamp")},
+                keep_default_na=False,
+                encoding="utf-8-sig",
+                na_values={c: _NA for c, k in key.items() if k in _NUMERIC},
+            )
         else:
             df = pd.read_parquet(p)
     except pd.errors.EmptyDataError:
