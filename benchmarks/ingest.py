@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from tradingmodel.data import BARS_PER_SESSION, simulate
-from tradingmodel.store import dispose_engines, get_engine, ingest_bars, read_bars
+from tradingmodel.store import dispose_engines, get_engine, ingest_bars, load_bars
 from tradingmodel.store.schema import MarketData
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -80,7 +80,7 @@ def run(label: str, url: str, bars: pd.DataFrame, orm_rows: int) -> None:
     upd = ingest_bars(engine, fixed)
     assert upd.updated > 0.9 * len(bars), upd
     start = time.perf_counter()
-    n = len(read_bars(engine, None))
+    n = len(load_bars(engine, None))
     read_s = time.perf_counter() - start
     assert n == len(bars) + orm_rows
     # reading reference: pandas.read_sql of the same columns for one symbol (per-row rate)
@@ -110,7 +110,7 @@ def run(label: str, url: str, bars: pd.DataFrame, orm_rows: int) -> None:
         f"{upd.rows_per_second / orm_rate:.1f}x {ref}"
     )
     print(
-        f"{label} read_bars, {n:,} bars: {n / read_s:,.0f} bars/s = {(n / read_s) / ref_rate:.1f}x "
+        f"{label} load_bars, {n:,} bars: {n / read_s:,.0f} bars/s = {(n / read_s) / ref_rate:.1f}x "
         f"pandas.read_sql ({ref_n:,} bars of one symbol, per-row rate {ref_rate:,.0f} bars/s)"
     )
     sys.stdout.flush()

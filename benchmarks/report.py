@@ -23,7 +23,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 
 from tradingmodel.data import simulate
-from tradingmodel.report import build_report, save_run
+from tradingmodel.data.columns import TRADE_COLUMNS
+from tradingmodel.report import build_report, write_run_folder
 
 DEPOSIT = 10_000.0
 
@@ -66,19 +67,7 @@ def inputs(symbols: int, days: int) -> dict:
             )
     trades_df = pd.DataFrame(
         trades,
-        columns=[
-            "symbol",
-            "side",
-            "entry_time",
-            "entry_price",
-            "exit_time",
-            "exit_price",
-            "quantity",
-            "pnl",
-            "return_pct",
-            "commission",
-            "exit_reason",
-        ],
+        columns=list(TRADE_COLUMNS),
     ).sort_values("exit_time", ignore_index=True)
     times = pd.Index(sorted(bars["timestamp"].unique()))
     realised = trades_df.groupby("exit_time")["pnl"].sum().reindex(times, fill_value=0.0).cumsum().to_numpy()
@@ -152,7 +141,7 @@ def main() -> None:
     n_bars = len(data["bars"])
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        run = save_run("backtest", root=tmp, config=None, provenance={"source": "simulator"}, **data)
+        run = write_run_folder("backtest", root=tmp, config=None, provenance={"source": "simulator"}, **data)
         save_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         build_report(run)
@@ -176,7 +165,7 @@ def main() -> None:
         f"({ref_s:.2f} s)"
     )
     print(
-        f"save_run time, data files + report ({tag}): {save_s:.2f} s = {save_s / ref_s:.2f}x full-resolution "
+        f"write_run_folder time, data files + report ({tag}): {save_s:.2f} s = {save_s / ref_s:.2f}x full-resolution "
         f"plotly to_html ({ref_s:.2f} s)"
     )
     if browser:

@@ -52,6 +52,29 @@ def test_routes_refuse_missing_and_wrong_keys(api: Api, method: str, path: str, 
     assert r.status_code not in (401, 403)
 
 
+# Public on purpose (docs/api.md, "Public on purpose"): pages a browser opens, holding no data.
+PUBLIC = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/", "/dashboard/plotly.min.js"}
+
+
+def test_only_the_documented_pages_are_public(api: Api) -> None:
+    """Every route outside /api/ is one of PUBLIC (or the dashboard's static files); the pages load without
+    a key and the schema declares the key, so Swagger UI's Authorize button sends it on "Try it out"."""
+    schema = httpx.get(api.base + "/openapi.json").json()
+    top = {r.path for r in api.app.routes if hasattr(r, "path")} - {"/dashboard"}  # the static files' mount
+    outside = {p for p in {*schema["paths"], *top} if not p.startswith("/api/")}
+    assert outside <= PUBLIC, outside - PUBLIC
+    for path in ("/docs", "/openapi.json", "/"):
+        assert httpx.get(api.base + path).status_code == 200, path
+    assert schema["components"]["securitySchemes"]["APIKeyHeader"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+        "description": "one of TRADINGMODEL_API_KEYS",
+    }
+    for path in ("/docs", "/openapi.json", "/"):  # no key is ever written into a public page
+        assert KEY not in httpx.get(api.base + path).text, path
+
+
 def test_health_needs_no_key_and_reports_the_database(api: Api) -> None:
     r = httpx.get(api.base + "/health")
     assert r.status_code == 200

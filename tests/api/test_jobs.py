@@ -3,6 +3,8 @@ the API keeps answering while a model trains."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ import pandas as pd
 import pytest
 
 from tests.api.conftest import SYMBOL, TINY, Api, start_api, wait_for
+from tradingmodel.services.training import get_job
 from tradingmodel.store import ingest_bars
 
 LONG = {**TINY, "num_epochs": 500, "patience": 500}
@@ -97,6 +100,30 @@ def test_cancel_a_running_job(trainer: Api) -> None:
     assert job["progress"]["epoch"] < LONG["num_epochs"]
     r = api.client.delete(f"/api/v1/model/jobs/{job_id}")
     assert r.status_code == 409 and "already ended (cancelled)" in r.json()["detail"]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_while_the_server_runs_is_noticed(trainer: Api) -> None:
+    """SIGKILL the worker mid-job: the server's supervisor marks the job interrupted within seconds (no
+    restart), keeps answering, and a replacement worker runs the next job."""
+    api = trainer
+    job_id = _submit(api, LONG)
+    wait_for(lambda: _job(api, job_id)["progress"], 90, 0.1, "the first epoch")
+    pid = get_job(api.engine, job_id)["worker_pid"]
+    assert pid in api.app.state.pool.pids()
+    os.kill(pid, signal.SIGKILL)
+    t0 = time.monotonic()
+    job = wait_for(lambda: (j := _job(api, job_id))["status"] != "running" and j, 15, 0.1, "the job to be marked")
+    noticed_s = time.monotonic() - t0
+    assert job["status"] == "interrupted" and "worker stopped" in job["error"], job
+    assert noticed_s < 15 and job["model_id"] is None and job["progress"]["epoch"] >= 1
+    assert api.client.get("/health").json()["database"] is True  # the server ran on throughout
+    new = _submit(api, {**TINY, "num_epochs": 1})
+    done = wait_for(
+        lambda: (j := _job(api, new))["status"] not in ("queued", "running") and j, 180, 0.2, "the next job"
+    )
+    assert done["status"] == "succeeded", done
+    assert get_job(api.engine, new)["worker_pid"] not in (None, pid)
 
 
 def test_queued_jobs_cancel_at_once_and_bad_requests(stored: Api) -> None:

@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import Engine, update
 
 from tests.api.conftest import Api, add_event
-from tradingmodel.store import save_fill, save_order, save_position, save_run
+from tradingmodel.store import save_fill, save_order, save_position, save_run_row
 from tradingmodel.store.schema import Run
 
 T0 = datetime(2024, 1, 2, 14, 31, tzinfo=UTC)
 
 
 def _session(engine: Engine, name: str, status: str = "running", deposit: float = 50_000.0) -> int:
-    rid = save_run(
+    rid = save_run_row(
         engine, "paper", f"[trading]\ndeposit = {deposit}\n", {}, None, symbols=["AAA", "BBB"], status=status
     )
     with engine.begin() as conn:

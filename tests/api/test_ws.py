@@ -24,10 +24,10 @@ WRITER = """
 import sys, time
 from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
-from tradingmodel.store import get_engine, save_run
+from tradingmodel.store import get_engine, save_run_row
 from tradingmodel.store.schema import Event, utcnow
 engine = get_engine(sys.argv[1])
-rid = save_run(engine, "paper", "", {}, None, symbols=["AAA", "BBB"], status="running")
+rid = save_run_row(engine, "paper", "", {}, None, symbols=["AAA", "BBB"], status="running")
 types = ["bar", "signal", "order", "fill", "portfolio", "prediction"]
 t0 = datetime(2024, 1, 2, 14, 30, tzinfo=UTC)
 for i in range(int(sys.argv[2])):

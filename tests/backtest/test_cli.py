@@ -114,11 +114,11 @@ def test_argument_errors(files, tmp_path):
 def test_model_option_equals_its_predictions_file(files, tmp_path):
     """--model DIR backtests the model's own predictions: same metrics as passing them as a file."""
     from tradingmodel.config import ModelConfig
-    from tradingmodel.data import read_bars
+    from tradingmodel.data import read_bar_file
     from tradingmodel.model import predict, train
 
     bars_path, _, _ = files
-    bars = read_bars(bars_path)
+    bars = read_bar_file(bars_path)
     cfg = ModelConfig(sequence_length=10, hidden_size=8, num_layers=1, num_epochs=1, batch_size=128)
     train(bars, cfg, tmp_path / "model", progress=False)
     preds = predict(tmp_path / "model", bars)
@@ -166,13 +166,13 @@ def test_model_option_equals_its_predictions_file(files, tmp_path):
 def trained(files, tmp_path_factory) -> tuple[Path, Path]:
     """A tiny model trained on the bars file, and `predict`'s output for those same bars."""
     from tradingmodel.config import ModelConfig
-    from tradingmodel.data import read_bars
+    from tradingmodel.data import read_bar_file
     from tradingmodel.model import train
 
     d = tmp_path_factory.mktemp("trained")
     bars_path = files[0]
     cfg = ModelConfig(sequence_length=10, hidden_size=8, num_layers=1, num_epochs=1, batch_size=128)
-    train(read_bars(bars_path), cfg, d / "model", progress=False)
+    train(read_bar_file(bars_path), cfg, d / "model", progress=False)
     r = runner.invoke(
         app, ["predict", "--model", str(d / "model"), "--data", str(bars_path), "--out", str(d / "preds.csv")]
     )

@@ -11,6 +11,7 @@ from tradingmodel.backtest.engine import run_prepared
 from tradingmodel.backtest.prepare import prepare
 from tradingmodel.config import TradingConfig
 from tradingmodel.data import simulate
+from tradingmodel.data.columns import TRADE_COLUMNS
 from tradingmodel.strategy import StrategyState, close_all, step
 
 # Sigma thresholds make entries frequent on minute bars (a 1.5% one-minute move is rare).
@@ -42,19 +43,7 @@ def test_result_shapes_and_accounting(sim):
     bars, preds = sim
     r = run_backtest(bars, preds, ACTIVE)
     assert len(r.trades) > 20
-    assert list(r.trades.columns) == [
-        "symbol",
-        "side",
-        "entry_time",
-        "entry_price",
-        "exit_time",
-        "exit_price",
-        "quantity",
-        "pnl",
-        "return_pct",
-        "commission",
-        "exit_reason",
-    ]
+    assert list(r.trades.columns) == list(TRADE_COLUMNS)
     assert set(r.trades["exit_reason"]) <= {"stop", "target", "time", "session_close", "halt", "end"}
     assert len(r.equity) == bars["timestamp"].nunique()
     # cash account closes: final equity = deposit + sum of trade pnl (everything is closed at the end)

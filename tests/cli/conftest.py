@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from tradingmodel.config import ModelConfig
-from tradingmodel.data import read_bars, simulate, write_bars
+from tradingmodel.data import read_bar_file, simulate, write_bars
 from tradingmodel.model import train
 
 MAIN = "from tradingmodel.cli import main; main()"
@@ -64,7 +64,7 @@ def small_model(bar_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train(read_bars(bar_file), ModelConfig(**SMALL), out, progress=False)
+        train(read_bar_file(bar_file), ModelConfig(**SMALL), out, progress=False)
     finally:
         torch.set_num_threads(before)
     return out

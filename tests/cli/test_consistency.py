@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from tradingmodel import __version__
 from tradingmodel.cli import app
-from tradingmodel.cli.common import UserError, cli_time, load_bars
+from tradingmodel.cli.common import UserError, cli_time, input_bars
 from tradingmodel.data import simulate, write_bars
 from tradingmodel.store import get_engine, ingest_bars
 
@@ -58,11 +58,11 @@ def test_database_ranges_are_new_york_dates_and_times(tmp_path: Path, monkeypatc
     url = f"sqlite:///{tmp_path / 't.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
     ingest_bars(get_engine(url), simulate(["AAA"], 3, seed=1), timeframe="1m", progress=False)
-    day = load_bars(None, "AAA", "2024-01-03", "2024-01-03")[0]
+    day = input_bars(None, "AAA", "2024-01-03", "2024-01-03")[0]
     assert len(day) == 390 and day["timestamp"].iloc[0] == pd.Timestamp("2024-01-03T14:30Z")
-    hour = load_bars(None, "AAA", "2024-01-03T10:00", "2024-01-03T11:00")[0]
+    hour = input_bars(None, "AAA", "2024-01-03T10:00", "2024-01-03T11:00")[0]
     assert len(hour) == 60 and hour["timestamp"].iloc[0] == pd.Timestamp("2024-01-03T15:00Z")
-    utc = load_bars(None, "AAA", "2024-01-03T15:00Z", "2024-01-03T15:10+00:00")[0]
+    utc = input_bars(None, "AAA", "2024-01-03T15:00Z", "2024-01-03T15:10+00:00")[0]
     assert len(utc) == 10 and utc["timestamp"].iloc[0] == pd.Timestamp("2024-01-03T15:00Z")
     r = runner.invoke(app, ["evaluate", "--model", "m", "--from", "2024-01-04", "--to", "2024-01-03"])
     assert r.exit_code == 2 and "--to (2024-01-03) is not after --from (2024-01-04)" in _text(r.output)

@@ -14,7 +14,7 @@ import pytest
 from tests.api.conftest import KEY, Api, start_api
 from tests.conftest import require
 from tradingmodel.data import simulate
-from tradingmodel.store import ingest_bars, save_run
+from tradingmodel.store import ingest_bars, save_run_row
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -41,7 +41,7 @@ def server(tmp_path: Path, bars: pd.DataFrame) -> Iterator[Api]:
     srv, a = start_api(url, tmp_path)
     try:
         ingest_bars(a.engine, bars)
-        a.run_id = save_run(a.engine, "paper", "", {}, None, symbols=SYMBOLS, status="running")  # type: ignore[attr-defined]
+        a.run_id = save_run_row(a.engine, "paper", "", {}, None, symbols=SYMBOLS, status="running")  # type: ignore[attr-defined]
         yield a
     finally:
         a.client.close()

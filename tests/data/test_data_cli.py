@@ -9,7 +9,7 @@ import pandas as pd
 from typer.testing import CliRunner, Result
 
 from tradingmodel.cli import app
-from tradingmodel.data import read_bars, simulate
+from tradingmodel.data import read_bar_file, simulate
 from tradingmodel.features import compute_features
 
 runner = CliRunner()
@@ -22,11 +22,13 @@ def _text(r: Result) -> str:
 
 def test_simulate_then_features(tmp_path: Path) -> None:
     bars_path, feats_path = tmp_path / "bars.parquet", tmp_path / "feats.csv"
-    r = runner.invoke(app, ["simulate", "--symbols", "aaa,BBB", "--days", "2", "--seed", "9",
-                            "--signal", "0.5", "--out", str(bars_path)])
+    r = runner.invoke(
+        app,
+        ["simulate", "--symbols", "aaa,BBB", "--days", "2", "--seed", "9", "--signal", "0.5", "--out", str(bars_path)],
+    )
     assert r.exit_code == 0, r.output
     assert "1,560 bars" in _text(r)
-    bars = read_bars(bars_path)
+    bars = read_bar_file(bars_path)
     pd.testing.assert_frame_equal(bars, simulate(["AAA", "BBB"], 2, seed=9, signal=0.5))
 
     r = runner.invoke(app, ["features", "--data", str(bars_path), "--out", str(feats_path)])
@@ -44,11 +46,14 @@ def test_null_mode_and_user_errors(tmp_path: Path) -> None:
     out = tmp_path / "null.csv"
     r = runner.invoke(app, ["simulate", "--symbols", "X", "--days", "1", "--null", "--out", str(out)])
     assert r.exit_code == 0 and "null" in _text(r)
-    r = runner.invoke(app, ["simulate", "--symbols", "X", "--days", "1", "--null", "--signal", "0.2",
-                            "--out", str(tmp_path / "x.csv")])
+    r = runner.invoke(
+        app,
+        ["simulate", "--symbols", "X", "--days", "1", "--null", "--signal", "0.2", "--out", str(tmp_path / "x.csv")],
+    )
     assert r.exit_code == 2 and "exclude each other" in _text(r)
-    r = runner.invoke(app, ["simulate", "--symbols", "X", "--days", "1", "--signal", "3", "--out",
-                            str(tmp_path / "x.csv")])
+    r = runner.invoke(
+        app, ["simulate", "--symbols", "X", "--days", "1", "--signal", "3", "--out", str(tmp_path / "x.csv")]
+    )
     assert r.exit_code == 2 and "signal must be between 0 and 1" in _text(r)
     assert not (tmp_path / "x.csv").exists()
 

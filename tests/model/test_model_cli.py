@@ -98,8 +98,8 @@ def test_bad_input_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_demo_pipeline_function_and_command(tmp_path: Path) -> None:
-    from tradingmodel.cli.demo import run_demo
     from tradingmodel.config import AppConfig, ModelConfig
+    from tradingmodel.services.demo import run_demo
 
     cfg = AppConfig(model=ModelConfig(sequence_length=20, hidden_size=8, num_layers=1, num_epochs=1))
     r = run_demo(tmp_path / "fn", cfg=cfg, symbols=("AAA", "BBB"), days=3, progress=False)

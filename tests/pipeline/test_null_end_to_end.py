@@ -17,7 +17,7 @@ import pytest
 from tradingmodel.config import ModelConfig, TradingConfig
 from tradingmodel.data import simulate
 from tradingmodel.model import train
-from tradingmodel.pipeline import backtest_model
+from tradingmodel.services.backtesting import backtest_model
 
 # Trade on every predicted direction (zero thresholds, no volume filter) to get many trades.
 EAGER = TradingConfig(

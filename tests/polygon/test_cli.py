@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from tradingmodel.cli import app
 from tradingmodel.data.polygon.fake import FakePolygon
-from tradingmodel.store import get_engine, read_bars
+from tradingmodel.store import get_engine, load_bars
 
 from .support import API_KEY, make_bars
 
@@ -37,7 +37,7 @@ def test_fetch_command_stores_and_resumes(fake, bars, env, monkeypatch) -> None:
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     assert "AAPL 1m: 1,170 bars stored, 3 requests" in res.output
-    assert len(read_bars(get_engine(env), ["AAPL", "MSFT"], timeframe="1m")) == len(bars)
+    assert len(load_bars(get_engine(env), ["AAPL", "MSFT"], timeframe="1m")) == len(bars)
     res = runner.invoke(app, args)
     assert res.exit_code == 0 and "0 bars stored, 0 requests (all already stored)" in res.output
 
@@ -86,7 +86,7 @@ def test_stream_command_records_and_prints_each_bar(env, monkeypatch) -> None:
     assert "2024-01-02 14:30:00Z AAPL   1m" in lines[0] and "[rest, received" in lines[0]
     assert any("[ws, received" in ln for ln in lines)
     assert f"{len(bars):,} bars recorded" in res.output
-    stored = read_bars(get_engine(env), ["AAPL", "MSFT"], timeframe="1m")
+    stored = load_bars(get_engine(env), ["AAPL", "MSFT"], timeframe="1m")
     assert len(stored) == len(bars) and not stored.duplicated(["symbol", "timestamp"]).any()
 
 

@@ -17,7 +17,7 @@ from tradingmodel.data.polygon import (
     fetch_history,
 )
 from tradingmodel.data.polygon.history import missing_ranges
-from tradingmodel.store import fetched_ranges, get_engine, read_bars
+from tradingmodel.store import fetched_ranges, get_engine, load_bars
 
 from .support import API_KEY
 
@@ -51,7 +51,7 @@ def policy(sl: Sleeps | None = None, **kw) -> FetchPolicy:
 
 
 def assert_same_bars(engine, bars: pd.DataFrame, symbols=("AAPL", "MSFT")) -> None:
-    got = read_bars(engine, list(symbols), timeframe="1m")
+    got = load_bars(engine, list(symbols), timeframe="1m")
     want = bars[bars["symbol"].isin(symbols)]
     assert len(got) == len(want)
     assert not got.duplicated(["symbol", "timestamp"]).any()
@@ -92,7 +92,7 @@ def test_extending_the_range_fetches_only_the_new_part(fake, bars, engine) -> No
     fetch_history(
         engine, ["AAPL"], date(2024, 1, 2), date(2024, 1, 2), api_key=API_KEY, base_url=fake.base_url, policy=policy()
     )
-    assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 390
+    assert len(load_bars(engine, ["AAPL"], timeframe="1m")) == 390
     n0 = fake.rest_request_count()
     rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())[0]
     assert rep.bars == 780 and rep.skipped_ms == 86_400_000
@@ -165,7 +165,7 @@ def test_retries_exhausted_then_rerun_resumes(fake, bars, engine) -> None:
         fetch_history(
             engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=pol, progress=progress
         )
-    stored = read_bars(engine, ["AAPL"], timeframe="1m")
+    stored = load_bars(engine, ["AAPL"], timeframe="1m")
     assert 0 < len(stored) < 1170
     with fake.lock:
         fake._failures.clear()
@@ -191,7 +191,7 @@ def test_non_json_page_is_not_taken_for_the_end_of_the_range(fake, bars, engine)
         fetch_history(
             engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=pol, progress=progress
         )
-    stored = read_bars(engine, ["AAPL"], timeframe="1m")
+    stored = load_bars(engine, ["AAPL"], timeframe="1m")
     assert 0 < len(stored) < 1170
     ranges = fetched_ranges(engine, "AAPL", "1m")
     assert len(ranges) == 1 and ranges[0][1] == stored["timestamp"].iloc[-1] + pd.Timedelta(milliseconds=1)
@@ -218,8 +218,8 @@ def test_interrupted_fetch_resumes_without_duplicates_or_gaps(fake, bars, engine
             policy=policy(commit_every=200),
             progress=interrupt,
         )
-    assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 1170
-    partial = read_bars(engine, ["MSFT"], timeframe="1m")
+    assert len(load_bars(engine, ["AAPL"], timeframe="1m")) == 1170
+    partial = load_bars(engine, ["MSFT"], timeframe="1m")
     assert 400 <= len(partial) < 1170
     ranges = fetched_ranges(engine, "MSFT", "1m")
     assert len(ranges) == 1 and ranges[0][1] == partial["timestamp"].iloc[-1] + pd.Timedelta(milliseconds=1)
@@ -241,7 +241,7 @@ def test_unknown_ticker_and_plan_limits_say_what_to_do(fake, engine) -> None:
     fake.plan_start_ms = int(pd.Timestamp("2024-01-05", tz="UTC").value // 10**6)
     with pytest.raises(PolygonPlanError, match="plan does not cover .*later --from"):
         fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())
-    assert read_bars(engine, ["AAPL", "ZZZZ"], timeframe="1m").empty
+    assert load_bars(engine, ["AAPL", "ZZZZ"], timeframe="1m").empty
 
 
 def test_repeating_next_url_stops_paging(fake, engine) -> None:
@@ -250,7 +250,7 @@ def test_repeating_next_url_stops_paging(fake, engine) -> None:
     rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())[0]
     assert rep.requests == 2 and rep.bars == 100  # the second request saw the same URL again and stopped
     assert "repeated a next_url" in rep.warnings[0]
-    assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 100
+    assert len(load_bars(engine, ["AAPL"], timeframe="1m")) == 100
 
 
 def test_a_cursor_that_never_advances_stops_paging(fake, engine) -> None:
@@ -259,7 +259,7 @@ def test_a_cursor_that_never_advances_stops_paging(fake, engine) -> None:
     rep = fetch_history(engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, policy=policy())[0]
     assert rep.requests == 3 and rep.bars == 100  # a second page of old bars proves the loop; stop after it
     assert "pagination is not advancing" in rep.warnings[0]
-    assert len(read_bars(engine, ["AAPL"], timeframe="1m")) == 100
+    assert len(load_bars(engine, ["AAPL"], timeframe="1m")) == 100
 
 
 def test_free_plan_rate_limit_spaces_requests(fake, bars, engine) -> None:
@@ -278,7 +278,7 @@ def test_daily_bars_on_new_york_midnight(fake, bars, engine) -> None:
     fetch_history(
         engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, timespan="day", policy=policy()
     )
-    daily = read_bars(engine, ["AAPL"], timeframe="1d")
+    daily = load_bars(engine, ["AAPL"], timeframe="1d")
     src = bars[bars["symbol"] == "AAPL"]
     day = src["timestamp"].dt.tz_convert("America/New_York").dt.date
     assert len(daily) == day.nunique() == 3
@@ -292,11 +292,11 @@ def test_five_minute_bars_use_their_own_timeframe(fake, bars, engine) -> None:
         engine, ["AAPL"], START, END, api_key=API_KEY, base_url=fake.base_url, multiplier=5, policy=policy()
     )[0]
     assert rep.timeframe == "5m" and rep.bars == 1170 // 5
-    five = read_bars(engine, ["AAPL"], timeframe="5m")
+    five = load_bars(engine, ["AAPL"], timeframe="5m")
     src = bars[bars["symbol"] == "AAPL"].reset_index(drop=True)
     np.testing.assert_allclose(five["volume"], src["volume"].to_numpy().reshape(-1, 5).sum(axis=1))
     np.testing.assert_allclose(five["high"], src["high"].to_numpy().reshape(-1, 5).max(axis=1))
-    assert read_bars(engine, ["AAPL"], timeframe="1m").empty and fetched_ranges(engine, "AAPL", "1m") == []
+    assert load_bars(engine, ["AAPL"], timeframe="1m").empty and fetched_ranges(engine, "AAPL", "1m") == []
 
 
 def test_recent_bars_are_stored_but_refetched_until_settled(fake, bars, engine) -> None:

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from tradingmodel.config import AppConfig
+from tradingmodel.data.columns import TRADE_COLUMNS
 
 DEPOSIT = 10_000.0
 
@@ -88,20 +89,7 @@ def make_trades(bars: pd.DataFrame, preds: pd.DataFrame, hold: int = 5, edge: fl
                 )
                 t += hold
             t += 1
-    cols = [
-        "symbol",
-        "side",
-        "entry_time",
-        "entry_price",
-        "exit_time",
-        "exit_price",
-        "quantity",
-        "pnl",
-        "return_pct",
-        "commission",
-        "exit_reason",
-    ]
-    return pd.DataFrame(rows, columns=cols).sort_values("exit_time", kind="stable", ignore_index=True)
+    return pd.DataFrame(rows, columns=list(TRADE_COLUMNS)).sort_values("exit_time", kind="stable", ignore_index=True)
 
 
 def make_equity(bars: pd.DataFrame, trades: pd.DataFrame) -> pd.DataFrame:
@@ -164,7 +152,7 @@ def history() -> dict[str, list[dict]]:
 
 
 def run_inputs(symbols: list[str] | None = None, days: int = 3) -> dict[str, Any]:
-    """Keyword arguments for ``save_run`` describing a complete backtest of simulated bars."""
+    """Keyword arguments for ``write_run_folder`` describing a complete backtest of simulated bars."""
     symbols = symbols or ["AAPL", "MSFT"]
     bars = make_bars(symbols, days)
     preds = make_predictions(bars)
@@ -199,9 +187,9 @@ def inputs() -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def saved_run(tmp_path_factory: pytest.TempPathFactory, inputs: dict[str, Any]) -> Path:
     """One complete backtest run folder shared by the read-only tests."""
-    from tradingmodel.report import save_run
+    from tradingmodel.report import write_run_folder
 
-    return save_run("backtest", root=tmp_path_factory.mktemp("reports"), **inputs)
+    return write_run_folder("backtest", root=tmp_path_factory.mktemp("reports"), **inputs)
 
 
 @pytest.fixture(scope="session")
@@ -218,10 +206,10 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The run folder of ``run_demo`` (what ``tradingmodel demo`` runs) with a tiny network.
 
     Low entry thresholds so that the test part trades; everything in the run folder comes from the
-    project's own components: simulator -> train -> evaluate -> backtest -> save_run.
+    project's own components: simulator -> train -> evaluate -> backtest -> write_run_folder.
     """
-    from tradingmodel.cli.demo import run_demo
     from tradingmodel.config import ModelConfig, TradingConfig
+    from tradingmodel.services.demo import run_demo
 
     cfg = AppConfig(
         model=ModelConfig(sequence_length=20, hidden_size=8, num_layers=1, num_epochs=2, patience=1, batch_size=128),

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from plotly.offline import get_plotlyjs
 
-from tradingmodel.report import charts, save_run
+from tradingmodel.report import charts, write_run_folder
 from tradingmodel.report.tables import fmt, unit_of
 
 CELL = re.compile(r'data-key="([^"]+)" data-value="([^"]*)">([^<]*)<')
@@ -158,7 +158,7 @@ def test_equity_chart_drawdown_counts_the_deposit_as_a_peak(tmp_path: Path) -> N
     assert tm["maximum_drawdown_pct"] == pytest.approx(2.0)
     fig = charts.equity_figure(equity, deposit=10_000.0)
     assert np.min(fig.data[-1].y) == pytest.approx(-tm["maximum_drawdown_pct"])
-    run = save_run("backtest", root=tmp_path, config=None, provenance={}, trading_metrics=tm, equity=equity)
+    run = write_run_folder("backtest", root=tmp_path, config=None, provenance={}, trading_metrics=tm, equity=equity)
     page = (run / "report.html").read_text()
     drawn = re.search(r'"name":"drawdown".*?"y":\{"dtype":"f8","bdata":"([^"]+)"', page)
     assert drawn is not None  # the page's drawdown trace, as plotly encodes it
@@ -190,12 +190,12 @@ def test_a_year_of_minute_bars_stays_small_and_quick(tmp_path: Path, year_inputs
     """252 sessions x 390 bars, one symbol, with predictions, trades and equity: file < 20 MB."""
     bars, trades = year_inputs["bars"], year_inputs["trades"]
     t0 = time.perf_counter()
-    d = save_run("backtest", root=tmp_path, config=None, provenance={"source": "simulator"}, **year_inputs)
+    d = write_run_folder("backtest", root=tmp_path, config=None, provenance={"source": "simulator"}, **year_inputs)
     seconds = time.perf_counter() - t0
     size = (d / "report.html").stat().st_size
     print(
         f"\nyear of minute bars: {len(bars):,} bars, {len(trades):,} trades, report {size / 1e6:.1f} MB, "
-        f"save_run {seconds:.1f} s"
+        f"write_run_folder {seconds:.1f} s"
     )
     assert size < 20e6
     assert seconds < 60
@@ -238,7 +238,7 @@ def test_symbols_with_the_same_slug_get_their_own_chart(tmp_path: Path) -> None:
             for k, sym in enumerate(["BRK.B", "BRK/B"])
         ]
     )
-    run = save_run("backtest", root=tmp_path, config=None, provenance={}, bars=bars)
+    run = write_run_folder("backtest", root=tmp_path, config=None, provenance={}, bars=bars)
     page = (run / "report.html").read_text()
     ids = re.findall(r'<div id="(chart-price-[^"]+)"', page)
     targets = re.findall(r'Plotly\.newPlot\(\s*"(chart-price-[^"]+)"', page)
@@ -262,7 +262,7 @@ def test_scatter_axes_follow_the_predictions_range(inputs: dict[str, Any]) -> No
 
 
 def test_in_sample_banner_caveats_and_the_ar_baseline_beside_the_model(tmp_path: Path, inputs: dict[str, Any]) -> None:
-    from tradingmodel.pipeline import attach_sample_check, sample_check_from_origin
+    from tradingmodel.services.checks import attach_sample_check, sample_check_from_origin
 
     tm = dict(inputs["trading_metrics"])
     preds = inputs["predictions"]
@@ -275,7 +275,7 @@ def test_in_sample_banner_caveats_and_the_ar_baseline_beside_the_model(tmp_path:
     attach_sample_check(tm, sample_check_from_origin(preds, origin, "preds.csv"))
     base = dict(inputs["trading_metrics"], total_profit=-123.456, win_rate=None, total_trades=0)
     tm["ar_baseline"] = {k: v for k, v in base.items() if k != "notes"}
-    run = save_run(
+    run = write_run_folder(
         "backtest",
         root=tmp_path,
         config=inputs["config"],

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from tradingmodel.config import AppConfig
-from tradingmodel.report import build_report, load_run, save_run
+from tradingmodel.report import build_report, load_run, write_run_folder
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-backtest-[0-9a-f]{6}$")
 
@@ -79,7 +79,7 @@ def test_rebuilt_report_equals_the_original(run: str, request: pytest.FixtureReq
 
 
 def test_train_run_without_trading(tmp_path: Path, inputs: dict[str, Any]) -> None:
-    d = save_run(
+    d = write_run_folder(
         "train",
         root=tmp_path,
         config=AppConfig(),
@@ -95,13 +95,13 @@ def test_train_run_without_trading(tmp_path: Path, inputs: dict[str, Any]) -> No
 
 
 def test_empty_run_still_makes_a_report(tmp_path: Path) -> None:
-    d = save_run("demo", root=tmp_path, config=None, provenance={})
+    d = write_run_folder("demo", root=tmp_path, config=None, provenance={})
     assert "holds no metrics" in (d / "report.html").read_text()
     assert load_run(d).config is None
 
 
 def test_non_finite_metrics_survive(tmp_path: Path) -> None:
-    d = save_run(
+    d = write_run_folder(
         "evaluate",
         root=tmp_path,
         config=None,
@@ -131,7 +131,7 @@ def test_tickers_that_look_like_missing_values_read_back(tmp_path: Path, symbol:
             "exit_reason": [None],
         }
     )
-    d = save_run("backtest", root=tmp_path, config=None, provenance={}, trades=trades)
+    d = write_run_folder("backtest", root=tmp_path, config=None, provenance={}, trades=trades)
     got = load_run(d).trades
     assert list(got["symbol"]) == [symbol] and list(got["side"]) == ["long"]
     assert got["exit_time"].isna().all() and got["pnl"].isna().all() and got["exit_reason"].isna().all()
@@ -147,7 +147,7 @@ def test_crash_while_writing_leaves_nothing(
 
     monkeypatch.setattr(report_html, "build_report", crash)
     with pytest.raises(RuntimeError, match="disk full"):
-        save_run("backtest", root=tmp_path, **inputs)
+        write_run_folder("backtest", root=tmp_path, **inputs)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -190,13 +190,13 @@ def test_bad_input_names_the_problem_and_writes_nothing(
     tmp_path: Path, inputs: dict[str, Any], change: Any, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        save_run("backtest", root=tmp_path, **_bad(inputs, **change(inputs)))
+        write_run_folder("backtest", root=tmp_path, **_bad(inputs, **change(inputs)))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_kind_and_missing_folder(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="run kind 'Back test'"):
-        save_run("Back test", root=tmp_path, config=None, provenance={})
+        write_run_folder("Back test", root=tmp_path, config=None, provenance={})
     with pytest.raises(FileNotFoundError, match="not a run folder"):
         load_run(tmp_path)
 

@@ -8,9 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tradingmodel.cli import app
-from tradingmodel.data import read_bars as read_bar_file
-from tradingmodel.data import simulate, write_bars
-from tradingmodel.store import get_engine, read_bars
+from tradingmodel.data import read_bar_file, simulate, write_bars
+from tradingmodel.store import get_engine, load_bars
 from tradingmodel.store.engine import head_revision
 
 runner = CliRunner()
@@ -35,7 +34,7 @@ def test_import_twice_then_corrected(db_url: str, bar_file: Path, tmp_path: Path
     write_bars(bars, fixed)
     third = runner.invoke(app, ["import", str(fixed), "--url", db_url, "-q"])
     assert "0 inserted, 1 updated, 779 unchanged" in " ".join(third.output.split())
-    assert len(read_bars(get_engine(db_url), ["AAA", "BBB"])) == 780
+    assert len(load_bars(get_engine(db_url), ["AAA", "BBB"])) == 780
 
 
 def test_import_errors_are_one_line(db_url: str, tmp_path: Path) -> None:
@@ -50,7 +49,7 @@ def test_import_errors_are_one_line(db_url: str, tmp_path: Path) -> None:
     tf = runner.invoke(app, ["import", str(good), "--url", db_url, "--timeframe", "minute"])
     assert tf.exit_code == 2 and "Traceback" not in tf.output
     assert len(tf.output.strip().splitlines()) == 1 and "timeframe 'minute'" in tf.output
-    assert read_bars(get_engine(db_url), ["AAA"]).empty  # nothing stored
+    assert load_bars(get_engine(db_url), ["AAA"]).empty  # nothing stored
     assert runner.invoke(app, ["import", str(good), "--url", db_url, "-q"]).exit_code == 0  # the file was fine
 
 

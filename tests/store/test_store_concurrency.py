@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from tradingmodel.data import simulate
-from tradingmodel.store import ingest_bars, read_bars
+from tradingmodel.store import ingest_bars, load_bars
 
 from .helpers import count_bars
 
@@ -26,7 +26,7 @@ def test_reader_sees_only_whole_batches_while_a_writer_imports(engine: Engine) -
             while not done.is_set():
                 with engine.connect() as conn:
                     seen.append(int(conn.execute(text("SELECT count(*) FROM market_data")).scalar_one()))
-                read_bars(engine, ["AAA", "BBB"], "2024-01-02", "2024-01-03")
+                load_bars(engine, ["AAA", "BBB"], "2024-01-02", "2024-01-03")
         except BaseException as e:  # reported below
             errors.append(e)
 

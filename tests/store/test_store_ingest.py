@@ -12,8 +12,8 @@ from tradingmodel.store import (
     StoreError,
     fetched_ranges,
     ingest_bars,
+    load_bars,
     mark_fetched,
-    read_bars,
 )
 
 from .helpers import count_bars, install_fail_trigger
@@ -27,7 +27,7 @@ def bars() -> pd.DataFrame:
 
 
 def _stored(engine: Engine, **kw: object) -> pd.DataFrame:
-    return read_bars(engine, None, **kw)[COLS]
+    return load_bars(engine, None, **kw)[COLS]
 
 
 def test_round_trip_is_exact(engine: Engine, bars: pd.DataFrame) -> None:
@@ -100,12 +100,12 @@ def test_symbols_with_odd_characters_on_every_write_path(engine: Engine) -> None
     assert ingest_bars(engine, b).updated == len(b)  # merge path
     b["indicators"] = [{"k": i} for i in range(len(b))]
     assert ingest_bars(engine, b).updated == len(b)  # indicators: text COPY on PostgreSQL
-    got = read_bars(engine, None, indicators=True)
+    got = load_bars(engine, None, indicators=True)
     assert sorted(got["symbol"].unique()) == sorted(syms)
     pd.testing.assert_frame_equal(got[b.columns.drop("indicators")], b.drop(columns="indicators"))
     assert got["indicators"].tolist() == b["indicators"].tolist()
     for s in syms:
-        assert len(read_bars(engine, s)) == 3, s
+        assert len(load_bars(engine, s)) == 3, s
 
 
 def test_fractional_volume_is_rounded_to_whole_shares(engine: Engine, bars: pd.DataFrame) -> None:
@@ -144,7 +144,7 @@ def test_time_zones_round_trip(engine: Engine, bars: pd.DataFrame) -> None:
             raw = conn.execute(text("SELECT substr(min(timestamp), 12, 5) FROM market_data")).scalar_one()
     assert raw == "14:30"
     # a range given in another zone selects the same instants
-    eastern = read_bars(engine, "AAA", "2024-01-02 09:30-05:00", "2024-01-02 10:30-05:00")
+    eastern = load_bars(engine, "AAA", "2024-01-02 09:30-05:00", "2024-01-02 10:30-05:00")
     assert len(eastern) == 60 and eastern["timestamp"].iloc[0] == pd.Timestamp("2024-01-02 14:30", tz="UTC")
 
 
@@ -157,7 +157,7 @@ def test_indicators_json_round_trip(engine: Engine, bars: pd.DataFrame) -> None:
     b.loc[0, "indicators"]["bad"] = float("nan")  # not JSON: stored as null
     b.loc[0, "indicators"]["nested"] = {"x": [np.float64("inf"), np.int64(3)]}
     ingest_bars(engine, b)
-    got = read_bars(engine, "AAA", indicators=True)
+    got = load_bars(engine, "AAA", indicators=True)
     assert got["indicators"].iloc[7] == {"sma20": 7.125, "rsi14": None, "tags": ["x", 7], "nested": {"ok": False}}
     assert got["indicators"].iloc[0]["bad"] is None and got["indicators"].iloc[0]["nested"] == {"x": [None, 3]}
     assert got["indicators"].iloc[20]["rsi14"] == 55.5
@@ -169,7 +169,7 @@ def test_indicators_json_round_trip(engine: Engine, bars: pd.DataFrame) -> None:
     assert ingest_bars(engine, b).unchanged == 50
     b["indicators"] = [*b["indicators"].iloc[:49], {"sma20": 1.0}]
     assert ingest_bars(engine, b).updated == 1
-    assert read_bars(engine, "AAA", indicators=True)["indicators"].iloc[49] == {"sma20": 1.0}
+    assert load_bars(engine, "AAA", indicators=True)["indicators"].iloc[49] == {"sma20": 1.0}
 
 
 def test_bad_indicators_name_the_row(engine: Engine, bars: pd.DataFrame) -> None:
@@ -202,8 +202,8 @@ def test_timeframes_are_separate(engine: Engine, bars: pd.DataFrame) -> None:
     ingest_bars(engine, bars, timeframe="1m")
     five = bars.iloc[::5].reset_index(drop=True)
     assert ingest_bars(engine, five, timeframe="5m").inserted == len(five)
-    assert len(read_bars(engine, None, timeframe="5m")) == len(five)
-    assert len(read_bars(engine, None, timeframe="1m")) == len(bars)
+    assert len(load_bars(engine, None, timeframe="5m")) == len(five)
+    assert len(load_bars(engine, None, timeframe="1m")) == len(bars)
 
 
 @pytest.mark.parametrize("path", ["fresh", "merge"])
@@ -217,7 +217,7 @@ def test_a_failing_batch_leaves_nothing(engine: Engine, path: str) -> None:
     both = pd.concat([aaa, fail], ignore_index=True)
     with pytest.raises(Exception, match="tm_test_fail"):
         ingest_bars(engine, both, batch_size=300)  # batch 1: AAA[:300]; batch 2: AAA[300:] + FAIL[:210]
-    got = read_bars(engine, "AAA")
+    got = load_bars(engine, "AAA")
     assert count_bars(engine, "FAIL") == 0
     assert len(got) == 390 if path == "merge" else len(got) == 300
     pd.testing.assert_frame_equal(got.iloc[:300], aaa.iloc[:300][got.columns])
@@ -273,5 +273,5 @@ def test_many_symbols_of_daily_bars(engine: Engine) -> None:
     b.loc[::7, "close"] = 10.75
     stats = ingest_bars(engine, b, timeframe="1d", batch_size=500)
     assert (stats.updated, stats.unchanged) == (172, 1028)
-    got = read_bars(engine, None, timeframe="1d")
+    got = load_bars(engine, None, timeframe="1d")
     assert len(got) == 1200 and got["close"].tolist() == b["close"].tolist()

@@ -16,8 +16,8 @@ from tradingmodel.store import (
     ingest_bars,
     iter_bars,
     list_symbols,
-    load_bars_for_cli,
-    read_bars,
+    load_bars,
+    load_bars_checked,
 )
 
 
@@ -29,7 +29,7 @@ def stored(engine: Engine) -> pd.DataFrame:
 
 
 def test_filters_by_symbol_and_half_open_range(engine: Engine, stored: pd.DataFrame) -> None:
-    got = read_bars(engine, ["IBM", "AAPL"], "2024-01-03 14:30", datetime(2024, 1, 3, 15, 0, tzinfo=UTC))
+    got = load_bars(engine, ["IBM", "AAPL"], "2024-01-03 14:30", datetime(2024, 1, 3, 15, 0, tzinfo=UTC))
     assert got["symbol"].tolist() == ["AAPL"] * 30 + ["IBM"] * 30  # sorted by (symbol, timestamp)
     assert got["timestamp"].iloc[0] == pd.Timestamp("2024-01-03 14:30", tz="UTC")  # start included
     assert got["timestamp"].iloc[29] == pd.Timestamp("2024-01-03 14:59", tz="UTC")  # end excluded
@@ -38,9 +38,9 @@ def test_filters_by_symbol_and_half_open_range(engine: Engine, stored: pd.DataFr
 
 
 def test_single_symbol_string_and_empty_result(engine: Engine, stored: pd.DataFrame) -> None:
-    assert len(read_bars(engine, "MSFT")) == 1170
-    assert len(read_bars(engine, [" msft"])) == 1170  # stored symbols are upper case
-    empty = read_bars(engine, "MSFT", "2030-01-01")
+    assert len(load_bars(engine, "MSFT")) == 1170
+    assert len(load_bars(engine, [" msft"])) == 1170  # stored symbols are upper case
+    empty = load_bars(engine, "MSFT", "2030-01-01")
     assert empty.empty and list(empty.columns)[:7] == ["symbol", "timestamp", "open", "high", "low", "close", "volume"]
     assert str(empty["timestamp"].dtype) == "datetime64[us, UTC]"
 
@@ -49,7 +49,7 @@ def test_iter_bars_streams_bounded_chunks(engine: Engine, stored: pd.DataFrame) 
     chunks = list(iter_bars(engine, None, chunk_rows=1000))
     assert [len(c) for c in chunks] == [1000, 1000, 1000, 510]
     whole = pd.concat(chunks, ignore_index=True)
-    pd.testing.assert_frame_equal(whole, read_bars(engine, None))
+    pd.testing.assert_frame_equal(whole, load_bars(engine, None))
     pd.testing.assert_frame_equal(whole[stored.columns], stored.sort_values(["symbol", "timestamp"], ignore_index=True))
 
 
@@ -66,16 +66,16 @@ def test_symbols_and_coverage(engine: Engine, stored: pd.DataFrame) -> None:
 
 
 def test_cli_loader(db_url: str, engine: Engine, stored: pd.DataFrame) -> None:
-    day = load_bars_for_cli(["AAPL"], "2024-01-03", "2024-01-03", url=db_url)  # --to date: whole day
+    day = load_bars_checked(["AAPL"], "2024-01-03", "2024-01-03", url=db_url)  # --to date: whole day
     assert len(day) == 390 and day["timestamp"].dt.date.unique().tolist() == [date(2024, 1, 3)]
-    assert len(load_bars_for_cli(["AAPL", "IBM"], None, None, url=db_url)) == 2340
-    assert len(load_bars_for_cli(None, "2024-01-04", None, url=db_url)) == 3 * 390
+    assert len(load_bars_checked(["AAPL", "IBM"], None, None, url=db_url)) == 2340
+    assert len(load_bars_checked(None, "2024-01-04", None, url=db_url)) == 3 * 390
     # A date in any spelling includes that day; a time (even midnight) is an exclusive bound.
     for to in ("2024-1-3", "20240103", "Jan 3 2024", date(2024, 1, 3)):
-        assert len(load_bars_for_cli(["AAPL"], "2024-01-03", to, url=db_url)) == 390, to
-    assert len(load_bars_for_cli(["AAPL"], "2024-01-03", "2024-01-03T14:35", url=db_url)) == 5
+        assert len(load_bars_checked(["AAPL"], "2024-01-03", to, url=db_url)) == 390, to
+    assert len(load_bars_checked(["AAPL"], "2024-01-03", "2024-01-03T14:35", url=db_url)) == 5
     with pytest.raises(StoreError, match="is not after --from"):
-        load_bars_for_cli(["AAPL"], "2024-01-03", "2024-01-03T00:00", url=db_url)
+        load_bars_checked(["AAPL"], "2024-01-03", "2024-01-03T00:00", url=db_url)
 
 
 def test_cli_loader_dates_are_utc_days(db_url: str, engine: Engine) -> None:
@@ -100,7 +100,7 @@ def test_cli_loader_dates_are_utc_days(db_url: str, engine: Engine) -> None:
     )
 
     def local(day: str) -> list[str]:
-        got = load_bars_for_cli(["AAA"], day, day, url=db_url)["timestamp"].dt.tz_convert("America/New_York")
+        got = load_bars_checked(["AAA"], day, day, url=db_url)["timestamp"].dt.tz_convert("America/New_York")
         return got.dt.strftime("%Y-%m-%d %H:%M").tolist()
 
     assert local("2024-01-05") == ["2024-01-04 19:30", "2024-01-05 04:00", "2024-01-05 09:30", "2024-01-05 15:59"]
@@ -109,15 +109,15 @@ def test_cli_loader_dates_are_utc_days(db_url: str, engine: Engine) -> None:
 
 def test_cli_loader_errors(db_url: str, engine: Engine, stored: pd.DataFrame) -> None:
     with pytest.raises(StoreError, match=r"unknown symbol\(s\) TSLA: no 1m bars stored \(stored: AAPL, IBM, MSFT\)"):
-        load_bars_for_cli(["AAPL", "TSLA"], None, None, url=db_url)
+        load_bars_checked(["AAPL", "TSLA"], None, None, url=db_url)
     with pytest.raises(StoreError, match="no 1m bars for IBM between 2025-01-01.*stored: IBM: 2024-01-02T14:30"):
-        load_bars_for_cli(["IBM"], "2025-01-01", "2025-02-01", url=db_url)
+        load_bars_checked(["IBM"], "2025-01-01", "2025-02-01", url=db_url)
     with pytest.raises(StoreError, match="is not after --from"):
-        load_bars_for_cli(["IBM"], "2024-01-04", "2024-01-02", url=db_url)
+        load_bars_checked(["IBM"], "2024-01-04", "2024-01-02", url=db_url)
     with pytest.raises(StoreError, match="cannot parse 'yesterday'"):
-        load_bars_for_cli(["IBM"], "yesterday", None, url=db_url)
+        load_bars_checked(["IBM"], "yesterday", None, url=db_url)
     with pytest.raises(StoreError, match="no 5m bars"):
-        load_bars_for_cli(["IBM"], None, None, timeframe="5m", url=db_url)
+        load_bars_checked(["IBM"], None, None, timeframe="5m", url=db_url)
 
 
 def test_symbols_sort_by_code_point_whatever_the_server_collation(engine: Engine) -> None:
@@ -147,7 +147,7 @@ def test_symbols_sort_by_code_point_whatever_the_server_collation(engine: Engine
         assert list_symbols(engine) == ["B", "ÄBC"]
         for symbols in (None, ["ÄBC", "B"]):
             for indicators in (False, True):
-                got = read_bars(engine, symbols, indicators=indicators)
+                got = load_bars(engine, symbols, indicators=indicators)
                 assert got["symbol"].tolist() == bars["symbol"].tolist(), (symbols, indicators)
     finally:
         if icu:
@@ -160,10 +160,10 @@ def test_stopping_a_stream_early_leaves_the_connection_usable(engine: Engine, st
     stream = iter_bars(engine, None, chunk_rows=500)
     assert len(next(stream)) == 500
     stream.close()
-    assert len(read_bars(engine, None)) == len(stored)
+    assert len(load_bars(engine, None)) == len(stored)
     with engine.connect() as conn:
         stream = iter_bars(conn, ["IBM"], chunk_rows=100)
         first = next(stream)
         stream.close()
         assert first["symbol"].unique().tolist() == ["IBM"]
-        assert len(read_bars(conn, "IBM", "2024-01-03", "2024-01-04")) == 390
+        assert len(load_bars(conn, "IBM", "2024-01-03", "2024-01-04")) == 390

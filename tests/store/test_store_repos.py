@@ -28,7 +28,7 @@ from tradingmodel.store import (
     save_order,
     save_position,
     save_predictions,
-    save_run,
+    save_run_row,
     save_training_job,
     update_order,
     update_training_job,
@@ -59,7 +59,7 @@ def test_model_registry(engine: Engine) -> None:
 
 
 def test_metrics_with_nan_are_stored_as_null(engine: Engine) -> None:
-    run = save_run(
+    run = save_run_row(
         engine,
         "backtest",
         config_to_toml(AppConfig()),
@@ -110,10 +110,10 @@ def test_training_jobs(engine: Engine) -> None:
 
 
 def test_orders_fills_positions_of_a_session(engine: Engine) -> None:
-    run = save_run(
+    run = save_run_row(
         engine, "paper", "", {}, None, symbols=["AAA"], status="running", data_start="2024-01-02", data_end=T0
     )
-    other = save_run(engine, "backtest", "", {}, None)
+    other = save_run_row(engine, "backtest", "", {}, None)
     o1 = save_order(engine, run, "c-1", "AAA", "buy", 10, reason="entry", created_at=T0)
     o2 = save_order(
         engine, run, "c-2", "AAA", "sell", 10, order_type="stop", stop_price=99.5, created_at=T0 + timedelta(minutes=3)
@@ -138,13 +138,13 @@ def test_orders_fills_positions_of_a_session(engine: Engine) -> None:
 
 
 def test_order_and_fill_checks(engine: Engine) -> None:
-    run = save_run(engine, "paper", "", {}, None)
+    run = save_run_row(engine, "paper", "", {}, None)
     with pytest.raises(StoreError, match="side must be"):
         save_order(engine, run, "x", "AAA", "long", 1)
     with pytest.raises(StoreError, match="quantity must be a positive number"):
         save_order(engine, run, "x", "AAA", "buy", 0)
     with pytest.raises(StoreError, match="run kind"):
-        save_run(engine, "sim", "", {}, None)
+        save_run_row(engine, "sim", "", {}, None)
     save_order(engine, run, "dup", "AAA", "buy", 1)
     with pytest.raises(IntegrityError):  # client order ids are idempotency keys
         save_order(engine, run, "dup", "AAA", "buy", 1)

@@ -14,7 +14,7 @@ from tradingmodel.cli import app
 from tradingmodel.store import StoreError, get_engine, list_runs
 from tradingmodel.store.sql import json_safe
 from tradingmodel.store.walkforward import get_walkforward_run
-from tradingmodel.walkforward.record import bar_timeframe, record_run
+from tradingmodel.walkforward.record import bar_timeframe, record_walkforward
 
 from .conftest import app_config
 
@@ -23,7 +23,7 @@ def test_run_is_recorded_with_params_and_every_figure(serial_run, holed_bars, db
     engine = get_engine(db_url)
     s = serial_run.summary
     params = {"executor": "serial", "workers": None, "seed": 5, "epochs": 2}
-    run_id = record_run(engine, s, holed_bars, app_config(), params, name="wf-test-1", source="test bars")
+    run_id = record_walkforward(engine, s, holed_bars, app_config(), params, name="wf-test-1", source="test bars")
     row = get_walkforward_run(engine, "wf-test-1")
     assert row is not None and row["id"] == run_id and row["kind"] == "walkforward"
     assert row["status"] == "partial"  # two tasks failed; the others' figures are stored
@@ -41,7 +41,7 @@ def test_run_is_recorded_with_params_and_every_figure(serial_run, holed_bars, db
     assert "sequence_length = 8" in row["config_toml"]
     assert [r["id"] for r in list_runs(engine, kind="walkforward")] == [run_id]
     with pytest.raises(StoreError, match="a run named 'wf-test-1' is already stored"):
-        record_run(engine, s, holed_bars, app_config(), params, name="wf-test-1", source="test bars")
+        record_walkforward(engine, s, holed_bars, app_config(), params, name="wf-test-1", source="test bars")
 
 
 def test_bar_timeframe_reads_the_spacing(holed_bars) -> None:

@@ -3,7 +3,8 @@
 Every error is JSON ``{"detail": "<what is wrong>"}``; an unexpected one is logged and answered 500 with no
 traceback. Route handlers that touch the database are plain ``def`` functions, which FastAPI runs in its
 thread pool, so a database call never blocks the event loop. ``/`` is left free (a dashboard may be
-served there); ``/docs`` and ``/openapi.json`` describe the API and need no key, every ``/api/v1`` route
+served there); ``/docs`` and ``/openapi.json`` describe the API and need no key (a browser cannot send
+one with a page request; they hold no data — docs/api.md, "Public on purpose"), every ``/api/v1`` route
 and the WebSocket do.
 """
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
 from tradingmodel.api import schemas
 from tradingmodel.api.routes_data import ERRORS, secured
+from tradingmodel.services import status as status_service
 from tradingmodel.services import training
-from tradingmodel.services.predict import active_model
-from tradingmodel.store import list_models, list_training_jobs
 
 router = APIRouter(responses=ERRORS, dependencies=secured, tags=["model"])
 JobId = Annotated[int, Path(ge=1, le=2**62)]
@@ -44,8 +44,4 @@ def model_status(
     jobs: Annotated[int, Query(ge=0, le=1000, description="newest jobs")] = 50,
 ) -> dict[str, Any]:
     """Models with their metrics beside the baselines, the active model per symbol, the newest jobs."""
-    engine = request.app.state.engine
-    models = list_models(engine, limit=1000)
-    symbols = sorted({s for m in models for s in (m["symbols"] or [])})
-    active = {s: int(m["id"]) for s in symbols if (m := active_model(engine, s)) is not None}
-    return {"models": models, "active": active, "jobs": list_training_jobs(engine, limit=jobs) if jobs else []}
+    return asdict(status_service.model_status(request.app.state.engine, jobs))

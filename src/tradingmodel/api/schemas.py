@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tradingmodel.store.jobs import JOB_STATUSES
+
 Number = float | None
 
 
@@ -154,7 +156,7 @@ class TrainRequest(BaseModel):
 
 class Job(BaseModel):
     id: int
-    status: str = Field(description="queued | running | succeeded | failed | cancelled | interrupted")
+    status: str = Field(description=" | ".join(JOB_STATUSES))
     symbols: list[str]
     timeframe: str
     params: dict[str, Any] | None

@@ -7,67 +7,22 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import pandas as pd
 import typer
 
-from tradingmodel.cli.common import (
+from tradingmodel.cli.common import add_command, get_config, load_inputs, out, print_note, split_symbols, working
+from tradingmodel.cli.errors import UserError
+from tradingmodel.cli.options import (
+    BarOptions,
+    BuyThresholdOption,
     ConfigOption,
-    DataOption,
-    FromOption,
     NoReportOption,
     ReportsOption,
-    SymbolsOption,
-    TimeframeOption,
-    ToOption,
-    UserError,
-    add_command,
-    get_config,
-    load_bars,
-    out,
-    print_note,
-    working,
+    SellThresholdOption,
+    bar_options,
 )
-
-REPORT_PREDICTION_COLUMNS = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "split"]
+from tradingmodel.data.sessions import REGULAR_HOURS_TEXT
 
 _Unit = Literal["percent", "sigma"]
-
-
-def read_predictions(path: Path) -> pd.DataFrame:
-    """Read a predictions file (CSV or Parquet by suffix) with ``symbol, timestamp, predicted_close``."""
-    from tradingmodel.data.bars import file_format
-
-    if not path.is_file():
-        raise FileNotFoundError(f"predictions file not found: {path}")
-    try:
-        if file_format(path) == "csv":
-            df = pd.read_csv(path, dtype={"symbol": str, "timestamp": str})
-        else:
-            df = pd.read_parquet(path)
-    except (OSError, ValueError, pd.errors.ParserError) as e:
-        raise UserError(f"{path}: cannot read predictions: {e}") from None
-    df.index = pd.RangeIndex(1, len(df) + 1)  # errors name data rows from 1, as for bar files
-    return df
-
-
-def select_predictions(preds: pd.DataFrame, bars: pd.DataFrame, symbols: list[str] | None, source: str) -> pd.DataFrame:
-    """The predictions of the bars the command kept: those of ``--symbols`` only, and, for intraday bars,
-    none outside US regular hours (left out with the same note as the bars). Rows keep their numbers."""
-    from tradingmodel.data.sessions import REGULAR_HOURS_TEXT, is_intraday, regular_hours_mask
-
-    if "symbol" not in preds.columns or "timestamp" not in preds.columns:
-        return preds  # the backtest names the missing column
-    if symbols:
-        preds = preds[preds["symbol"].astype(str).str.strip().str.upper().isin(symbols)]
-    if is_intraday(bars):
-        ts = pd.to_datetime(preds["timestamp"], utc=True, errors="coerce", format="ISO8601")
-        outside = ts.notna().to_numpy() & ~regular_hours_mask(ts.fillna(pd.Timestamp(0, tz="UTC")))
-        if outside.any():
-            print_note(
-                f"{source}: left out {int(outside.sum()):,} predictions outside regular hours ({REGULAR_HOURS_TEXT})"
-            )
-            preds = preds[~outside]
-    return preds
 
 
 def _summary(m: dict[str, Any]) -> list[tuple[str, str]]:
@@ -113,12 +68,9 @@ def _summary(m: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
+@bar_options
 def _backtest(
-    data: DataOption = None,
-    symbols: SymbolsOption = None,
-    start: FromOption = None,
-    end: ToOption = None,
-    timeframe: TimeframeOption = "1m",
+    inputs: BarOptions,
     model: Annotated[Path | None, typer.Option("--model", help="Model folder: predictions are made here.")] = None,
     predictions: Annotated[
         Path | None,
@@ -127,8 +79,8 @@ def _backtest(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     trades_out: Annotated[Path | None, typer.Option("--trades-out", help="Write trades (.csv/.parquet).")] = None,
-    buy_threshold: Annotated[float | None, typer.Option(help="Long entry threshold (percent or sigmas).")] = None,
-    sell_threshold: Annotated[float | None, typer.Option(help="Short entry threshold (percent or sigmas).")] = None,
+    buy_threshold: BuyThresholdOption = None,
+    sell_threshold: SellThresholdOption = None,
     threshold_unit: Annotated[_Unit | None, typer.Option(help="'percent' of price or 'sigma'.")] = None,
     stop_loss_threshold: Annotated[float | None, typer.Option("--stop-loss", help="Stop, fraction.")] = None,
     take_profit_threshold: Annotated[float | None, typer.Option("--take-profit", help="Target, fraction.")] = None,
@@ -153,8 +105,8 @@ def _backtest(
     no_report: NoReportOption = False,
 ) -> None:
     """Backtest predictions on bars: fills at the next open, stops/targets intrabar, costs, risk limits."""
-    from tradingmodel.backtest import run_backtest
     from tradingmodel.data.bars import write_frame
+    from tradingmodel.services.backtesting import BacktestRequest, backtest
 
     if (model is None) == (predictions is None):
         raise UserError("give exactly one of --model DIR or --predictions FILE")
@@ -174,70 +126,44 @@ def _backtest(
             "deposit": deposit,
         },
     )
-    from tradingmodel.cli.common import split_symbols
-    from tradingmodel.pipeline import attach_sample_check, sample_check_from_origin
-
-    bars, bars_source = load_bars(data, symbols, start, end, timeframe)
-    model_metrics, report_preds = None, None
-    try:
-        if predictions is not None:
-            from tradingmodel.model.predict import read_origin
-
-            source = str(predictions)
-            preds = select_predictions(read_predictions(predictions), bars, split_symbols(symbols), source)
-            origin = read_origin(predictions)
-            with working("backtesting"):
-                result = run_backtest(bars, preds, cfg.trading, source=source)
-            attach_sample_check(result.metrics, sample_check_from_origin(preds, origin, source))
-            report_preds = preds[
-                [c for c in ("symbol", "timestamp", "predicted_close", "confidence") if c in preds.columns]
-            ]
-        else:
-            from tradingmodel.pipeline import backtest_model
-
-            with working("predicting and backtesting"):
-                mb = backtest_model(model, bars, cfg.trading, split=split, baseline=True)
-            model_metrics, frame, result, bars = mb.model_metrics, mb.frame, mb.result, mb.bars
-            source = f"model {model} ({model_metrics['split']} part)"
-            report_preds = frame.loc[frame["scored"], REPORT_PREDICTION_COLUMNS]
-    except ValueError as e:
-        raise UserError(str(e)) from None
+    bars, bars_source = load_inputs(inputs)
+    req = BacktestRequest(
+        bars,
+        bars_source,
+        cfg,
+        model=model,
+        predictions=predictions,
+        symbols=split_symbols(inputs.symbols),
+        split=split,
+        reports=None if no_report else reports,
+    )
+    with working("backtesting" if predictions is not None else "predicting and backtesting"):
+        bt = backtest(req)
+    if bt.outside_hours:
+        print_note(
+            f"{bt.source}: left out {bt.outside_hours:,} predictions outside regular hours ({REGULAR_HOURS_TEXT})"
+        )
+    result = bt.result
     if trades_out is not None:
         from tradingmodel.data.bars import file_format
         from tradingmodel.report.runs import iso_times
 
         csv = file_format(trades_out) == "csv"
         write_frame(iso_times(result.trades, ("entry_time", "exit_time")) if csv else result.trades, trades_out)
-    run_dir = None
-    if not no_report:
-        from tradingmodel.report import provenance, save_run
-
-        run_dir = save_run(
-            "backtest",
-            root=reports,
-            config=cfg,
-            provenance=provenance(bars, source=bars_source, predictions=source),
-            model_metrics=model_metrics,
-            trading_metrics=result.metrics,
-            trades=result.trades,
-            equity=result.equity,
-            bars=bars,
-            predictions=report_preds,
-        )
     if as_json:
         out.print_json(json.dumps(result.metrics))
         warn_in_sample(result.metrics)
         return
     out.print(
-        f"backtest of {len(bars):,} bars ({', '.join(result.metrics['symbols'])}), predictions from "
-        f"{source}, thresholds in {cfg.trading.threshold_unit}"
+        f"backtest of {len(bt.bars):,} bars ({', '.join(result.metrics['symbols'])}), predictions from "
+        f"{bt.source}, thresholds in {cfg.trading.threshold_unit}"
     )
     print_summary(result.metrics)
     print_notes(result.metrics)
     if trades_out is not None:
         out.print(f"wrote {len(result.trades)} trades to {trades_out}")
-    if run_dir is not None:
-        out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+    if bt.recorded.run_dir is not None:
+        out.print(f"report: {bt.recorded.run_dir / 'report.html'}", highlight=False, soft_wrap=True)
 
 
 def print_summary(metrics: dict[str, Any]) -> None:

@@ -44,12 +44,12 @@ def _features(
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Output file: .csv, .csv.gz, .parquet or .pq.")],
 ) -> None:
     """Compute close, volume, sma20, ema20, rsi14 (+ volume_sma20, ret_std20) per symbol."""
-    from tradingmodel.data import read_bars
+    from tradingmodel.data import read_bar_file
     from tradingmodel.data.bars import write_frame
     from tradingmodel.features import WARMUP_BARS, compute_features
 
     with working(f"reading {data}"):
-        bars = read_bars(data)
+        bars = read_bar_file(data)
     with working("computing features"):
         feats = compute_features(bars)
     with working(f"writing {out_path}"):
@@ -66,9 +66,9 @@ def _validate(
     no_sort: Annotated[bool, typer.Option("--no-sort", help="Treat an unsorted file as an error.")] = False,
 ) -> None:
     """Check a bar file and print a summary; exit code 2 with file, row and reason on the first error."""
-    from tradingmodel.data import read_bars
+    from tradingmodel.data import read_bar_file
 
-    bars = read_bars(data, sort=not no_sort)
+    bars = read_bar_file(data, sort=not no_sort)
     if bars.empty:
         out.print(f"{data}: valid, no bars")
         return

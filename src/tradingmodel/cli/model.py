@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from tradingmodel.cli.common import (
-    ConfigOption,
-    DataOption,
-    FromOption,
-    NoReportOption,
-    ReportsOption,
-    SymbolsOption,
-    TimeframeOption,
-    ToOption,
-    UserError,
-    add_command,
-    console,
-    get_config,
-    load_bars,
-    out,
-    plural,
-    working,
-)
-from tradingmodel.cli.errors import Interrupted
+from tradingmodel.cli.common import add_command, console, get_config, load_inputs, out, plural, working
+from tradingmodel.cli.errors import Interrupted, UserError
+from tradingmodel.cli.options import BarOptions, ConfigOption, NoReportOption, ReportsOption, bar_options
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
 
@@ -86,7 +75,7 @@ def print_metrics(m: dict) -> None:
 
 
 def check_model_out(out_dir: Path, force: bool) -> None:
-    """Refuse an output path that training could not write, before spending minutes on training: a file, a
+    """Refuse an output path training could not write, before spending minutes on training: a file, a
     folder of other files, an existing model (unless ``force``), or a folder that cannot be created."""
     if out_dir.is_file():
         raise UserError(f"--out {out_dir}: is a file; give a folder path (the model is a folder)")
@@ -113,13 +102,10 @@ def _epoch_line(rec: dict) -> None:
     )
 
 
+@bar_options
 def _train(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output model folder (new or empty).")],
-    data: DataOption = None,
-    symbols: SymbolsOption = None,
-    start: FromOption = None,
-    end: ToOption = None,
-    timeframe: TimeframeOption = "1m",
+    inputs: BarOptions,
     # parameters named like a [model] key override it (docs/configuration.md lists them from here)
     num_epochs: Annotated[
         int | None, typer.Option("--epochs", help="Maximum epochs (overrides model.num_epochs).")
@@ -144,44 +130,37 @@ def _train(
 
     Ctrl-C stops training: the best epoch so far is saved, the command says what was kept and exits 130.
     """
+    from tradingmodel.services.modeling import TrainRequest, train_model
+
     app_cfg = get_config(config, model={"num_epochs": num_epochs, "seed": seed})
     check_model_out(out_dir, force)
-    bars, source = load_bars(data, symbols, start, end, timeframe)
-
-    import torch
-
-    from tradingmodel.model import train
-
-    if threads:
-        torch.set_num_threads(threads)
+    bars, source = load_inputs(inputs)
     # a progress bar on a terminal; one line per epoch when stderr is a log file or a pipe
     bar = not no_progress and console.is_terminal
+    req = TrainRequest(
+        bars,
+        source,
+        app_cfg,
+        out_dir,
+        pooled=pooled,
+        progress=bar,
+        on_epoch=None if no_progress or bar else _epoch_line,
+        threads=threads,
+        reports=None if no_report else reports,
+    )
     try:
-        res = train(
-            bars,
-            app_cfg.model,
-            out_dir,
-            pooled=pooled,
-            progress=bar,
-            on_epoch=None if no_progress or bar else _epoch_line,
-        )
+        with stop_on_ctrl_c() as stop:
+            trained = train_model(replace(req, should_stop=stop))
     except KeyboardInterrupt:
         raise Interrupted("stopped by Ctrl-C before the first epoch ended; nothing was saved") from None
+    res = trained.result
     for sym, path in res.model_dirs.items():
         hist = res.history[sym]
         best = res.best_epoch[sym]
         val = next((h["val_loss"] for h in hist if h["epoch"] == best), float("nan"))
         out.print(f"{sym}: best epoch {best} of {len(hist)} (val loss {val:.4f}) -> {path}")
-    if not no_report:
-        from tradingmodel.report import provenance, save_run
-
-        run_dir = save_run(
-            "train",
-            root=reports,
-            config=app_cfg,
-            history=res.history,
-            provenance=provenance(bars, source=source, model_dir=str(out_dir), pooled=pooled),
-        )
+    run_dir = trained.recorded.run_dir
+    if run_dir is not None:
         out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
     if res.interrupted:
         kept = ", ".join(f"{s} (best epoch {res.best_epoch[s]})" for s in res.model_dirs)
@@ -191,34 +170,48 @@ def _train(
         )
 
 
-def check_model_config(model: Path, config: Path | None) -> None:
-    """With ``--config``, the model must have been trained with the architecture the file sets
-    (``sequence_length``, ``hidden_size``, ``num_layers``): evaluating another model by mistake is refused.
-    Every other setting of a trained model comes from its checkpoint."""
-    if config is None:
+class _CtrlC:
+    """The ``should_stop`` hook of a CLI training: true once Ctrl-C was pressed (SIGINT)."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+
+    def __call__(self) -> bool:
+        return self.pressed
+
+
+@contextlib.contextmanager
+def stop_on_ctrl_c() -> Iterator[_CtrlC]:
+    """While training, the first Ctrl-C asks training to stop at the next batch (keeping the best epoch);
+    a second one interrupts at once. The previous SIGINT handler is restored afterwards."""
+    flag = _CtrlC()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag  # signal handlers can only be set from the main thread
         return
-    from tradingmodel.model.checkpoint import ARCH_KEYS, load_checkpoint, resolve_model_dir
 
-    cfg = get_config(config).model
-    keys = [k for k in ARCH_KEYS if k in cfg.model_fields_set]
-    for d in dict.fromkeys(resolve_model_dir(model).values()):
-        stored = load_checkpoint(d).config
-        diff = [
-            f"{k} {getattr(stored, k)} (the config says {getattr(cfg, k)})"
-            for k in keys
-            if getattr(stored, k) != getattr(cfg, k)
-        ]
-        if diff:
-            raise UserError(f"{d}: this model was trained with {', '.join(diff)}, not with {config}")
+    def on_sigint(signum: int, frame: Any) -> None:
+        if flag.pressed:
+            raise KeyboardInterrupt
+        flag.pressed = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
+def check_model_config(model: Path, config: Path | None) -> None:
+    """With ``--config``, the model must have the architecture the file sets (see the service)."""
+    from tradingmodel.services.modeling import check_model_config as check
+
+    check(model, get_config(config) if config is not None else None, config)
+
+
+@bar_options
 def _evaluate(
     model: ModelOption,
-    data: DataOption = None,
-    symbols: SymbolsOption = None,
-    start: FromOption = None,
-    end: ToOption = None,
-    timeframe: TimeframeOption = "1m",
+    inputs: BarOptions,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
     split: Annotated[
         str,
@@ -231,60 +224,38 @@ def _evaluate(
     no_report: NoReportOption = False,
 ) -> None:
     """Score the model beside the persistence and AR baselines on the same bars."""
-    from tradingmodel.model import evaluate
+    from tradingmodel.services.modeling import evaluate_model
 
     check_model_config(model, config)
-    bars, source = load_bars(data, symbols, start, end, timeframe)
+    bars, source = load_inputs(inputs)
     with working("predicting and scoring"):
-        m, frame = evaluate(model, bars, split=split, return_frame=True)
-    run_dir = None
-    if not no_report:
-        from tradingmodel.report import provenance, save_run
-
-        cols = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "split"]
-        run_dir = save_run(
-            "evaluate",
-            root=reports,
-            config=None,
-            model_metrics=m,
-            bars=bars,
-            predictions=frame.loc[frame["scored"], cols],
-            provenance=provenance(bars, source=source, model_dir=str(model), split=split),
-        )
+        ev = evaluate_model(model, bars, source, split=split, reports=None if no_report else reports)
     if as_json:
-        typer.echo(json.dumps(m, indent=1))
+        typer.echo(json.dumps(ev.metrics, indent=1))
     else:
-        print_metrics(m)
-        if run_dir is not None:
-            out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+        print_metrics(ev.metrics)
+        if ev.recorded.run_dir is not None:
+            out.print(f"report: {ev.recorded.run_dir / 'report.html'}", highlight=False, soft_wrap=True)
 
 
+@bar_options
 def _predict(
     model: ModelOption,
     out_path: Annotated[Path, typer.Option("--out", "-o", help="Predictions file (.csv/.parquet).")],
-    data: DataOption = None,
-    symbols: SymbolsOption = None,
-    start: FromOption = None,
-    end: ToOption = None,
-    timeframe: TimeframeOption = "1m",
+    inputs: BarOptions,
     config: ConfigOption = None,
 ) -> None:
     """Write symbol, timestamp, predicted_close, confidence for every bar with a full window, and beside the
     file ``<out>.model.json``: the model's identity and training period (for the backtest's in-sample check)."""
-    from tradingmodel.data.bars import write_frame
-    from tradingmodel.model import predict
-    from tradingmodel.model.predict import prediction_origin, write_origin
+    from tradingmodel.services.modeling import predict_to_file
 
     check_model_config(model, config)
-    bars = load_bars(data, symbols, start, end, timeframe)[0]
+    bars = load_inputs(inputs)[0]
     with working("predicting"):
-        preds = predict(model, bars)
-    write_frame(preds, out_path)
-    # the model's identity and training range, so that a backtest of the file can tell in-sample bars
-    record = write_origin(out_path, prediction_origin(model, bars))
+        p = predict_to_file(model, bars, out_path)
     out.print(
-        f"wrote {len(preds):,} predictions ({plural(preds['symbol'].nunique(), 'symbol')}) to {out_path} "
-        f"(model record: {record.name})",
+        f"wrote {len(p.predictions):,} predictions ({plural(p.predictions['symbol'].nunique(), 'symbol')}) to "
+        f"{out_path} (model record: {p.record.name})",
         highlight=False,
         soft_wrap=True,
     )

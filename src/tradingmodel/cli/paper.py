@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from tradingmodel.cli.common import (
+from tradingmodel.cli.common import UserError, console, friendly_errors, get_config, input_bars, out, split_symbols
+from tradingmodel.cli.options import (
     ConfigOption,
     DataOption,
     FromOption,
@@ -20,13 +21,6 @@ from tradingmodel.cli.common import (
     SymbolsOption,
     TimeframeOption,
     ToOption,
-    UserError,
-    console,
-    friendly_errors,
-    get_config,
-    load_bars,
-    out,
-    split_symbols,
 )
 
 _Source = Literal["replay", "simulator", "polygon"]
@@ -47,7 +41,7 @@ def _source(
     from tradingmodel.live.sources import PolygonSource, ReplaySource, simulator_source
 
     if kind == "replay":
-        bars, where = load_bars(data, ",".join(symbols), start, end, timeframe)
+        bars, where = input_bars(data, ",".join(symbols), start, end, timeframe)
         return ReplaySource(bars, speed=0.0 if speed is None else speed, source=where), bars
     if data is not None or start is not None or end is not None:
         raise UserError(f"--data/--from/--to select replayed bars; --source {kind} takes none of them")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -12,8 +10,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from tradingmodel.cli.common import TIME_RULE, UserError, add_command, cli_time, console, out, split_symbols
+from tradingmodel.cli.common import UserError, add_command, cli_time, console, out, split_symbols
 from tradingmodel.cli.errors import Interrupted
+from tradingmodel.cli.options import TIME_RULE
 from tradingmodel.config import Settings
 
 
@@ -146,8 +145,10 @@ def stream(
         aggregates=aggregates.value,
         since=since_ts,
     )
+    from tradingmodel.services.recording import record_stream
+
     try:
-        n = asyncio.run(_record(bars, engine, duration))
+        n = asyncio.run(record_stream(bars, engine, duration, on_bar=_print_bar)).bars
     except _polygon_errors() as e:
         raise UserError(str(e)) from None
     except KeyboardInterrupt:
@@ -161,55 +162,18 @@ def stream(
     console.print(f"{n:,} bars recorded ({bars.stats.backfilled:,} back-filled, {bars.stats.reconnects} reconnects)")
 
 
-async def _record(bars: Any, engine: Any, duration: float | None) -> int:
-    """Store and print bars until ``duration`` elapses; flush at most every second (and at the end)."""
-    import pandas as pd
-
-    from tradingmodel.store import ingest_bars
-
-    pending: list[dict[str, Any]] = []
-    count, last_flush = 0, time.monotonic()
-
-    def flush() -> None:
-        nonlocal last_flush
-        if pending:
-            df = (
-                pd.DataFrame(pending)
-                .drop(columns="received_at")
-                .sort_values(["symbol", "timestamp"], kind="stable", ignore_index=True)
-            )
-            ingest_bars(engine, df, timeframe=bars.timeframe)
-            pending.clear()
-        last_flush = time.monotonic()
-
-    async def consume() -> None:
-        nonlocal count
-        async for b in bars:
-            count += 1
-            pending.append(b.as_row())
-            lag = (b.received_at.timestamp() * 1000 - b.end_ms) / 1000  # since the window closed
-            rx = f"{b.received_at:%H:%M:%S.%f}"[:-3]  # milliseconds
-            out.print(
-                f"{b.timestamp:%Y-%m-%d %H:%M:%S}Z {b.symbol:<6} {b.timeframe} o={b.open:.4f} "
-                f"h={b.high:.4f} l={b.low:.4f} c={b.close:.4f} v={b.volume:,.0f} "
-                f"[{b.source}, received {rx}Z, lag {lag:.1f} s]",
-                highlight=False,
-                soft_wrap=True,
-                markup=False,
-            )
-            if len(pending) >= 500 or time.monotonic() - last_flush >= 1.0:
-                flush()
-
-    try:
-        if duration is None:
-            await consume()
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(consume(), duration)
-    finally:
-        await bars.aclose()
-        flush()
-    return count
+def _print_bar(b: Any) -> None:
+    """One line per bar as it arrives: OHLCV, where it came from, when it arrived and its lag."""
+    lag = (b.received_at.timestamp() * 1000 - b.end_ms) / 1000  # since the window closed
+    rx = f"{b.received_at:%H:%M:%S.%f}"[:-3]  # milliseconds
+    out.print(
+        f"{b.timestamp:%Y-%m-%d %H:%M:%S}Z {b.symbol:<6} {b.timeframe} o={b.open:.4f} "
+        f"h={b.high:.4f} l={b.low:.4f} c={b.close:.4f} v={b.volume:,.0f} "
+        f"[{b.source}, received {rx}Z, lag {lag:.1f} s]",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

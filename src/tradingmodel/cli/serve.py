@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from tradingmodel.cli.common import ConfigOption, UserError, console, friendly_errors, get_config
+from tradingmodel.cli.common import UserError, console, friendly_errors, get_config
+from tradingmodel.cli.options import ConfigOption
 
 
 def _serve(

@@ -32,10 +32,10 @@ def _import(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Load bars into the database idempotently: same bars change nothing, corrected bars replace old ones."""
-    from tradingmodel.data import read_bars
+    from tradingmodel.data import read_bar_file
     from tradingmodel.store import get_engine, ingest_bars
 
-    bars = read_bars(file)
+    bars = read_bar_file(file)
     engine = get_engine(url)
     stats = ingest_bars(engine, bars, timeframe=timeframe, batch_size=batch_size, progress=not quiet, source=str(file))
     out.print(

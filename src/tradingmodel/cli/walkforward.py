@@ -10,21 +10,8 @@ from typing import Annotated, Literal
 import typer
 from rich.table import Table
 
-from tradingmodel.cli.common import (
-    ConfigOption,
-    DataOption,
-    FromOption,
-    NoReportOption,
-    ReportsOption,
-    SymbolsOption,
-    TimeframeOption,
-    ToOption,
-    console,
-    friendly_errors,
-    get_config,
-    load_bars,
-    out,
-)
+from tradingmodel.cli import options
+from tradingmodel.cli.common import console, friendly_errors, get_config, load_inputs, out
 from tradingmodel.cli.model import _fmt, metrics_table
 
 Days = Annotated[float, typer.Option(min=0.0)]
@@ -68,14 +55,11 @@ def fold_table(summary: dict) -> Table:
     return t
 
 
+@options.bar_options
 def _walkforward(
     train_days: Annotated[float, typer.Option("--train-days", help="Calendar days of training per fold.")],
     test_days: Annotated[float, typer.Option("--test-days", help="Calendar days traded per fold.")],
-    data: DataOption = None,
-    symbols: SymbolsOption = None,
-    start: FromOption = None,
-    end: ToOption = None,
-    timeframe: TimeframeOption = "1m",
+    inputs: options.BarOptions,
     step_days: Annotated[
         float | None, typer.Option("--step-days", help="Days between folds (default: --test-days; never shorter).")
     ] = None,
@@ -108,16 +92,16 @@ def _walkforward(
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Checkpoints and finished tasks (a rerun skips these).")
     ] = Path("models/walkforward"),
-    buy_threshold: Annotated[float | None, typer.Option(help="Long entry threshold (percent or sigmas).")] = None,
-    sell_threshold: Annotated[float | None, typer.Option(help="Short entry threshold (percent or sigmas).")] = None,
+    buy_threshold: options.BuyThresholdOption = None,
+    sell_threshold: options.SellThresholdOption = None,
     threshold_unit: Annotated[str | None, typer.Option(help="'percent' of price or 'sigma'.")] = None,
-    config: ConfigOption = None,
+    config: options.ConfigOption = None,
     database_url: Annotated[
         str | None, typer.Option("--db", help="Database URL for the run's record (default: DATABASE_URL).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
-    reports: ReportsOption = Path("reports"),
-    no_report: NoReportOption = False,
+    reports: options.ReportsOption = Path("reports"),
+    no_report: options.NoReportOption = False,
 ) -> None:
     """Walk-forward evaluation over calendar folds shared by every symbol, with significance tests."""
     from tradingmodel.walkforward import WalkForwardSpec, make_executor, run_walkforward
@@ -127,10 +111,10 @@ def _walkforward(
         model={"num_epochs": epochs, "seed": seed},
         trading={"buy_threshold": buy_threshold, "sell_threshold": sell_threshold, "threshold_unit": threshold_unit},
     )
-    from tradingmodel.walkforward.record import open_store, record_run, run_name
+    from tradingmodel.walkforward.record import open_store, record_walkforward, run_name
 
     db = open_store(database_url)  # a bad URL or an old schema fails now, not after the training
-    bars, source = load_bars(data, symbols, start, end, timeframe)
+    bars, source = load_inputs(inputs)
     spec = WalkForwardSpec(train_days, test_days, step_days, val_days, pooled, threads, trials)
     with make_executor(executor, workers=workers, address=ray_address) as ex:
         res = run_walkforward(
@@ -142,16 +126,16 @@ def _walkforward(
             log=lambda m: console.print(m, highlight=False, soft_wrap=True),
         )
     s = res.summary
-    run_dir = None
-    if not no_report:
-        from tradingmodel.report import provenance, save_run
+    from tradingmodel.report import provenance
+    from tradingmodel.report.runs import RunOutputs
+    from tradingmodel.services.records import record_run
 
-        cols = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "fold"]
-        run_dir = save_run(
-            "walkforward",
-            root=reports,
-            config=app_cfg,
-            provenance=provenance(bars, source=source, model_dir=str(out_dir), executor=executor, pooled=pooled),
+    cols = ["symbol", "timestamp", "predicted_close", "confidence", "close", "next_close", "fold"]
+    run_dir = record_run(
+        "walkforward",
+        config=app_cfg,
+        provenance=provenance(bars, source=source, model_dir=str(out_dir), executor=executor, pooled=pooled),
+        outputs=RunOutputs(
             model_metrics=s["pooled"],
             trading_metrics=(s["stitched"] or {}).get("model"),
             trades=res.trades,
@@ -160,7 +144,9 @@ def _walkforward(
             predictions=res.predictions[cols],
             history=res.history,
             extra={"walkforward": {k: v for k, v in s.items() if k != "pooled"}},
-        )
+        ),
+        reports=None if no_report else reports,
+    ).run_dir
     if as_json:
         typer.echo(json.dumps(s, indent=1, default=str))
     else:
@@ -185,7 +171,7 @@ def _walkforward(
     }
     # after the figures are out: a database that fails now loses nothing (the run folder and the task
     # store are written; a rerun skips every task)
-    run_id = record_run(db, s, bars, app_cfg, params, name=run_name(s, run_dir), source=source)
+    run_id = record_walkforward(db, s, bars, app_cfg, params, name=run_name(s, run_dir), source=source)
     console.print(f"database: run {run_id} ({db.url.render_as_string(hide_password=True)})", highlight=False)
     if s["failures"]:
         console.print(

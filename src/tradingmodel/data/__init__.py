@@ -3,7 +3,7 @@
 See ``docs/data.md``. ``tradingmodel.data.polygon`` (Polygon/Massive client) lives beside this.
 """
 
-from tradingmodel.data.bars import read_bars, write_bars
+from tradingmodel.data.bars import read_bar_file, write_bars
 from tradingmodel.data.sessions import (
     BARS_PER_SESSION,
     TIMESTAMP_DTYPE,
@@ -21,7 +21,7 @@ __all__ = [
     "BarValidationError",
     "BarsSortedWarning",
     "last_bar_of_session",
-    "read_bars",
+    "read_bar_file",
     "regular_hours",
     "regular_hours_mask",
     "simulate",

@@ -12,11 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from tradingmodel.data.validation import BAR_COLUMNS, OPTIONAL_COLUMNS, BarValidationError, validate_bars
+from tradingmodel.data.columns import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS
+from tradingmodel.data.validation import BarValidationError, validate_bars
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
-_NUMERIC = ("open", "high", "low", "close", "volume", *OPTIONAL_COLUMNS)
+_NUMERIC = (*BAR_COLUMNS[2:], *OPTIONAL_BAR_COLUMNS)
 _NA = ["", "NaN", "nan", "NA", "N/A", "null", "None"]
 
 
@@ -30,7 +31,7 @@ def file_format(path: str | Path) -> str:
     raise ValueError(f"{path}: unknown bar file type; use .csv, .csv.gz, .parquet or .pq")
 
 
-def read_bars(path: str | Path, *, sort: bool = True) -> pd.DataFrame:
+def read_bar_file(path: str | Path, *, sort: bool = True) -> pd.DataFrame:
     """Read and validate a bars file (CSV or Parquet by suffix). See :func:`validate_bars`.
 
     Raises FileNotFoundError, or :class:`BarValidationError` naming the file, row and reason.
@@ -46,9 +47,13 @@ def read_bars(path: str | Path, *, sort: bool = True) -> pd.DataFrame:
             # and a symbol read as a number would lose its leading zeros ("0700" -> 700).
             header = pd.read_csv(p, nrows=0, encoding="utf-8-sig").columns
             key = {c: str(c).strip().lower() for c in header}
-            df = pd.read_csv(p, dtype={c: str for c, k in key.items() if k in ("symbol", "timestamp")},
-                             keep_default_na=False, encoding="utf-8-sig",
-                             na_values={c: _NA for c, k in key.items() if k in _NUMERIC})
+            df = pd.read_csv(
+                p,
+                dtype={c: str for c, k in key.items() if k in ("symbol", "timestamp")},
+                keep_default_na=False,
+                encoding="utf-8-sig",
+                na_values={c: _NA for c, k in key.items() if k in _NUMERIC},
+            )
         else:
             df = pd.read_parquet(p)
     except pd.errors.EmptyDataError:
@@ -105,7 +110,7 @@ def write_bars(df: pd.DataFrame, path: str | Path) -> None:
     write_frame(clean, path)
 
 
-__all__ = ["BAR_COLUMNS", "file_format", "read_bars", "write_bars", "write_frame"]
+__all__ = ["BAR_COLUMNS", "file_format", "read_bar_file", "write_bars", "write_frame"]
 
 
 def symbol_digest(bars_of_symbol: pd.DataFrame) -> str:

@@ -12,11 +12,9 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from tradingmodel.data.columns import BAR_COLUMNS, OPTIONAL_BAR_COLUMNS, PRICE_COLUMNS
 from tradingmodel.data.sessions import TIMESTAMP_DTYPE
 
-BAR_COLUMNS: tuple[str, ...] = ("symbol", "timestamp", "open", "high", "low", "close", "volume")
-OPTIONAL_COLUMNS: tuple[str, ...] = ("vwap", "transactions")
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 
 # A time (digit, "T" or space, digit) and then an offset at the end. Without the time part, the day of a
 # date-only string ("2024-01-02" ends in "-02") would pass as an offset and the date be taken as UTC midnight.
@@ -55,10 +53,16 @@ def _fail(source: str, mask: np.ndarray, reason_for: object) -> None:
 
 
 def _check_epoch_ms(source: str, ms: np.ndarray, used: np.ndarray) -> None:
-    _fail(source, used & (ms < _MIN_EPOCH_MS),
-          lambda i: f"timestamp {ms[i]} looks like epoch seconds (or is before 1973); epoch must be milliseconds")
-    _fail(source, used & (ms > _MAX_EPOCH_MS),
-          lambda i: f"timestamp {ms[i]} is after 2100; epoch timestamps must be milliseconds, not us or ns")
+    _fail(
+        source,
+        used & (ms < _MIN_EPOCH_MS),
+        lambda i: f"timestamp {ms[i]} looks like epoch seconds (or is before 1973); epoch must be milliseconds",
+    )
+    _fail(
+        source,
+        used & (ms > _MAX_EPOCH_MS),
+        lambda i: f"timestamp {ms[i]} is after 2100; epoch timestamps must be milliseconds, not us or ns",
+    )
 
 
 def _parse_timestamps(col: pd.Series, source: str) -> np.ndarray:
@@ -67,8 +71,11 @@ def _parse_timestamps(col: pd.Series, source: str) -> np.ndarray:
         _fail(source, col.isna().to_numpy(), lambda i: "timestamp is missing")
         return col.dt.tz_convert("UTC").astype(TIMESTAMP_DTYPE).dt.tz_localize(None).to_numpy()
     if pd.api.types.is_datetime64_dtype(col.dtype):
-        raise BarValidationError(source, 1 if len(col) else None,
-                                 "timestamp has no time zone; use ISO 8601 with an offset or epoch milliseconds UTC")
+        raise BarValidationError(
+            source,
+            1 if len(col) else None,
+            "timestamp has no time zone; use ISO 8601 with an offset or epoch milliseconds UTC",
+        )
     if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
         v = col.to_numpy(dtype=np.float64, na_value=np.nan)
         _fail(source, ~np.isfinite(v), lambda i: "timestamp is missing")
@@ -81,14 +88,20 @@ def _parse_timestamps(col: pd.Series, source: str) -> np.ndarray:
         _fail(source, text.eq("").to_numpy(), lambda i: "timestamp is missing")
         is_int = text.str.match(_INTEGER).to_numpy(dtype=bool)
         has_off = text.str.contains(_OFFSET).to_numpy(dtype=bool)
-        _fail(source, ~is_int & ~has_off,
-              lambda i: f"timestamp {s[i]!r} has no UTC offset (use e.g. 2024-01-02T14:30:00+00:00 or epoch ms)")
+        _fail(
+            source,
+            ~is_int & ~has_off,
+            lambda i: f"timestamp {s[i]!r} has no UTC offset (use e.g. 2024-01-02T14:30:00+00:00 or epoch ms)",
+        )
         ms = np.zeros(len(s), dtype=np.int64)
         out = np.empty(len(s), dtype="datetime64[us]")
         if is_int.any():
             digits = text[is_int]
-            _fail(source, is_int & (text.str.len().to_numpy() > 18),
-                  lambda i: f"timestamp {s[i]!r} is after 2100; epoch timestamps must be milliseconds, not us or ns")
+            _fail(
+                source,
+                is_int & (text.str.len().to_numpy() > 18),
+                lambda i: f"timestamp {s[i]!r} is after 2100; epoch timestamps must be milliseconds, not us or ns",
+            )
             ms[is_int] = digits.astype(np.int64).to_numpy()
         if (~is_int).any():
             parsed = pd.to_datetime(text[~is_int], utc=True, format="ISO8601", errors="coerce")
@@ -158,12 +171,18 @@ def validate_bars(df: pd.DataFrame, source: str = "<data>", *, sort: bool = True
     o, h, lo, c = data["open"], data["high"], data["low"], data["close"]
     _fail(source, h < lo, lambda i: f"high {float(h[i])!r} is below low {float(lo[i])!r}")
     for name, v in (("open", o), ("close", c)):
-        _fail(source, v > h,
-              lambda i, name=name, v=v: f"OHLC inconsistent: {name} {float(v[i])!r} is above high {float(h[i])!r}")
-        _fail(source, v < lo,
-              lambda i, name=name, v=v: f"OHLC inconsistent: {name} {float(v[i])!r} is below low {float(lo[i])!r}")
+        _fail(
+            source,
+            v > h,
+            lambda i, name=name, v=v: f"OHLC inconsistent: {name} {float(v[i])!r} is above high {float(h[i])!r}",
+        )
+        _fail(
+            source,
+            v < lo,
+            lambda i, name=name, v=v: f"OHLC inconsistent: {name} {float(v[i])!r} is below low {float(lo[i])!r}",
+        )
     data["volume"] = vol
-    for opt in OPTIONAL_COLUMNS:
+    for opt in OPTIONAL_BAR_COLUMNS:
         if opt in cols:
             v = _numeric(df[opt], opt, source, allow_nan=True)
             if opt == "vwap":
@@ -172,15 +191,20 @@ def validate_bars(df: pd.DataFrame, source: str = "<data>", *, sort: bool = True
                 _fail(source, v < 0, lambda i, v=v: f"transactions is negative: {float(v[i])!r}")
             data[opt] = v
 
-    out = pd.DataFrame({"symbol": pd.array(names, dtype="str").take(codes),
-                        "timestamp": pd.DatetimeIndex(ts).tz_localize("UTC").astype(TIMESTAMP_DTYPE)})
+    out = pd.DataFrame(
+        {
+            "symbol": pd.array(names, dtype="str").take(codes),
+            "timestamp": pd.DatetimeIndex(ts).tz_localize("UTC").astype(TIMESTAMP_DTYPE),
+        }
+    )
     for k, v in data.items():
         out[k] = v
     return _check_order(out, codes, names, ts.astype("datetime64[us]").view("int64"), source, sort) if n else out
 
 
-def _check_order(out: pd.DataFrame, codes: np.ndarray, names: np.ndarray, t: np.ndarray, source: str,
-                 sort: bool) -> pd.DataFrame:
+def _check_order(
+    out: pd.DataFrame, codes: np.ndarray, names: np.ndarray, t: np.ndarray, source: str, sort: bool
+) -> pd.DataFrame:
     """Reject duplicate (symbol, timestamp); sort (with a warning) or reject out-of-order rows."""
     order = np.lexsort((t, codes))  # stable: by symbol, then timestamp
     sc, st = codes[order], t[order]
@@ -191,9 +215,12 @@ def _check_order(out: pd.DataFrame, codes: np.ndarray, names: np.ndarray, t: np.
         first, second = sorted((int(order[j - 1]), int(order[j])))
         when = pd.Timestamp(t[second], unit="us", tz="UTC").isoformat()
         more = int(dup_sorted.sum()) - 1
-        raise BarValidationError(source, second + 1,
-                                 f"duplicate timestamp {when} for {names[codes[second]]} (same as row {first + 1})"
-                                 + (f" (and {more} more duplicate rows)" if more else ""))
+        raise BarValidationError(
+            source,
+            second + 1,
+            f"duplicate timestamp {when} for {names[codes[second]]} (same as row {first + 1})"
+            + (f" (and {more} more duplicate rows)" if more else ""),
+        )
     moved = order != np.arange(len(order))
     if not moved.any():
         return out
@@ -202,11 +229,15 @@ def _check_order(out: pd.DataFrame, codes: np.ndarray, names: np.ndarray, t: np.
         bad[1:] = (codes[1:] < codes[:-1]) | ((codes[1:] == codes[:-1]) & (t[1:] < t[:-1]))
         i = int(np.flatnonzero(bad)[0])
         if codes[i] == codes[i - 1]:
-            reason = (f"timestamp {pd.Timestamp(t[i], unit='us', tz='UTC').isoformat()} for {names[codes[i]]} "
-                      f"is before the previous row's; bars must be sorted by (symbol, timestamp)")
+            reason = (
+                f"timestamp {pd.Timestamp(t[i], unit='us', tz='UTC').isoformat()} for {names[codes[i]]} "
+                f"is before the previous row's; bars must be sorted by (symbol, timestamp)"
+            )
         else:
-            reason = (f"symbol {names[codes[i]]} comes after {names[codes[i - 1]]}; "
-                      "bars must be sorted by (symbol, timestamp)")
+            reason = (
+                f"symbol {names[codes[i]]} comes after {names[codes[i - 1]]}; "
+                "bars must be sorted by (symbol, timestamp)"
+            )
         raise BarValidationError(source, i + 1, reason)
     msg = f"{source}: {int(moved.sum()):,} of {len(order):,} rows were out of (symbol, timestamp) order; sorted them"
     # one channel only (the CLI prints it as one note; logging.captureWarnings routes it to a log)

@@ -128,7 +128,7 @@ def compute_features(bars: pd.DataFrame) -> pd.DataFrame:
                     sym = bars["symbol"].iloc[row]
                     raise ValueError(
                         f"compute_features: {sym} timestamps not strictly increasing at row index {row}; "
-                        "sort the bars (read_bars/validate_bars do)"
+                        "sort the bars (read_bar_file/validate_bars do)"
                     )
             for name, arr in (("close", close[pos]), ("volume", volume[pos])):
                 bad_val = np.flatnonzero(~np.isfinite(arr))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from tradingmodel.config import AppConfig, TradingConfig
-from tradingmodel.report.runs import TRADE_COLUMNS  # one definition of the trades table
+from tradingmodel.data.columns import TRADE_COLUMNS  # one definition of the trades table
 from tradingmodel.store.sessions import SessionStore
 
 EXIT_NAMES = {
@@ -110,10 +110,10 @@ def save_session_report(
     store: SessionStore, config: AppConfig, root: str | Path, *, source: str, bars: pd.DataFrame | None = None
 ) -> Path:
     """A run folder + report like a backtest's (``reports/<run-id>/``) for the session."""
-    from tradingmodel.report import provenance, save_run
+    from tradingmodel.report import provenance, write_run_folder
 
     fills = session_fills(store)
-    return save_run(
+    return write_run_folder(
         "paper",
         root=root,
         config=config,

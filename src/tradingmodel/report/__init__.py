@@ -1,6 +1,6 @@
 """Run folders and self-contained HTML reports.
 
-``save_run`` writes ``reports/<run-id>/`` (metrics, trades, series, config, provenance, ``report.html``)
+``write_run_folder`` writes ``reports/<run-id>/`` (metrics, trades, series, config, provenance, ``report.html``)
 atomically; ``build_report`` rebuilds the HTML from such a folder; ``load_run`` reads one back;
 ``provenance`` describes the bars, code and versions of a run.
 """
@@ -8,6 +8,16 @@ atomically; ``build_report`` rebuilds the HTML from such a folder; ``load_run`` 
 from tradingmodel.report.downsample import minmax_indices
 from tradingmodel.report.html import build_report
 from tradingmodel.report.provenance import bars_hash, provenance
-from tradingmodel.report.runs import RunData, load_run, new_run_id, save_run
+from tradingmodel.report.runs import RunData, RunOutputs, load_run, new_run_id, write_run_folder
 
-__all__ = ["RunData", "bars_hash", "build_report", "load_run", "minmax_indices", "new_run_id", "provenance", "save_run"]
+__all__ = [
+    "RunData",
+    "RunOutputs",
+    "bars_hash",
+    "build_report",
+    "load_run",
+    "minmax_indices",
+    "new_run_id",
+    "provenance",
+    "write_run_folder",
+]

@@ -1,6 +1,6 @@
 """Data provenance for a run folder: which bars, which code, which versions.
 
-``provenance(bars, source="simulator", seed=7)`` gives the dict to pass to ``save_run``; everything in it
+``provenance(bars, source="simulator", seed=7)`` gives the dict to pass to ``write_run_folder``; everything in it
 is JSON-ready. The bars hash does not depend on the timestamp resolution (us or ns) or row order.
 """
 

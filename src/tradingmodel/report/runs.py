@@ -25,7 +25,7 @@ import os
 import re
 import secrets
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +33,9 @@ import numpy as np
 import pandas as pd
 
 from tradingmodel.config import AppConfig, config_to_toml, load_config
+from tradingmodel.data.columns import BAR_COLUMNS, TRADE_COLUMNS
 
 FORMAT_VERSION = 1
-TRADE_COLUMNS = (
-    "symbol",
-    "side",
-    "entry_time",
-    "entry_price",
-    "exit_time",
-    "exit_price",
-    "quantity",
-    "pnl",
-    "return_pct",
-    "commission",
-    "exit_reason",
-)
-BAR_COLUMNS = ("symbol", "timestamp", "open", "high", "low", "close", "volume")
 
 # name -> (required columns, time columns, numeric columns that must parse as numbers if present)
 _FRAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
@@ -68,16 +55,11 @@ _FRAMES: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
-@dataclass
-class RunData:
-    """Everything stored in a run folder, as read back by :func:`load_run`."""
+@dataclass(kw_only=True)
+class RunOutputs:
+    """What a run produced, as its folder stores it (every part optional); the keyword arguments of
+    :func:`write_run_folder` of the same names."""
 
-    run_id: str
-    kind: str
-    created_utc: str
-    provenance: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
-    config: AppConfig | None = None
     model_metrics: dict[str, Any] | None = None
     trading_metrics: dict[str, Any] | None = None
     trades: pd.DataFrame | None = None
@@ -85,6 +67,22 @@ class RunData:
     bars: pd.DataFrame | None = None
     predictions: pd.DataFrame | None = None
     history: dict[str, list[dict[str, Any]]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def parts(self) -> dict[str, Any]:
+        """The fields as keyword arguments (no copy of the frames)."""
+        return {f.name: getattr(self, f.name) for f in fields(RunOutputs)}
+
+
+@dataclass(kw_only=True)
+class RunData(RunOutputs):
+    """Everything stored in a run folder, as read back by :func:`load_run`."""
+
+    run_id: str
+    kind: str
+    created_utc: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+    config: AppConfig | None = None
 
 
 def new_run_id(kind: str, now: dt.datetime | None = None) -> str:
@@ -94,7 +92,7 @@ def new_run_id(kind: str, now: dt.datetime | None = None) -> str:
     return f"{now.astimezone(dt.UTC):%Y%m%d-%H%M%S}-{kind}-{secrets.token_hex(3)}"
 
 
-def save_run(
+def write_run_folder(
     kind: str,
     *,
     root: str | Path = "reports",
@@ -167,7 +165,7 @@ def save_run(
 
 
 def load_run(run_dir: str | Path) -> RunData:
-    """Read a run folder written by :func:`save_run`. Raises ``FileNotFoundError`` if it is not one."""
+    """Read a run folder written by :func:`write_run_folder`. Raises ``FileNotFoundError`` if it is not one."""
     d = Path(run_dir)
     meta_path = d / "run.json"
     if not meta_path.is_file():

@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from tradingmodel.data import regular_hours
+from tradingmodel.data.columns import STORED_BAR_COLUMNS
 from tradingmodel.features import feature_arrays
 from tradingmodel.features.batch import ALL_NAMES, COMPUTED_NAMES
 from tradingmodel.services.errors import Invalid, NotFound
+from tradingmodel.services.inputs import regular_session
 from tradingmodel.store import StoreError, bar_coverage, parse_timeframe
 from tradingmodel.store.schema import MarketData
 from tradingmodel.store.types import to_utc
@@ -30,7 +31,7 @@ LOOKBACK_BARS = 300
 MAX_PAGE_BARS = 10_000
 MAX_RANGE = timedelta(days=366 * 10)
 INDICATOR_NAMES: tuple[str, ...] = COMPUTED_NAMES  # sma20, ema20, rsi14, volume_sma20, ret_std20
-_COLS = ("timestamp", "open", "high", "low", "close", "volume", "vwap", "transactions")
+_COLS = STORED_BAR_COLUMNS[1:]  # no symbol: one symbol per query
 
 
 @dataclass
@@ -171,13 +172,4 @@ def latest_bars(engine: Engine, symbol: str, n: int, *, timeframe: str = "1m") -
     sym = _require_symbol(engine, symbol, tf)
     frame = _select(engine, sym, tf, [], True, n)
     frame.insert(0, "symbol", sym)
-    return trading_hours(frame)
-
-
-def trading_hours(bars: pd.DataFrame) -> pd.DataFrame:
-    """Sub-hour bars restricted to US regular hours, as the model was trained on (the CLI's rule);
-    hourly and daily bars are left alone."""
-    step = bars.groupby("symbol")["timestamp"].diff().median()
-    if pd.isna(step) or step >= pd.Timedelta(hours=1):
-        return bars
-    return regular_hours(bars)
+    return regular_session(frame)

@@ -22,8 +22,9 @@ from tradingmodel.features import WARMUP_BARS, feature_arrays
 from tradingmodel.features.batch import ALL_NAMES
 from tradingmodel.model import CheckpointError, predict
 from tradingmodel.model.checkpoint import load_checkpoint, resolve_model_dir
-from tradingmodel.services.bars import LOOKBACK_BARS, latest_bars, trading_hours
+from tradingmodel.services.bars import LOOKBACK_BARS, latest_bars
 from tradingmodel.services.errors import Conflict, Invalid, NotFound
+from tradingmodel.services.inputs import regular_session
 from tradingmodel.store import list_models
 from tradingmodel.store.schema import Model
 
@@ -103,7 +104,7 @@ def posted_bars(symbol: str, rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["symbol"] = symbol
     try:
-        return trading_hours(validate_bars(frame, source="request bars", sort=False))
+        return regular_session(validate_bars(frame, source="request bars", sort=False))
     except BarValidationError as e:
         raise Invalid(str(e)) from None
 

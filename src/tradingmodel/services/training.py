@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,9 +24,10 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from tradingmodel.config import AppConfig, ModelConfig, TradingConfig, config_to_toml
-from tradingmodel.services.bars import check_range, check_timeframe, trading_hours
+from tradingmodel.services.bars import check_range, check_timeframe
 from tradingmodel.services.errors import Conflict, Invalid, NotFound
-from tradingmodel.store import bar_coverage, save_model, write_transaction
+from tradingmodel.store import bar_coverage, write_transaction
+from tradingmodel.store.jobs import JOB_TERMINAL
 from tradingmodel.store.schema import Event, TrainingJob, utcnow
 from tradingmodel.store.sql import json_safe
 
@@ -33,7 +35,6 @@ HEARTBEAT_S = 1.0
 STALE_S = 60.0
 MAX_SYMBOLS = 20
 MAX_EPOCHS = 1000
-TERMINAL = ("succeeded", "failed", "cancelled", "interrupted")
 _T = TrainingJob.__table__
 
 
@@ -63,7 +64,12 @@ def _event(conn: Connection, job_id: int, data: dict[str, Any]) -> None:
 
 
 def _set(
-    engine: Engine, job_id: int, where_status: tuple[str, ...] | None = None, *, event: bool = True, **values: Any
+    engine: Engine | Connection,
+    job_id: int,
+    where_status: tuple[str, ...] | None = None,
+    *,
+    event: bool = True,
+    **values: Any,
 ) -> bool:
     """Update one job (only while its status is in ``where_status``), with a ``job`` event; True if updated."""
     with write_transaction(engine) as conn:
@@ -161,7 +167,7 @@ def cancel(engine: Engine, job_id: int) -> dict[str, Any]:
         return get_job(engine, job_id)
     raise Conflict(
         f"training job {job_id} has already ended ({get_job(engine, job_id)['status']})"
-        if job["status"] in TERMINAL
+        if job["status"] in JOB_TERMINAL
         else f"training job {job_id} cannot be cancelled now"
     )
 
@@ -208,7 +214,7 @@ def recover(engine: Engine) -> list[int]:
             ("running",),
             status="interrupted",
             finished_at=utcnow(),
-            error="the worker stopped while the job ran (server restarted or killed)",
+            error="the worker stopped while the job ran (killed, crashed, or its server restarted)",
         )
     ]
 
@@ -237,10 +243,26 @@ class _Watch:
         return self.cancelled
 
 
+def finish_job(conn: Engine | Connection, job_id: int, model_id: int | None, metrics: dict[str, Any]) -> bool:
+    """Mark running job ``job_id`` ``succeeded`` with its model and metrics (in the caller's transaction,
+    beside the model's registration: :func:`tradingmodel.services.records.record_run`)."""
+    return _set(
+        conn,
+        job_id,
+        ("running",),
+        status="succeeded",
+        model_id=model_id,
+        metrics=json_safe(metrics),
+        finished_at=utcnow(),
+    )
+
+
 def run_job(engine: Engine, job: dict[str, Any], models_dir: Path, abort: Callable[[], bool] = lambda: False) -> str:
-    """Train a claimed job, report progress, register the model with its evaluation; returns the final status."""
-    from tradingmodel.model import evaluate, train
-    from tradingmodel.store import load_bars_for_cli
+    """Train a claimed job through :func:`tradingmodel.services.modeling.train_model` (progress per epoch
+    to the row, the cancel flag read between batches), register the model with its evaluation and finish
+    the row in one call; returns the final status."""
+    from tradingmodel.services.inputs import BarSource, load_input_bars
+    from tradingmodel.services.modeling import TrainRequest, train_model
 
     job_id = int(job["id"])
     watch = _Watch(engine, job_id, abort)
@@ -251,40 +273,35 @@ def run_job(engine: Engine, job: dict[str, Any], models_dir: Path, abort: Callab
     try:
         params = job["params"] or {}
         cfg = ModelConfig.model_validate(params.get("model") or {})
+        trading = AppConfig.model_validate(tomllib.loads(job["config_toml"] or "")).trading
         url = engine.url.render_as_string(hide_password=False)
-        bars = trading_hours(
-            load_bars_for_cli(
-                job["symbols"], params.get("start"), params.get("end"), timeframe=job["timeframe"], url=url
+        src = BarSource(
+            symbols=job["symbols"],
+            start=params.get("start"),
+            end=params.get("end"),
+            timeframe=job["timeframe"],
+            database_url=url,
+        )
+        loaded = load_input_bars(src)
+        trained = train_model(
+            TrainRequest(
+                loaded.bars,
+                loaded.source,
+                AppConfig(model=cfg, trading=trading),
+                models_dir / f"job-{job_id}",
+                pooled=bool(params.get("pooled")),
+                on_epoch=on_epoch,
+                should_stop=watch,
+                evaluate=True,
+                engine=engine,
+                name=f"job-{job_id}",
+                job_id=job_id,
+                timeframe=job["timeframe"],
             )
         )
-        out = models_dir / f"job-{job_id}"
-        res = train(
-            bars, cfg, out, pooled=bool(params.get("pooled")), progress=False, on_epoch=on_epoch, should_stop=watch
-        )
-        if watch.aborted or watch.cancelled:
+        if trained.interrupted:
             raise KeyboardInterrupt
-        metrics = evaluate(out, bars, split="auto")
-        assert isinstance(metrics, dict)
-        metrics["best_epoch"] = res.best_epoch
-        model_id = save_model(
-            engine,
-            f"job-{job_id}",
-            str(out.resolve()),
-            metrics,
-            symbols=job["symbols"],
-            timeframe=job["timeframe"],
-            config_toml=job["config_toml"],
-        )
-        _set(
-            engine,
-            job_id,
-            ("running",),
-            status="succeeded",
-            model_id=model_id,
-            metrics=json_safe(metrics),
-            finished_at=utcnow(),
-        )
-        return "succeeded"
+        return "succeeded" if "training_jobs" in trained.recorded.rows else get_job(engine, job_id)["status"]
     except KeyboardInterrupt:
         status = "interrupted" if watch.aborted else "cancelled"
         _set(

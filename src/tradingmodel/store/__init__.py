@@ -4,10 +4,17 @@ One schema for SQLite (default, ``./data/tradingmodel.db``) and PostgreSQL (``DA
 postgresql+psycopg://…``). See ``docs/storage.md``.
 """
 
-from tradingmodel.store.bars import bar_coverage, iter_bars, list_symbols, load_bars_for_cli, read_bars
+from tradingmodel.store.bars import bar_coverage, iter_bars, list_symbols, load_bars, load_bars_checked
 from tradingmodel.store.engine import current_revision, dispose_engines, downgrade, get_engine, upgrade
 from tradingmodel.store.fetch import fetched_ranges, mark_fetched
 from tradingmodel.store.ingest import IngestStats, ingest_bars, write_transaction
+from tradingmodel.store.jobs import (
+    JOB_STATUSES,
+    JOB_TERMINAL,
+    list_training_jobs,
+    save_training_job,
+    update_training_job,
+)
 from tradingmodel.store.repos import (
     finish_run,
     list_fills,
@@ -16,20 +23,22 @@ from tradingmodel.store.repos import (
     list_positions,
     list_predictions,
     list_runs,
-    list_training_jobs,
     save_fill,
     save_model,
     save_order,
     save_position,
     save_predictions,
-    save_run,
-    save_training_job,
+    save_run_row,
     update_order,
-    update_training_job,
 )
 from tradingmodel.store.types import StoreError, parse_timeframe
 
 __all__ = [
+    "JOB_STATUSES",
+    "JOB_TERMINAL",
+    "list_training_jobs",
+    "save_training_job",
+    "update_training_job",
     "IngestStats",
     "StoreError",
     "bar_coverage",
@@ -49,16 +58,16 @@ __all__ = [
     "list_runs",
     "list_symbols",
     "list_training_jobs",
-    "load_bars_for_cli",
+    "load_bars_checked",
     "mark_fetched",
     "parse_timeframe",
-    "read_bars",
+    "load_bars",
     "save_fill",
     "save_model",
     "save_order",
     "save_position",
     "save_predictions",
-    "save_run",
+    "save_run_row",
     "save_training_job",
     "update_order",
     "update_training_job",

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 
+from tradingmodel.data.columns import STORED_BAR_COLUMNS
 from tradingmodel.store.schema import MarketData
 from tradingmodel.store.types import StoreError, parse_timeframe, to_utc
 
+_COLS = list(STORED_BAR_COLUMNS)
 TIMESTAMP_DTYPE = "datetime64[us, UTC]"  # as tradingmodel.data.sessions.TIMESTAMP_DTYPE
-BAR_COLUMNS = ["symbol", "timestamp", "open", "high", "low", "close", "volume", "vwap", "transactions"]
 TimeLike = datetime | date | str | pd.Timestamp
 
 
@@ -63,7 +64,7 @@ def _query(
 
 
 def _frame(rows: Sequence[Any], dialect: str, indicators: bool) -> pd.DataFrame:
-    names = [*BAR_COLUMNS, "indicators"] if indicators else BAR_COLUMNS
+    names = [*_COLS, "indicators"] if indicators else _COLS
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(names)
     data: dict[str, Any] = {"symbol": pd.array(cols[0], dtype="str")}
     if dialect == "postgresql":
@@ -151,7 +152,7 @@ def _pg_frames(
                     }
                 )
                 frame["timestamp"] = frame["timestamp"].astype(TIMESTAMP_DTYPE)
-                yield frame[BAR_COLUMNS]
+                yield frame[_COLS]
 
 
 def _sqlite_frames(
@@ -224,7 +225,7 @@ def _rechunk(frames: Iterable[pd.DataFrame], chunk_rows: int) -> Iterator[pd.Dat
         yield pd.concat(pending, ignore_index=True)
 
 
-def read_bars(
+def load_bars(
     engine: Engine | Connection,
     symbols: str | Iterable[str] | None,
     start: TimeLike | None = None,
@@ -289,7 +290,7 @@ def _end_bound(end: TimeLike) -> datetime:
     return hi + timedelta(days=1) if is_date else hi
 
 
-def load_bars_for_cli(
+def load_bars_checked(
     symbols: str | Iterable[str] | None,
     start: TimeLike | None,
     end: TimeLike | None,
@@ -319,7 +320,7 @@ def load_bars_for_cli(
     if unknown:
         listed = ", ".join(stored[:20]) + (" …" if len(stored) > 20 else "") or "none"
         raise StoreError(f"unknown symbol(s) {', '.join(unknown)}: no {tf} bars stored (stored: {listed})")
-    bars = read_bars(engine, syms, lo, hi, timeframe=tf)
+    bars = load_bars(engine, syms, lo, hi, timeframe=tf)
     missing = [s for s in syms if s not in set(bars["symbol"].unique())]
     if missing:
         spans = []

@@ -1,4 +1,5 @@
-"""Small repositories for the model registry, predictions, training jobs, runs, orders, fills, positions.
+"""Small repositories for the model registry, predictions, runs, orders, fills, positions (training jobs:
+:mod:`tradingmodel.store.jobs`).
 
 Every ``save_*`` runs in its own transaction (or joins the caller's when given a ``Connection``) and
 returns the row id; every ``list_*`` returns plain dicts, newest first where time matters. Orders and
@@ -18,13 +19,12 @@ from sqlalchemy import Connection, Engine, Select, insert, select, update
 
 from tradingmodel.store.bars import _rows
 from tradingmodel.store.ingest import write_transaction
-from tradingmodel.store.schema import Fill, Model, Order, Position, Prediction, Run, TrainingJob, utcnow
+from tradingmodel.store.schema import Fill, Model, Order, Position, Prediction, Run, utcnow
 from tradingmodel.store.sql import json_safe, upsert
 from tradingmodel.store.types import StoreError, parse_timeframe, to_utc
 
 RUN_KINDS = ("backtest", "paper", "live")
 SIDES = ("buy", "sell")
-JOB_STATUSES = ("queued", "running", "succeeded", "failed")
 
 
 def _insert_id(engine: Engine | Connection, table: Any, values: dict[str, Any]) -> int:
@@ -34,6 +34,23 @@ def _insert_id(engine: Engine | Connection, table: Any, values: dict[str, Any]) 
 
 def _dicts(engine: Engine | Connection, stmt: Select[Any]) -> list[dict[str, Any]]:
     return [dict(r._mapping) for r in _rows(engine, stmt)]
+
+
+def _update_one(engine: Engine | Connection, table: Any, row_id: int, values: dict[str, Any], what: str) -> None:
+    """Update the row ``row_id`` of ``table``; :class:`StoreError` ("no <what> with id …") when there is none."""
+    with write_transaction(engine) as conn:
+        if conn.execute(update(table).where(table.c.id == row_id).values(**values)).rowcount != 1:
+            raise StoreError(f"no {what} with id {row_id}")
+
+
+def _newest(engine: Engine | Connection, entity: Any, limit: int, **equal: Any) -> list[dict[str, Any]]:
+    """Rows of ``entity``, newest first (by creation time, then id), where each ``column == value`` of
+    ``equal`` whose value is not ``None``."""
+    stmt = select(entity.__table__).order_by(entity.created_at.desc(), entity.id.desc())
+    for column, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(getattr(entity, column) == value)
+    return _dicts(engine, stmt.limit(limit))
 
 
 def _positive(name: str, value: float) -> float:
@@ -78,7 +95,7 @@ def save_model(
 
 def list_models(engine: Engine | Connection, limit: int = 100) -> list[dict[str, Any]]:
     """Registered models, newest first."""
-    return _dicts(engine, select(Model.__table__).order_by(Model.created_at.desc(), Model.id.desc()).limit(limit))
+    return _newest(engine, Model, limit)
 
 
 # --- predictions -----------------------------------------------------------------------------------------
@@ -161,72 +178,8 @@ def list_predictions(
     return frame
 
 
-# --- training jobs ---------------------------------------------------------------------------------------
-def save_training_job(
-    engine: Engine | Connection,
-    symbols: Iterable[str],
-    config_toml: str,
-    *,
-    timeframe: str = "1m",
-    data_hash: str | None = None,
-) -> int:
-    """Queue a training job; returns its id."""
-    return _insert_id(
-        engine,
-        TrainingJob.__table__,
-        dict(
-            status="queued",
-            symbols=list(symbols),
-            timeframe=parse_timeframe(timeframe)[0],
-            config_toml=config_toml,
-            data_hash=data_hash,
-            metrics={},
-            created_at=utcnow(),
-        ),
-    )
-
-
-def update_training_job(
-    engine: Engine | Connection,
-    job_id: int,
-    status: str,
-    *,
-    model_id: int | None = None,
-    metrics: dict[str, Any] | None = None,
-    error: str | None = None,
-) -> None:
-    """Move a job to ``running`` / ``succeeded`` / ``failed``, recording its times, model, metrics, error."""
-    if status not in JOB_STATUSES:
-        raise StoreError(f"training job status must be one of {', '.join(JOB_STATUSES)}, got {status!r}")
-    values: dict[str, Any] = {"status": status}
-    if status == "running":
-        values["started_at"] = utcnow()
-    else:
-        values["finished_at"] = utcnow()
-    if model_id is not None:
-        values["model_id"] = model_id
-    if metrics is not None:
-        values["metrics"] = json_safe(metrics)
-    if error is not None:
-        values["error"] = error
-    t = TrainingJob.__table__
-    with write_transaction(engine) as conn:
-        if conn.execute(update(t).where(t.c.id == job_id).values(**values)).rowcount != 1:
-            raise StoreError(f"no training job with id {job_id}")
-
-
-def list_training_jobs(
-    engine: Engine | Connection, status: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Training jobs, newest first, optionally only those with ``status``."""
-    stmt = select(TrainingJob.__table__).order_by(TrainingJob.created_at.desc(), TrainingJob.id.desc())
-    if status is not None:
-        stmt = stmt.where(TrainingJob.status == status)
-    return _dicts(engine, stmt.limit(limit))
-
-
 # --- runs ------------------------------------------------------------------------------------------------
-def save_run(
+def save_run_row(
     engine: Engine | Connection,
     kind: str,
     config_toml: str,
@@ -268,21 +221,13 @@ def save_run(
 
 def finish_run(engine: Engine | Connection, run_id: int, metrics: dict[str, Any], status: str = "finished") -> None:
     """Record the final metrics and status of a session that was saved while running."""
-    t = Run.__table__
-    with write_transaction(engine) as conn:
-        res = conn.execute(
-            update(t).where(t.c.id == run_id).values(metrics=json_safe(metrics), status=status, finished_at=utcnow())
-        )
-        if res.rowcount != 1:
-            raise StoreError(f"no run with id {run_id}")
+    values = {"metrics": json_safe(metrics), "status": status, "finished_at": utcnow()}
+    _update_one(engine, Run.__table__, run_id, values, "run")
 
 
 def list_runs(engine: Engine | Connection, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
     """Runs, newest first, optionally of one ``kind``."""
-    stmt = select(Run.__table__).order_by(Run.created_at.desc(), Run.id.desc())
-    if kind is not None:
-        stmt = stmt.where(Run.kind == kind)
-    return _dicts(engine, stmt.limit(limit))
+    return _newest(engine, Run, limit, kind=kind)
 
 
 # --- orders, fills, positions ----------------------------------------------------------------------------
@@ -332,10 +277,7 @@ def update_order(
     values: dict[str, Any] = {"status": status, "updated_at": utcnow()}
     if broker_order_id is not None:
         values["broker_order_id"] = broker_order_id
-    t = Order.__table__
-    with write_transaction(engine) as conn:
-        if conn.execute(update(t).where(t.c.id == order_id).values(**values)).rowcount != 1:
-            raise StoreError(f"no order with id {order_id}")
+    _update_one(engine, Order.__table__, order_id, values, "order")
 
 
 def list_orders(

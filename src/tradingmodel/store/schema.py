@@ -119,7 +119,7 @@ class Prediction(Base):
 
 
 class TrainingJob(Base):
-    """A training request and its outcome (queued → running → succeeded | failed)."""
+    """A training request and its outcome (queued → running → ``store.jobs.JOB_TERMINAL``)."""
 
     __tablename__ = "training_jobs"
     __table_args__ = (Index(None, "status", "created_at"),)

@@ -48,7 +48,7 @@ def run_name(summary: dict, run_dir: Any = None) -> str:
     return f"walkforward-{stamp}-{digest}"
 
 
-def record_run(
+def record_walkforward(
     engine: Engine,
     summary: dict,
     bars: pd.DataFrame,

@@ -15,12 +15,11 @@ import numpy as np
 import pandas as pd
 
 from tradingmodel.config import TradingConfig
+from tradingmodel.data.columns import PREDICTION_COLUMNS
 from tradingmodel.metrics import significance as sig
 from tradingmodel.metrics.trading import trading_metrics
 from tradingmodel.model.predict import score_frame as model_scores  # the evaluate command's figures
 from tradingmodel.walkforward.folds import Fold
-
-PREDICTION_COLUMNS = ["symbol", "timestamp", "predicted_close", "confidence"]
 
 
 @dataclass
@@ -52,7 +51,7 @@ def trade_fold(bars: pd.DataFrame, frame: pd.DataFrame, fold: Fold, trading: Tra
 
     syms = sorted(frame["symbol"].unique())
     traded = bars[bars["symbol"].isin(syms) & fold.test_mask(bars["timestamp"]).to_numpy()].reset_index(drop=True)
-    model = run_backtest(traded, frame[PREDICTION_COLUMNS], trading, source=f"fold {fold.index} model")
+    model = run_backtest(traded, frame[list(PREDICTION_COLUMNS)], trading, source=f"fold {fold.index} model")
     ar = frame[["symbol", "timestamp", "ar_predicted_close"]].rename(columns={"ar_predicted_close": "predicted_close"})
     base = run_backtest(traded, ar, trading, source=f"fold {fold.index} AR(20) baseline")
     return FoldTrading(fold, model, base, traded)

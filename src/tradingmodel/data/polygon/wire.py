@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from tradingmodel.data.columns import STORED_BAR_COLUMNS
+
 NEW_YORK = ZoneInfo("America/New_York")
 
 #: Length of one unit of each supported timespan, in milliseconds (a "day" is one ET session date).
@@ -22,8 +24,6 @@ _UNIT = {v: k for k, v in _SUFFIX.items()}
 
 #: WebSocket event names: minute aggregates ``AM``, second aggregates ``A``.
 WS_EVENT = {"minute": "AM", "second": "A"}
-
-BAR_COLUMNS = ("symbol", "timestamp", "open", "high", "low", "close", "volume", "vwap", "transactions")
 
 
 def timeframe_name(multiplier: int, timespan: str) -> str:
@@ -81,23 +81,31 @@ def parse_range_bound(value: str, *, end: bool) -> int:
     return session_start_ms(d + timedelta(days=1)) - 1 if end else session_start_ms(d)
 
 
-def agg_record(symbol: str, t: int, o: float, h: float, low: float, c: float, v: float,
-               vw: float | None, n: int | None) -> dict[str, Any]:
+def agg_record(
+    symbol: str, t: int, o: float, h: float, low: float, c: float, v: float, vw: float | None, n: int | None
+) -> dict[str, Any]:
     """One bar as a store row dict (``timestamp`` a UTC pandas Timestamp)."""
-    return {"symbol": symbol, "timestamp": ms_to_timestamp(t), "open": float(o), "high": float(h),
-            "low": float(low), "close": float(c), "volume": float(v),
-            "vwap": float(vw) if vw is not None else float("nan"),
-            "transactions": float(n) if n is not None else float("nan")}
+    return {
+        "symbol": symbol,
+        "timestamp": ms_to_timestamp(t),
+        "open": float(o),
+        "high": float(h),
+        "low": float(low),
+        "close": float(c),
+        "volume": float(v),
+        "vwap": float(vw) if vw is not None else float("nan"),
+        "transactions": float(n) if n is not None else float("nan"),
+    }
 
 
 def records_to_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Store rows → a bars DataFrame sorted by (symbol, timestamp), duplicates dropped."""
     if not records:
-        df = pd.DataFrame({c: pd.Series(dtype="float64") for c in BAR_COLUMNS})
+        df = pd.DataFrame({c: pd.Series(dtype="float64") for c in STORED_BAR_COLUMNS})
         df["symbol"] = df["symbol"].astype(object)
         df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
         return df
-    df = pd.DataFrame.from_records(records, columns=list(BAR_COLUMNS))
+    df = pd.DataFrame.from_records(records, columns=list(STORED_BAR_COLUMNS))
     df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
     df = df.drop_duplicates(["symbol", "timestamp"], keep="last")
     return df.sort_values(["symbol", "timestamp"], kind="stable").reset_index(drop=True)
