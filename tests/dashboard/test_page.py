@@ -86,10 +86,11 @@ def test_right_key_shows_candles_and_live_events_within_a_second(
     fid = add_event(
         server.engine, "fill", {"price": 103.4, "side": "buy"}, run_id=rid, symbol="AAA", bar_time=t.to_pydatetime()
     )
-    page.wait_for_selector(f"#event-log li[data-id='{fid}']", timeout=1000)
+    page.wait_for_function(f"window.dashboard.drawn.has({fid})", timeout=1000)
     assert page.evaluate("document.getElementById('chart-AAA').data[3].y") == [104.0]
     assert page.evaluate("document.getElementById('chart-AAA').data[4].y") == [103.4]
     assert "below 0.55" in page.inner_text("[data-symbol=AAA] .last-signal")
+    assert "104.00 for" in page.inner_text("[data-symbol=AAA] .prediction")
     shoot(watched, "live-events", tmp_path)
     assert watched.errors == []
     assert watched.outside() == []
@@ -109,9 +110,9 @@ def test_charts_keep_a_bounded_number_of_points(watched: Watched, server: Api, b
             bar_time=t.to_pydatetime(),
         )
     last_x = "document.getElementById('chart-AAA').data[0].x.at(-1)"
-    wait_for(lambda: watched.page.evaluate(last_x) == t.isoformat(), 5, what="the 30th live bar drawn")
+    wait_for(lambda: watched.page.evaluate(last_x) == f"{t:%Y-%m-%d %H:%M:%S}", 5, what="the 30th live bar drawn")
     # the newest points are the page's last bars and the 30 live ones, in order
-    assert watched.page.evaluate("document.getElementById('chart-AAA').data[0].x.at(-31)") == "2024-01-02T20:59:00Z"
+    assert watched.page.evaluate("document.getElementById('chart-AAA').data[0].x.at(-31)") == "2024-01-02 20:59:00"
     assert watched.page.evaluate(N_POINTS) == 100
     assert watched.page.evaluate("document.getElementById('chart-AAA').data[2].y.length") == 100
     assert watched.errors == []
