@@ -69,6 +69,7 @@ function onPortfolio(ev) {
 }
 
 function drawEquity() {
+  $("equity-chart").hidden = false;
   const x = EQ.x.slice();
   Plotly.react($("equity-chart"), [
     { type: "scatter", mode: "lines", name: "equity", x, y: EQ.equity.slice(), line: { color: "#2563eb" } },
@@ -105,7 +106,7 @@ function renderModels(st) {
     const total = p.epochs || (j.params && j.params.model && j.params.model.num_epochs) || null;
     if (p.epoch !== undefined) {
       const bar = document.createElement("progress");
-      bar.max = total || p.epoch; bar.value = j.status === "succeeded" ? bar.max : p.epoch;
+      bar.max = total || p.epoch; bar.value = p.epoch;
       bar.setAttribute("aria-label", `job ${j.id} progress`);
       td.append(bar, ` epoch ${p.epoch}${total ? "/" + total : ""}, val loss ${fmt(p.val_loss, 5)}`);
     } else if (j.status === "queued" || j.status === "running") td.textContent = "starting…";

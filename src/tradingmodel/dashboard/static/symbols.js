@@ -5,6 +5,7 @@ const LAYOUT = { margin: { l: 50, r: 10, t: 10, b: 30 }, showlegend: true, dragm
   legend: { orientation: "h", y: 1.06, x: 0 },
   xaxis: { rangeslider: { visible: false }, anchor: "y3", type: "date" }, yaxis: { domain: [0.42, 1], title: "price" },
   yaxis2: { domain: [0.2, 0.38], range: [0, 100], title: "RSI" }, yaxis3: { domain: [0, 0.16], title: "vol" } };
+const CONFIG = { responsive: true, displaylogo: false };
 const T_CANDLE = 0, T_RSI = 1, T_VOL = 2, T_PRED = 3, T_ENTRY = 4, T_EXIT = 5;
 const BAR_MS = 60_000; // a prediction made after bar t is for the close of the bar at t + 1 minute
 
@@ -40,7 +41,7 @@ async function addSymbol(symbol) {
   if (!symbol || TM.symbols.has(symbol)) return;
   const ui = symbolBox(symbol);
   $("symbol-list").appendChild(ui.box);
-  const e = { ...ui, x: new Set(), rsi: { prev: null, g: 0, l: 0, n: 0 }, q: { bars: [], pred: [], entry: [], exit: [] } };
+  const e = { ...ui, layout: { ...structuredClone(LAYOUT), uirevision: symbol }, x: new Set(), rsi: { prev: null, g: 0, l: 0, n: 0 }, q: { bars: [], pred: [], entry: [], exit: [] }, staleIds: [] };
   TM.symbols.set(symbol, e);
   let page;
   try { page = await api(`/api/v1/market-data/${encodeURIComponent(symbol)}?limit=10000`); }
@@ -54,34 +55,62 @@ async function addSymbol(symbol) {
   await Plotly.newPlot(e.chart, [
     { type: "candlestick", name: symbol, x, open: col((b) => b.open), high: col((b) => b.high),
       low: col((b) => b.low), close: col((b) => b.close), yaxis: "y", showlegend: false },
-    { type: "scatter", mode: "lines", name: "RSI14", x, y: col((b) => b.indicators.rsi14), yaxis: "y2", showlegend: false },
-    { type: "bar", name: "volume", x, y: col((b) => b.volume), yaxis: "y3", showlegend: false },
+    { type: "scatter", mode: "lines", name: "RSI14", x: x.slice(), y: col((b) => b.indicators.rsi14), yaxis: "y2", showlegend: false },
+    { type: "scatter", mode: "lines", line: { shape: "hv", width: 1 }, fill: "tozeroy", name: "volume", x: x.slice(),
+      y: col((b) => b.volume), yaxis: "y3", showlegend: false },  // a filled step line: far cheaper than bars
     marks("predicted next close", "x", "#7c3aed"),
     marks("entry", "triangle-up", "#15803d"),
     marks("exit", "triangle-down", "#b91c1c"),
-  ], LAYOUT, { responsive: true, displaylogo: false });
+  ], e.layout, CONFIG);
   e.ready = true;
+  VISIBLE.observe(e.chart);
 }
+
+// Only charts on screen are redrawn; one scrolled into view is redrawn with what it missed.
+const VISIBLE = new IntersectionObserver((entries) => {
+  for (const en of entries) {
+    const e = TM.symbols.get(en.target.id.slice("chart-".length));
+    if (!e) continue;
+    e.visible = en.isIntersecting;
+    if (e.visible && e.stale) schedule(() => flushSymbol(e), e.staleIds.splice(0));
+  }
+});
 
 $("symbol-form").addEventListener("submit", (ev) => {
   ev.preventDefault(); addSymbol($("symbol").value.trim()); $("symbol").value = "";
 });
 
+// One redraw per chart per frame: the queued points are appended to the traces' arrays (the oldest beyond
+// MAX_POINTS dropped) and Plotly.react redraws the chart once.
+function push(trace, cols) {
+  for (const [k, v] of Object.entries(cols)) { trace[k].push(...v); keep(trace[k]); }
+}
+
 function flushSymbol(e) {
-  const q = e.q;
+  const q = e.q, d = e.chart.data;
   if (q.bars.length) {
-    const b = q.bars.splice(0);
-    const xs = b.map((p) => p.t);
-    Plotly.extendTraces(e.chart, { x: [xs], open: [b.map((p) => p.open)], high: [b.map((p) => p.high)],
-      low: [b.map((p) => p.low)], close: [b.map((p) => p.close)] }, [T_CANDLE], MAX_POINTS);
-    Plotly.extendTraces(e.chart, { x: [xs, xs], y: [b.map((p) => p.rsi), b.map((p) => p.volume)] }, [T_RSI, T_VOL], MAX_POINTS);
+    const b = q.bars.splice(0), xs = b.map((p) => p.t);
+    push(d[T_CANDLE], { x: xs, open: b.map((p) => p.open), high: b.map((p) => p.high), low: b.map((p) => p.low),
+      close: b.map((p) => p.close) });
+    push(d[T_RSI], { x: xs, y: b.map((p) => p.rsi) });
+    push(d[T_VOL], { x: xs, y: b.map((p) => p.volume) });
   }
   for (const [name, trace] of [["pred", T_PRED], ["entry", T_ENTRY], ["exit", T_EXIT]]) {
     if (!q[name].length) continue;
     const m = q[name].splice(0);
-    Plotly.extendTraces(e.chart, { x: [m.map((p) => p.t)], y: [m.map((p) => p.y)], text: [m.map((p) => p.text)] },
-      [trace], MAX_POINTS);
+    push(d[trace], { x: m.map((p) => p.t), y: m.map((p) => p.y), text: m.map((p) => p.text) });
   }
+  if (e.visible === false) { e.stale = true; return false; }
+  e.stale = false;
+  e.layout.datarevision = (e.layout.datarevision || 0) + 1;
+  Plotly.react(e.chart, d, e.layout, CONFIG);
+  return true;
+}
+
+// Queue a redraw of symbol e for event id: recorded as drawn when its chart is redrawn (on screen).
+function redraw(e, id) {
+  if (e.visible === false) { e.stale = true; e.staleIds.push(id); keep(e.staleIds, MAX_DRAWN); }
+  schedule(() => flushSymbol(e), e.visible === false ? [] : [id]);
 }
 
 function symbolOf(ev) { const e = TM.symbols.get(ev.symbol); return e && e.ready ? e : null; }
@@ -95,7 +124,7 @@ function onBar(ev) {
   if (e.x.size > MAX_POINTS * 2) e.x = new Set([...e.x].slice(-MAX_POINTS));
   const rsi = d.indicators ? d.indicators.rsi14 : (d.rsi14 ?? rsiStep(e.rsi, d.close));
   e.q.bars.push({ t: tkey(ms), open: d.open, high: d.high, low: d.low, close: d.close, volume: d.volume, rsi });
-  schedule(() => flushSymbol(e), [ev.id]);
+  redraw(e, ev.id);
 }
 
 function onPrediction(ev) {
@@ -105,7 +134,7 @@ function onPrediction(ev) {
   const conf = d.confidence !== undefined && d.confidence !== null ? ` (confidence ${fmt(d.confidence, 2)})` : "";
   e.pred.textContent = `${fmt(d.predicted_close)} for ${tkey(t).slice(11, 16)} UTC${conf}`;
   e.q.pred.push({ t: tkey(t), y: d.predicted_close, text: `predicted after ${tkey(ev.bar_time).slice(11, 16)}${conf}` });
-  schedule(() => flushSymbol(e), [ev.id]);
+  redraw(e, ev.id);
 }
 
 function onOrder(ev) {
@@ -129,7 +158,7 @@ function onFill(ev) {
   const qty = d.quantity !== undefined ? ` ${fmt(d.quantity, 0)}` : "";
   const text = `${d.side || ""}${qty} @ ${fmt(d.price)}${purpose ? " (" + purpose + ")" : ""}`;
   e.q[kind].push({ t: tkey(ev.bar_time || ev.time), y: d.price, text });
-  schedule(() => flushSymbol(e), [ev.id]);
+  redraw(e, ev.id);
 }
 
 const RULES = { long: ["threshold_long", "rsi_long", "volume"], short: ["threshold_short", "rsi_short", "volume"] };
