@@ -77,6 +77,8 @@ class PyClient:
                     text = await asyncio.wait_for(ws.recv(), 0.5)
                 except TimeoutError:
                     continue
+                except websockets.ConnectionClosed:
+                    return  # the server stopped at the end of the run
                 now = time.time()
                 msg = json.loads(text)
                 if isinstance(msg.get("id"), int) and msg["type"] not in ("hello", "heartbeat"):
@@ -167,8 +169,10 @@ def _caught_up(page: Any, last_id: int, timeout: float = 300) -> None:
     try:
         page.wait_for_function(f"window.dashboard.drawn.has({last_id})", timeout=timeout * 1000, polling=100)
     except Exception:
-        st = page.evaluate("({last: window.dashboard.lastId, drawn: window.dashboard.drawn.size, "
-                           "conn: document.getElementById('conn').textContent})")
+        st = page.evaluate(
+            "({last: window.dashboard.lastId, drawn: window.dashboard.drawn.size, "
+            "conn: document.getElementById('conn').textContent})"
+        )
         raise SystemExit(f"the page did not draw event {last_id} within {timeout:.0f} s: {st}") from None
 
 
@@ -185,6 +189,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=60, help="latency phase: seconds of one slice per second")
     ap.add_argument("--minutes", type=int, default=30, help="memory phase: minutes of per-second slices")
+    ap.add_argument("--height", type=int, default=768, help="viewport height (1366 wide); 5200: all charts on screen")
     ap.add_argument("--quick", action="store_true", help="20 s latency, 10 minutes replay")
     a = ap.parse_args()
     if a.quick:
@@ -204,7 +209,8 @@ def main() -> None:
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                page = browser.new_context(viewport={"width": 1366, "height": 5200}).new_page()  # all 10 charts on screen
+                # the page redraws only the charts on screen: --height 5200 puts all 10 there
+                page = browser.new_context(viewport={"width": 1366, "height": a.height}).new_page()
                 errors: list[str] = []
                 page.on("console", lambda m: m.type == "error" and errors.append(m.text))
                 page.goto(base + "/")
@@ -225,14 +231,15 @@ def main() -> None:
                     committed.update({int(r.id): now for r in rows if r.type == "bar"})  # type: ignore[arg-type]
                     t += timedelta(seconds=1)
                     time.sleep(max(0.0, nxt - time.time()))
-                last = max(committed)
-                _caught_up(page, last, 30)
+                _caught_up(page, int(rows[-1].id), 60)  # type: ignore[arg-type]  # the last slice's portfolio event
                 drawn = dict(page.evaluate("[...window.dashboard.drawn.entries()]"))
                 time.sleep(0.5)
                 page_ms = [drawn[i] - committed[i] * 1000 for i in committed if i in drawn]
                 py_ms = [(py.seen[i] - committed[i]) * 1000 for i in committed if i in py.seen]
                 offset, half_rtt = _clock_offset(page)
                 n = len(committed)
+                shown = page.evaluate("[...window.dashboard.symbols.values()].filter(e => e.visible).length")
+                print(f"# viewport 1366x{a.height}: {shown} of 10 charts on screen (only those are redrawn)")
                 for q in (50, 99):
                     print(
                         f"commit->drawn p{q}, 10 symbols x 1/s: {_pct(page_ms, q):.1f} ms = "
@@ -258,8 +265,14 @@ def main() -> None:
                     rows = store.append_events(_slice(t, i0 + i, predictions=True))
                     t += timedelta(seconds=1)
                     if i in marks:
+                        t_mark = time.perf_counter()
                         _caught_up(page, int(rows[-1].id))  # type: ignore[arg-type]
                         heaps[i] = _heap(cdp)
+                        print(
+                            f"# {marks[i]}: caught up in {time.perf_counter() - t_mark:.1f} s, "
+                            f"{time.perf_counter() - t_write:.1f} s since the replay began",
+                            flush=True,
+                        )
                 written = time.perf_counter() - t_write
                 points = page.evaluate("document.getElementById('chart-S00').data[0].x.length")
                 h1, h30, h60 = heaps[60], heaps[total], heaps[2 * total]

@@ -57,7 +57,7 @@ def test_a_job_from_the_form_shows_progress_and_ends_in_the_models_list(
         row = f"#job-table tr[data-job='{job_id}']"
         page.wait_for_selector(f"{row} td:nth-child(2):text-is('succeeded')", timeout=120_000)
         assert page.get_attribute(f"{row} progress", "max") == "2"
-        assert page.evaluate(f"document.querySelector(\"{row} progress\").value") == 2
+        assert page.evaluate(f'document.querySelector("{row} progress").value') == 2
         assert "epoch 2/2" in page.inner_text(row)
         seen = page.evaluate("window.jobSeen")
         assert any(s == "running" for s, _ in seen), seen  # the page showed the job while it trained

@@ -31,20 +31,26 @@ function fill(tbody, rows, render) {
 function tkey(t) { return new Date(typeof t === "number" ? t : Date.parse(t)).toISOString().slice(0, 19).replace("T", " "); }
 function keep(arr, n = MAX_POINTS) { if (arr.length > n) arr.splice(0, arr.length - n); return arr; }
 
-// Draws are batched: handlers queue work, one animation frame draws it all. The draw time of each event id
-// is the wall clock (performance.timeOrigin + performance.now(), the same clock as the server's
-// time.time() on this host) in the frame that shows it, after the chart has been updated.
+// Draws are batched: handlers queue work, one animation frame draws it all. After a draw that took D ms the
+// next one waits at least D ms, so a slow machine spends at most about half its time drawing and the
+// events arriving meanwhile are all taken into the next draw (throughput does not collapse to one slice
+// per frame). The draw time of each event id is the wall clock (performance.timeOrigin +
+// performance.now(), the same clock as the server's time.time() on this host) after its chart was updated.
 function schedule(fn, ids) {
   TM.pending.add(fn);
   if (ids) for (const id of ids) (TM.queuedIds ||= []).push(id);
   if (TM.frame) return;
-  TM.frame = requestAnimationFrame(() => {
-    TM.frame = null;
-    const fns = [...TM.pending]; TM.pending.clear();
-    const done = TM.queuedIds || []; TM.queuedIds = [];
-    for (const f of fns) { try { f(); } catch (e) { console.warn("draw", e); } }
-    const now = performance.timeOrigin + performance.now();
-    for (const id of done) TM.drawn.set(id, now);
-    while (TM.drawn.size > MAX_DRAWN) TM.drawn.delete(TM.drawn.keys().next().value);
-  });
+  const wait = Math.max(0, (TM.drawEnd || 0) + (TM.drawCost || 0) - performance.now());
+  TM.frame = setTimeout(() => requestAnimationFrame(drawNow), wait);
+}
+
+function drawNow() {
+  const t0 = performance.now();
+  const fns = [...TM.pending]; TM.pending.clear();
+  const done = TM.queuedIds || []; TM.queuedIds = [];
+  for (const f of fns) { try { f(); } catch (e) { console.warn("draw", e); } }
+  const now = performance.now();
+  TM.frame = null; TM.drawEnd = now; TM.drawCost = now - t0;
+  for (const id of done) TM.drawn.set(id, performance.timeOrigin + now);
+  while (TM.drawn.size > MAX_DRAWN) TM.drawn.delete(TM.drawn.keys().next().value);
 }

@@ -42,6 +42,7 @@ async function addSymbol(symbol) {
   const ui = symbolBox(symbol);
   $("symbol-list").appendChild(ui.box);
   const e = { ...ui, layout: { ...structuredClone(LAYOUT), uirevision: symbol }, x: new Set(), rsi: { prev: null, g: 0, l: 0, n: 0 }, q: { bars: [], pred: [], entry: [], exit: [] }, staleIds: [] };
+  e.flush = () => flushSymbol(e);
   TM.symbols.set(symbol, e);
   let page;
   try { page = await api(`/api/v1/market-data/${encodeURIComponent(symbol)}?limit=10000`); }
@@ -72,7 +73,7 @@ const VISIBLE = new IntersectionObserver((entries) => {
     const e = TM.symbols.get(en.target.id.slice("chart-".length));
     if (!e) continue;
     e.visible = en.isIntersecting;
-    if (e.visible && e.stale) schedule(() => flushSymbol(e), e.staleIds.splice(0));
+    if (e.visible && e.stale) schedule(e.flush, e.staleIds.splice(0));
   }
 });
 
@@ -110,7 +111,7 @@ function flushSymbol(e) {
 // Queue a redraw of symbol e for event id: recorded as drawn when its chart is redrawn (on screen).
 function redraw(e, id) {
   if (e.visible === false) { e.stale = true; e.staleIds.push(id); keep(e.staleIds, MAX_DRAWN); }
-  schedule(() => flushSymbol(e), e.visible === false ? [] : [id]);
+  schedule(e.flush, e.visible === false ? [] : [id]);  // one closure per chart: one redraw per draw
 }
 
 function symbolOf(ev) { const e = TM.symbols.get(ev.symbol); return e && e.ready ? e : null; }
