@@ -164,6 +164,9 @@ def create_app(cfg: ApiConfig) -> FastAPI:
     app.include_router(routes_data.router)
     app.include_router(routes_model.router)
     app.include_router(ws.router)
+    from tradingmodel.api.routes import runs as runs_routes  # past runs (docs/dashboard.md)
+
+    app.include_router(runs_routes.router)
     from tradingmodel.dashboard import install as install_dashboard
 
     install_dashboard(app)  # the page at / (docs/dashboard.md)

@@ -1,0 +1,1 @@
+"""Route modules of the API, one router each (``runs``: past backtests and sessions)."""
