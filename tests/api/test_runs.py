@@ -1,4 +1,4 @@
-"""GET /api/v1/runs and /api/v1/runs/{id}/report: run folders written by ``report.save_run`` and session
+"""GET /api/v1/runs and /api/v1/runs/{id}/report: run folders written by ``report.write_run_folder`` and session
 rows of ``runs`` as one list (newest first, paginated), each folder's own report.html and nothing else."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from tests.api.conftest import Api
-from tradingmodel.report import save_run as save_run_folder
-from tradingmodel.store import save_run
+from tradingmodel.report import write_run_folder
+from tradingmodel.store import save_run_row
 
 TRADING = {"total_return_pct": 1.25, "maximum_drawdown_pct": 0.5, "sharpe_ratio": 1.1, "total_trades": 7}
 
@@ -22,7 +22,7 @@ def _folder(kind: str, **kw: object) -> Path:
     equity = pd.DataFrame(
         {"timestamp": pd.date_range("2024-01-02 14:30", periods=3, freq="1min", tz="UTC"), "equity": [1e4, 1e4, 1e4]}
     )
-    return save_run_folder(kind, config=None, provenance={"source": "test", "symbols": ["AAA"]}, equity=equity, **kw)
+    return write_run_folder(kind, config=None, provenance={"source": "test", "symbols": ["AAA"]}, equity=equity, **kw)
 
 
 @pytest.fixture
@@ -30,9 +30,9 @@ def runs(api: Api) -> dict[str, object]:
     """A backtest folder, a finished session (row + folder naming it) and a running session (row only)."""
     e = api.engine
     backtest = _folder("backtest", trading_metrics=TRADING, model_metrics={"direction_accuracy": 52.5})
-    finished = save_run(e, "paper", "", {"total_return_pct": -0.3}, None, symbols=["AAA", "BBB"])
+    finished = save_run_row(e, "paper", "", {"total_return_pct": -0.3}, None, symbols=["AAA", "BBB"])
     paper = _folder("paper", trading_metrics={"total_return_pct": -0.3}, extra={"session_run_id": finished})
-    running = save_run(e, "paper", "", {}, None, symbols=["CCC"], status="running")
+    running = save_run_row(e, "paper", "", {}, None, symbols=["CCC"], status="running")
     return {"backtest": backtest.name, "finished": finished, "paper": paper.name, "running": running}
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from tests.api.conftest import Api, add_event
 from tests.dashboard.conftest import Watched, shoot
-from tradingmodel.report import save_run as save_run_folder
+from tradingmodel.report import write_run_folder
 from tradingmodel.store import save_model, save_order
 
 RULES_LONG = {"threshold_long": True, "threshold_short": False, "rsi_long": True, "rsi_short": False, "volume": True}
@@ -132,7 +132,7 @@ def session(server: Api, bars: pd.DataFrame) -> dict[str, Any]:
     old = save_model(e, "older", "/nowhere/older", {"direction_accuracy": 51.0}, symbols=["AAA"])
     mid = save_model(e, "tiny-aaa", "/nowhere/tiny", metrics, symbols=["AAA"])
     equity = pd.DataFrame({"timestamp": ts, "equity": [1e4, 1.01e4, 1.02e4]})
-    run = save_run_folder(
+    run = write_run_folder(
         "backtest",
         config=None,
         provenance={"source": "test", "symbols": ["AAA"]},

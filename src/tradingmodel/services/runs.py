@@ -1,6 +1,6 @@
 """Past runs: backtests and paper/live sessions with their key figures, and each one's ``report.html``.
 
-Two records of a run exist today: its run folder ``<reports>/<run-id>/`` (``report.save_run``: every
+Two records of a run exist today: its run folder ``<reports>/<run-id>/`` (``report.write_run_folder``: every
 backtest, demo, evaluation and finished session) and, for a paper/live session, its ``runs`` row. A
 session's folder names its row (``run.json`` ``extra.session_run_id``), so the two are shown as one run;
 a row without a folder yet (a session still running) is listed as ``db-<row id>`` without a report.

@@ -1,6 +1,6 @@
 """The ``runs`` row of a walk-forward evaluation (``kind = 'walkforward'``).
 
-Kept apart from :mod:`tradingmodel.store.repos` (whose ``save_run`` stores backtests and paper/live
+Kept apart from :mod:`tradingmodel.store.repos` (whose ``save_run_row`` stores backtests and paper/live
 sessions): a walk-forward run carries its options in ``runs.params`` (migration 0003) and its figures -
 per fold, pooled, stitched, significance - in ``runs.metrics``. Only the walk-forward driver calls this.
 """
