@@ -20,6 +20,8 @@ ROUTES = [
     ("GET", "/api/v1/model/jobs/1", None),
     ("DELETE", "/api/v1/model/jobs/1", None),
     ("GET", "/api/v1/model/status", None),
+    ("GET", "/api/v1/runs", None),
+    ("GET", "/api/v1/runs/7/report", None),
 ]
 
 
@@ -31,7 +33,9 @@ def test_every_route_is_listed(api: Api) -> None:
         for m in (k.upper() for k in item)
         if p.startswith("/api/")
     }
-    listed = {(m, p.replace("AAA", "{symbol}").replace("/1", "/{job_id}")) for m, p, _ in ROUTES}
+    listed = {
+        (m, p.replace("AAA", "{symbol}").replace("/1", "/{job_id}").replace("/7/", "/{run_id}/")) for m, p, _ in ROUTES
+    }
     assert paths == listed
 
 
