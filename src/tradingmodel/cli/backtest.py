@@ -9,12 +9,24 @@ from typing import Annotated, Any, Literal
 
 import typer
 
-from tradingmodel.cli.common import add_command, get_config, load_inputs, out, print_note, split_symbols, working
+from tradingmodel.cli.common import (
+    add_command,
+    db_label,
+    get_config,
+    load_inputs,
+    open_db,
+    out,
+    print_note,
+    split_symbols,
+    working,
+)
 from tradingmodel.cli.errors import UserError
 from tradingmodel.cli.options import (
     BarOptions,
     BuyThresholdOption,
     ConfigOption,
+    DbOption,
+    NoDbOption,
     NoReportOption,
     ReportsOption,
     SellThresholdOption,
@@ -103,8 +115,11 @@ def _backtest(
     ] = "auto",
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
+    database_url: DbOption = None,
+    no_db: NoDbOption = False,
 ) -> None:
-    """Backtest predictions on bars: fills at the next open, stops/targets intrabar, costs, risk limits."""
+    """Backtest predictions on bars: fills at the next open, stops/targets intrabar, costs, risk limits.
+    The run is recorded in the database (``runs``) beside its run folder."""
     from tradingmodel.data.bars import write_frame
     from tradingmodel.services.backtesting import BacktestRequest, backtest
 
@@ -126,6 +141,7 @@ def _backtest(
             "deposit": deposit,
         },
     )
+    db = open_db(database_url, no_db)
     bars, bars_source = load_inputs(inputs)
     req = BacktestRequest(
         bars,
@@ -136,6 +152,7 @@ def _backtest(
         symbols=split_symbols(inputs.symbols),
         split=split,
         reports=None if no_report else reports,
+        engine=db,
     )
     with working("backtesting" if predictions is not None else "predicting and backtesting"):
         bt = backtest(req)
@@ -164,6 +181,8 @@ def _backtest(
         out.print(f"wrote {len(result.trades)} trades to {trades_out}")
     if bt.recorded.run_dir is not None:
         out.print(f"report: {bt.recorded.run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+    if bt.recorded.run_id is not None:
+        out.print(f"database: run {bt.recorded.run_id} ({db_label(db)})", highlight=False, soft_wrap=True)
 
 
 def print_summary(metrics: dict[str, Any]) -> None:

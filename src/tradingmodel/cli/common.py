@@ -127,3 +127,18 @@ def split_symbols(symbols: str | None) -> list[str] | None:
     if not items:
         raise UserError("--symbols is empty")
     return items
+
+
+def open_db(url: str | None, no_db: bool = False) -> Any:
+    """The database a run is recorded in (``--db``, default ``DATABASE_URL``), opened and migrated now, so a
+    bad URL or an outdated schema fails before any work; ``None`` with ``--no-db``."""
+    if no_db:
+        return None
+    from tradingmodel.store import get_engine
+
+    return get_engine(url)
+
+
+def db_label(engine: Any) -> str:
+    """The database URL to print (password hidden)."""
+    return engine.url.render_as_string(hide_password=True)

@@ -16,9 +16,27 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from tradingmodel.cli.common import add_command, console, get_config, load_inputs, out, plural, working
+from tradingmodel.cli.common import (
+    add_command,
+    console,
+    db_label,
+    get_config,
+    load_inputs,
+    open_db,
+    out,
+    plural,
+    working,
+)
 from tradingmodel.cli.errors import Interrupted, UserError
-from tradingmodel.cli.options import BarOptions, ConfigOption, NoReportOption, ReportsOption, bar_options
+from tradingmodel.cli.options import (
+    BarOptions,
+    ConfigOption,
+    DbOption,
+    NoDbOption,
+    NoReportOption,
+    ReportsOption,
+    bar_options,
+)
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Model directory written by `train --out`.")]
 
@@ -125,8 +143,11 @@ def _train(
     ] = None,
     reports: ReportsOption = Path("reports"),
     no_report: NoReportOption = False,
+    database_url: DbOption = None,
+    no_db: NoDbOption = False,
 ) -> None:
-    """Train the LSTM (one model per symbol, or --pooled) and write checkpoints to --out.
+    """Train the LSTM (one model per symbol, or --pooled) and write checkpoints to --out; the model is
+    registered in the database (``models``), so the API and the dashboard list it.
 
     Ctrl-C stops training: the best epoch so far is saved, the command says what was kept and exits 130.
     """
@@ -134,6 +155,7 @@ def _train(
 
     app_cfg = get_config(config, model={"num_epochs": num_epochs, "seed": seed})
     check_model_out(out_dir, force)
+    db = open_db(database_url, no_db)
     bars, source = load_inputs(inputs)
     # a progress bar on a terminal; one line per epoch when stderr is a log file or a pipe
     bar = not no_progress and console.is_terminal
@@ -147,6 +169,7 @@ def _train(
         on_epoch=None if no_progress or bar else _epoch_line,
         threads=threads,
         reports=None if no_report else reports,
+        engine=db,
     )
     try:
         with stop_on_ctrl_c() as stop:
@@ -162,6 +185,8 @@ def _train(
     run_dir = trained.recorded.run_dir
     if run_dir is not None:
         out.print(f"report: {run_dir / 'report.html'}", highlight=False, soft_wrap=True)
+    if trained.recorded.model_id is not None:
+        out.print(f"database: model {trained.recorded.model_id} ({db_label(db)})", highlight=False, soft_wrap=True)
     if res.interrupted:
         kept = ", ".join(f"{s} (best epoch {res.best_epoch[s]})" for s in res.model_dirs)
         left = sorted(set(bars["symbol"].unique()) - set(res.model_dirs))

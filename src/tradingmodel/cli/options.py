@@ -25,6 +25,10 @@ ConfigOption = Annotated[
 ]
 ReportsOption = Annotated[Path, typer.Option("--reports", help="Folder for run folders (metrics, report.html).")]
 NoReportOption = Annotated[bool, typer.Option("--no-report", help="Write no run folder.")]
+DbOption = Annotated[
+    str | None, typer.Option("--db", help="Database URL where the run is recorded (default: DATABASE_URL).")
+]
+NoDbOption = Annotated[bool, typer.Option("--no-db", help="Record nothing in the database (run folder only).")]
 
 DataOption = Annotated[
     Path | None,
