@@ -34,86 +34,43 @@ def session(server: Api, bars: pd.DataFrame) -> dict[str, Any]:
     e, rid = server.engine, server.run_id  # type: ignore[attr-defined]
     ts = sorted(pd.to_datetime(bars["timestamp"].unique(), utc=True))[-3:]
     t1, t2, t3 = (pd.Timestamp(t) for t in ts)
-    _slice(e, rid, t1, {"AAA": 100.0, "BBB": 50.0}, 10_000.0)
-    add_event(
-        e,
-        "prediction",
-        {"predicted_close": 101.5, "close": 100.0, "confidence": 0.61},
-        run_id=rid,
-        symbol="AAA",
-        bar_time=t1,
-    )
-    add_event(
-        e,
-        "signal",
-        {"signal": "long", "rules": RULES_LONG, "decision": "entry", "rejection": None},
-        run_id=rid,
-        symbol="AAA",
-        bar_time=t1,
-    )
-    add_event(
-        e,
-        "order",
-        {"client_order_id": "c-1", "side": "buy", "quantity": 10, "purpose": "entry", "status": "new"},
-        run_id=rid,
-        symbol="AAA",
-        bar_time=t1,
-    )
-    _slice(e, rid, t2, {"AAA": 102.0, "BBB": 55.0}, 10_015.0)
-    add_event(
-        e,
-        "fill",
-        {"client_order_id": "c-1", "side": "buy", "quantity": 10, "price": 100.5, "position_after": 10},
-        run_id=rid,
-        symbol="AAA",
-        bar_time=t2,
-    )
-    add_event(
-        e,
-        "order",
-        {"client_order_id": "c-2", "side": "sell", "quantity": 10, "purpose": "stop_loss", "status": "new"},
-        run_id=rid,
-        symbol="AAA",
-        bar_time=t2,
-    )
-    _slice(e, rid, t3, {"AAA": 99.0, "BBB": 45.0}, 9_987.0)
-    add_event(
-        e,
-        "fill",
-        {"client_order_id": "c-2", "side": "sell", "quantity": 10, "price": 99.2, "position_after": 0},
-        run_id=rid,
-        symbol="AAA",
-        bar_time=t3,
-    )
-    add_event(
-        e,
-        "signal",
-        {"signal": "long", "rules": RULES_LONG, "decision": "rejected", "rejection": "max_open_positions"},
-        run_id=rid,
-        symbol="AAA",
-        bar_time=t3,
-    )
-    add_event(
-        e,
-        "signal",
-        {"signal": "none", "rules": RULES_NONE, "decision": "none", "rejection": None},
-        run_id=rid,
-        symbol="BBB",
-        bar_time=t3,
-    )
-    add_event(
-        e,
-        "risk",
-        {
-            "status": "halted_for_the_day",
-            "previous": "trading",
-            "equity": 9987.0,
-            "day_loss_pct": 2.13,
-            "drawdown_pct": 0.28,
-        },
-        run_id=rid,
-        bar_time=t3,
-    )
+    order1 = {"client_order_id": "c-1", "side": "buy", "quantity": 10, "purpose": "entry", "status": "new"}
+    order2 = {"client_order_id": "c-2", "side": "sell", "quantity": 10, "purpose": "stop_loss", "status": "new"}
+    fill1 = {"client_order_id": "c-1", "side": "buy", "quantity": 10, "price": 100.5, "position_after": 10}
+    fill2 = {"client_order_id": "c-2", "side": "sell", "quantity": 10, "price": 99.2, "position_after": 0}
+    risk = {"status": "halted_for_the_day", "previous": "trading", "equity": 9987.0, "day_loss_pct": 2.13}
+    slices = [  # per slice: closes, equity, then (type, data, symbol) events in the engine's order
+        (
+            t1,
+            {"AAA": 100.0, "BBB": 50.0},
+            10_000.0,
+            [
+                ("prediction", {"predicted_close": 101.5, "close": 100.0, "confidence": 0.61}, "AAA"),
+                ("signal", {"signal": "long", "rules": RULES_LONG, "decision": "entry", "rejection": None}, "AAA"),
+                ("order", order1, "AAA"),
+            ],
+        ),
+        (t2, {"AAA": 102.0, "BBB": 55.0}, 10_015.0, [("fill", fill1, "AAA"), ("order", order2, "AAA")]),
+        (
+            t3,
+            {"AAA": 99.0, "BBB": 45.0},
+            9_987.0,
+            [
+                ("fill", fill2, "AAA"),
+                (
+                    "signal",
+                    {"signal": "long", "rules": RULES_LONG, "decision": "rejected", "rejection": "max_open_positions"},
+                    "AAA",
+                ),
+                ("signal", {"signal": "none", "rules": RULES_NONE, "decision": "none", "rejection": None}, "BBB"),
+                ("risk", {**risk, "drawdown_pct": 0.28}, None),
+            ],
+        ),
+    ]
+    for t, closes, equity, events in slices:
+        _slice(e, rid, t, closes, equity)
+        for kind, data, sym in events:
+            add_event(e, kind, data, run_id=rid, symbol=sym, bar_time=t)
     add_event(
         e,
         "bar",
