@@ -24,7 +24,7 @@ import re
 import threading
 import uuid
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -39,6 +39,7 @@ from tradingmodel.data.polygon.wire import (
     parse_timeframe,
     to_ms,
 )
+from tradingmodel.loopback import LoopbackService
 
 _AGGS = re.compile(r"^/v2/aggs/ticker/([^/]+)/range/(\d+)/([a-z]+)/([^/]+)/([^/]+)$")
 MSG_429 = ("You've exceeded the maximum requests per minute, please wait or upgrade your subscription "
@@ -47,7 +48,7 @@ MSG_403 = ("Your plan doesn't include this data timeframe. Please upgrade your p
            "https://polygon.io/pricing")
 
 
-class FakePolygon:
+class FakePolygon(LoopbackService):
     """REST (``base_url``) and WebSocket (``ws_url``) fake of Polygon over one bars DataFrame.
 
     ``timeframe`` is the resolution of ``bars`` (``"1m"`` or ``"1s"``); REST requests for that or any
@@ -79,36 +80,15 @@ class FakePolygon:
         self._failures: deque[tuple[int, str | None, str | None]] = deque()
         self.requests: list[tuple[str, int]] = []  # (path?query, status) of every REST request
         self.feed = FakeFeed(self, max_connections=max_connections)
-        self._http: ThreadingHTTPServer | None = None
 
-    # ---- lifecycle -------------------------------------------------------------------------
-    def start(self) -> FakePolygon:
-        """Start the HTTP and WebSocket servers on 127.0.0.1 (free ports)."""
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._http.daemon_threads = True
-        threading.Thread(target=self._http.serve_forever, args=(0.02,), name="fake-polygon-http",
-                         daemon=True).start()
-        self.feed.start()
-        return self
+    # ---- lifecycle (start, stop, base_url: LoopbackService) ----------------------------------
+    _thread_name = "fake-polygon-http"
 
-    def stop(self) -> None:
-        """Stop both servers and their threads."""
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
-        self.feed.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_for(self)
 
-    def __enter__(self) -> FakePolygon:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._http is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
+    def _socket_side(self) -> FakeFeed:
+        return self.feed
 
     @property
     def ws_url(self) -> str:

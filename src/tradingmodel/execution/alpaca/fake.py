@@ -25,12 +25,13 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tradingmodel.execution.alpaca.fake_book import OPEN_STATUSES, BrokerError, FakeBook, wire_time
 from tradingmodel.execution.alpaca.fake_ws import FakeTradeStream
+from tradingmodel.loopback import LoopbackService
 
 GATEWAY_504 = (
     b"<html><head><title>504 Gateway Time-out</title></head><body><center><h1>504 Gateway Time-out</h1>"
@@ -39,7 +40,7 @@ GATEWAY_504 = (
 _ORDER = re.compile(r"^/v2/orders/([0-9a-f-]{36})$")
 
 
-class FakeAlpaca:
+class FakeAlpaca(LoopbackService):
     """REST on ``base_url`` (``http://127.0.0.1:PORT``), the trade stream on ``stream_url``."""
 
     def __init__(
@@ -58,34 +59,15 @@ class FakeAlpaca:
         self._fault_lock = threading.Lock()
         self.requests: list[tuple[str, str, int]] = []  # (method, path?query, status)
         self.responses: list[tuple[str, str, int, Any]] = []  # (method, path, status, decoded JSON body)
-        self._http: ThreadingHTTPServer | None = None
 
-    # ----------------------------------------------------------------- lifecycle
-    def start(self) -> FakeAlpaca:
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._http.daemon_threads = True
-        threading.Thread(target=self._http.serve_forever, name="fake-alpaca-rest", daemon=True).start()
-        self.stream.start()
-        return self
+    # ----------------------------------------------------------------- lifecycle (LoopbackService)
+    _thread_name = "fake-alpaca-rest"
 
-    def stop(self) -> None:
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
-        self.stream.stop()
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_Handler,), {"fake": self})
 
-    def __enter__(self) -> FakeAlpaca:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        assert self._http is not None, "start() the fake first"
-        return f"http://127.0.0.1:{self._http.server_address[1]}"
+    def _socket_side(self) -> FakeTradeStream:
+        return self.stream
 
     @property
     def stream_url(self) -> str:
