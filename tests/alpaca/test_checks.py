@@ -35,6 +35,12 @@ def test_start_refuses_an_account_that_cannot_trade(fake: FakeAlpaca, switch: st
         run(AlpacaExecutor(cfg).start())
 
 
+def test_start_refuses_fractional_quantities_whose_exits_no_one_would_hold(fake: FakeAlpaca) -> None:
+    with pytest.raises(ExecutorError, match="APCA_ALLOW_FRACTIONAL=true: Alpaca holds no stop/target legs"):
+        run(AlpacaExecutor(config(fake, allow_fractional=True)).start())
+    assert fake.requests == []  # refused before any call to the broker
+
+
 def test_untradable_and_unshortable_symbols_are_rejected_before_sending(fake: FakeAlpaca) -> None:
     fake.book.add_asset("CCC", tradable=False)
     fake.book.add_asset("DDD", shortable=False)

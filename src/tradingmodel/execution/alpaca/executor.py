@@ -14,7 +14,8 @@ the guards ``alpaca-wire.md`` section 9 asks for:
   the legs are renamed ``<entry id>-sl`` / ``<entry id>-tp``. If the entry ends canceled with a partial
   position, an OCO (``<entry id>-oco``) protects what was filled. An engine exit (time, halt, session
   close) first cancels the legs and never sells more than the broker's position. With fractional
-  quantities Alpaca allows no legs: ``holds_protective_orders`` is then False and the engine emulates them.
+  quantities Alpaca allows no legs: ``holds_protective_orders`` is then False, and :meth:`AlpacaExecutor.start`
+  refuses (the engine does not emulate the exits yet).
 * **Stream, dedupe, reconciliation, heartbeat, positions as the truth**: :mod:`.sync`.
 * **Before trading** (:meth:`start`): keys valid, account ``ACTIVE`` and not blocked, market open; per
   symbol (first order): tradable, and shortable for a short entry.
@@ -90,6 +91,13 @@ class AlpacaExecutor(PreTrade, BrokerSync):
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
+        if not self.holds_protective_orders:
+            # Alpaca takes no bracket/OCO legs on fractional orders, and nothing in the engine fires the
+            # stop and target in their place: refuse rather than trade positions without their exits.
+            raise ExecutorError(
+                "APCA_ALLOW_FRACTIONAL=true: Alpaca holds no stop/target legs for fractional quantities and "
+                "this version of the engine does not emulate them; trade whole shares (the default)"
+            )
         try:
             acct = await self.rest.call(self.rest.client.get_account)
             clock = await self.rest.call(self.rest.client.get_clock)
@@ -101,11 +109,6 @@ class AlpacaExecutor(PreTrade, BrokerSync):
             raise ExecutorError(f"Alpaca at {self.cfg.base_url} did not answer: {e}") from None
         check_account(acct, clock, require_open=self.cfg.require_open)
         self.shorting = bool(acct.get("shorting_enabled", True))
-        if not self.holds_protective_orders:
-            log.warning(
-                "fractional quantities: Alpaca holds no stop/target legs for them; the engine emulates "
-                "the protective exits and they do not fire while it is down"
-            )
         await self._initial_sync()
         self.start_stream()
         await self.wait_ready(self.cfg.stream_wait_s, "start")
