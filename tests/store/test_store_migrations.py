@@ -132,7 +132,7 @@ def test_default_url_comes_from_settings(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     engine = get_engine()
-    assert Path(engine.url.database) == Path("data/tradingmodel.db")
+    assert Path(engine.url.database) == tmp_path / "data" / "tradingmodel.db"  # the relative default, fixed here
     assert (tmp_path / "data" / "tradingmodel.db").is_file()
 
 

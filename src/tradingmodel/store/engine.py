@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ def _normalise_url(url: str | None) -> str:
         u = u.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship
     elif not u.database:
         raise StoreError(f"database URL {shown!r} ({source}) names no file; accepted: {ACCEPTED_URLS}")
+    elif u.database != ":memory:" and not os.path.isabs(u.database):
+        # a relative file is relative to the directory the URL was given in: fixed now, so the engine cache
+        # (keyed by URL) and connections opened later never point at another directory's database
+        u = u.set(database=os.path.abspath(u.database))
     return u.render_as_string(hide_password=False)
 
 
