@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import websockets
+from _serve import start_serve, wait_up
 
 KEY = "bench-key"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -67,18 +68,6 @@ def _port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _wait(base: str, path: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            httpx.get(base + path, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit("server did not start")
 
 
 async def _load(
@@ -160,29 +149,12 @@ def main() -> None:
     train(bars, cfg, tmp / "model", progress=False)
     save_model(engine, "bench", str(tmp / "model"), {}, symbols=["AAA"])
 
-    env = {**os.environ, "PYTHONPATH": SRC, "DATABASE_URL": url, "TRADINGMODEL_API_KEYS": KEY}
     ours_port, bare_port = _port(), _port()
-    ours = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from tradingmodel.cli import main; main()",
-            "serve",
-            "--port",
-            str(ours_port),
-            "--workers",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        cwd=tmp,
-        env=env,
-    )
+    ours = start_serve(url, tmp, ours_port, KEY)
     base = f"http://127.0.0.1:{ours_port}"
     headers = {"X-API-Key": KEY}
     bare = None
     try:
-        _wait(base, "/health", ours)
         market = "/api/v1/market-data/AAA?limit=1000"
         pred = {"symbol": "AAA"}
         (tmp / "bars.json").write_bytes(httpx.get(base + market, headers=headers, timeout=120).content)
@@ -194,9 +166,10 @@ def main() -> None:
             for i in range(args.events)
         ]
         (tmp / "events.txt").write_text("\n".join(events))
+        env = {**os.environ, "PYTHONPATH": SRC}
         bare = subprocess.Popen([sys.executable, "-c", BARE, str(bare_port), str(tmp)], env=env)
         bare_base = f"http://127.0.0.1:{bare_port}"
-        _wait(bare_base, "/bars", bare)
+        wait_up(bare_base, "/bars", bare)
 
         n, c = args.requests, args.clients
         for name, method, path, body, ref_path in (

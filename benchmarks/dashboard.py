@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -39,7 +38,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import pandas as pd
 import websockets
@@ -50,6 +48,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SYMBOLS = [f"S{i:02d}" for i in range(10)]
 sys.path.insert(0, SRC)
+
+from _serve import start_serve  # noqa: E402
 
 from tradingmodel.data import simulate  # noqa: E402
 from tradingmodel.store import get_engine, ingest_bars  # noqa: E402
@@ -122,37 +122,6 @@ def _slice(t: pd.Timestamp, i: int, predictions: bool) -> list[EventRow]:
     return ev
 
 
-def _serve(url: str, tmp: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": SRC, "DATABASE_URL": url, "TRADINGMODEL_API_KEYS": KEY}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from tradingmodel.cli import main; main()",
-            "serve",
-            "--port",
-            str(port),
-            "--workers",
-            "0",
-            "--log-level",
-            "warning",
-        ],
-        cwd=tmp,
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"serve exited with {proc.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("serve did not start")
-
-
 def _clock_offset(page: Any) -> tuple[float, float]:
     """(page clock − time.time(), half the round trip) in ms, from the smallest of 20 round trips."""
     best = (0.0, float("inf"))
@@ -204,7 +173,7 @@ def main() -> None:
         info = open_session(engine, "bench", symbols=SYMBOLS, config_toml="")
         store = SessionStore(engine, info.run_id)
         port = 18_000 + os.getpid() % 1000
-        proc = _serve(url, tmp, port)
+        proc = start_serve(url, tmp, port, KEY)
         base = f"http://127.0.0.1:{port}"
         try:
             with sync_playwright() as pw:
