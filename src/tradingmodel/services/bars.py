@@ -102,10 +102,10 @@ def _select(engine: Engine, sym: str, tf: str, where: list[Any], order_desc: boo
     stmt = select(*cols).where(m.symbol == sym, m.timeframe == tf, *where)
     stmt = stmt.order_by(m.timestamp.desc() if order_desc else m.timestamp).limit(limit)
     with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
+        rows = [tuple(r) for r in conn.execute(stmt).all()]  # plain tuples: pandas probes Row objects per row
     if order_desc:
         rows = rows[::-1]
-    frame = pd.DataFrame(rows, columns=list(_COLS))
+    frame = pd.DataFrame.from_records(rows, columns=list(_COLS))
     for c in _COLS[1:]:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(np.float64)
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True)
