@@ -108,7 +108,7 @@ def compute_path(model_dir: Path, bars: pd.DataFrame, symbols: list[str], minute
             mkt[i, :5] = o, h, lo, c, v
             mkt[i, L.K_VOLAVG], mkt[i, L.K_RSI], mkt[i, L.K_RETSTD] = pred.strategy_features(s)
             mkt[i, L.K_PRED] = p[s].predicted_close if s in p else np.nan
-        strat.step(mkt, 0)
+        strat.decide(mkt, 0)
         t3 = time.perf_counter()
         if k < WARM_SLICES:
             continue

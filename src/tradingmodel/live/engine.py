@@ -124,8 +124,7 @@ class Engine:
                 break
         if self.flatten_on_exit and self.stats.last_bar is not None:
             await self._flatten()
-        if not hasattr(self.executor, "on_slice"):
-            await self._settle()
+        await self._settle()
         return self.stats
 
     # --- one slice ----------------------------------------------------------------------------
@@ -271,24 +270,17 @@ class Engine:
         self._mark_stats(T)
 
     async def _settle(self) -> None:
-        """A broker at the end of the bars: wait for the last slice's orders (filled, refused or past the
-        deadline), hand the strategy their fills, then check the positions against the broker's (the truth)."""
+        """At the end of the bars: the executor's last fills (a broker waits for the last slice's orders:
+        filled, refused or past the deadline; the paper executor has none without a next bar) to the strategy,
+        then the positions checked against the broker's (the truth) where the executor can tell them."""
         T = self.stats.last_bar
         empty = pd.DataFrame(columns=["symbol", "timestamp", "open", "high", "low", "close", "volume"])
         fills = self.book.unrecorded(list(await self.executor.on_bars(empty)))
         if fills:
             legs = await self.book.legs_of(fills)
-            self.strategy.apply(self.book.reports(fills, [], self.strategy, max(self.strategy.stamp - 1, 0), legs))
-            self.book.publish(
-                self.store.record_fills(
-                    fills,
-                    self.strategy.snapshot(),
-                    SNAPSHOT_FORMAT,
-                    None if T is None else T.to_pydatetime(),
-                    legs=legs,
-                    events=self._portfolio_events(T) if T is not None else [],
-                )
-            )
+            reports = self.book.reports(fills, [], self.strategy, max(self.strategy.stamp - 1, 0), legs)
+            bar = None if T is None else T.to_pydatetime()
+            self.book.hand_over(self.strategy, reports, fills, bar, after=lambda: self._portfolio_events(T), legs=legs)
             self.stats.fills += len(fills)
         verify = getattr(self.executor, "verify_positions", None)
         if verify is not None:

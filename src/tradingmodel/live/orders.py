@@ -15,7 +15,7 @@ those the restored strategy has not seen.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -130,6 +130,29 @@ class OrderBook:
         self.purpose[cid] = found
         return found
 
+    def hand_over(
+        self,
+        strategy: LiveStrategy,
+        reports: Sequence[Report],
+        fills: Sequence[FillReport],
+        bar: datetime | None,
+        *,
+        first: Sequence[EventRow] = (),
+        after: Callable[[], list[EventRow]] | None = None,
+        legs: Sequence[dict[str, Any]] = (),
+        updates: Sequence[OrderUpdate] = (),
+    ) -> None:
+        """Give the strategy ``reports``, then commit ``fills`` (and ``updates``) with the snapshot taken after
+        them in one transaction, so the strategy's book and the store's fills move together; the events are
+        ``first`` and then ``after()``'s (the portfolio once the reports are applied)."""
+        strategy.apply(reports)
+        events = list(first) + (after() if after is not None else [])
+        self.publish(
+            self.store.record_fills(
+                fills, strategy.snapshot(), SNAPSHOT_FORMAT, bar, legs=legs, events=events, updates=updates
+            )
+        )
+
     def reports(
         self,
         fills: Sequence[FillReport],
@@ -210,20 +233,15 @@ class OrderBook:
         fills = self.unrecorded(got)
         legs = await self.legs_of(fills)
         reports = self.reports(fills, ups, strategy, max(strategy.stamp - 1, 0), legs)
-        strategy.apply(reports)
-        events = [EventRow("session", {"state": "reconciled", "message": f"{len(self.open)} open order(s) checked"})]
-        if fills or reports:
-            events += after()
-        self.publish(
-            self.store.record_fills(
-                fills,
-                strategy.snapshot(),
-                SNAPSHOT_FORMAT,
-                None if last is None else last.to_pydatetime(),
-                legs=legs,
-                events=events,
-                updates=ups,
-            )
+        self.hand_over(
+            strategy,
+            reports,
+            fills,
+            None if last is None else last.to_pydatetime(),
+            first=[EventRow("session", {"state": "reconciled", "message": f"{len(self.open)} open order(s) checked"})],
+            after=after if fills or reports else None,
+            legs=legs,
+            updates=ups,
         )
         await self.load()
         index = {s: i for i, s in enumerate(strategy.symbols)}
@@ -363,17 +381,11 @@ class OrderBook:
                 ]
             )
             self.crash("before_fill_record")
-            strategy.apply(self.reports(fills, [], strategy, stamp))
-            self.publish(
-                self.store.record_fills(fills, strategy.snapshot(), SNAPSHOT_FORMAT, bar, events=after(), updates=[u])
-            )
+            self.hand_over(strategy, self.reports(fills, [], strategy, stamp), fills, bar, after=after, updates=[u])
             if u.status == "filled":
                 self.open.pop(o.client_order_id, None)
         if refused:
-            strategy.apply(refused)
-            self.publish(
-                self.store.record_fills([], strategy.snapshot(), SNAPSHOT_FORMAT, bar, events=after(), updates=ups)
-            )
+            self.hand_over(strategy, refused, [], bar, after=after, updates=ups)
         elif ups:
             self.publish(self.store.set_status(ups))
 

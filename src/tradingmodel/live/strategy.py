@@ -126,8 +126,6 @@ class LiveStrategy:
         orders = self.state.decide_rows(mkt, self.stamp, day)
         return self._result(orders)
 
-    step = decide  # the name benchmarks/live.py uses for the bar → orders path
-
     def end_orders(self) -> SliceResult:
         """End of the session (``--flatten-on-exit``): cancel what waits for a next open and close every
         position at its last close (market-on-close orders, purpose ``end``)."""
