@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from tradingmodel.cli import options
-from tradingmodel.cli.common import console, friendly_errors, get_config, load_inputs, out
+from tradingmodel.cli.common import console, friendly_errors, get_config, load_inputs, open_db, out
 from tradingmodel.cli.model import _fmt, metrics_table
 
 Days = Annotated[float, typer.Option(min=0.0)]
@@ -96,9 +96,7 @@ def _walkforward(
     sell_threshold: options.SellThresholdOption = None,
     threshold_unit: Annotated[str | None, typer.Option(help="'percent' of price or 'sigma'.")] = None,
     config: options.ConfigOption = None,
-    database_url: Annotated[
-        str | None, typer.Option("--db", help="Database URL for the run's record (default: DATABASE_URL).")
-    ] = None,
+    database_url: options.DbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     reports: options.ReportsOption = Path("reports"),
     no_report: options.NoReportOption = False,
@@ -111,9 +109,9 @@ def _walkforward(
         model={"num_epochs": epochs, "seed": seed},
         trading={"buy_threshold": buy_threshold, "sell_threshold": sell_threshold, "threshold_unit": threshold_unit},
     )
-    from tradingmodel.walkforward.record import open_store, record_walkforward, run_name
+    from tradingmodel.walkforward.record import record_walkforward, run_name
 
-    db = open_store(database_url)  # a bad URL or an old schema fails now, not after the training
+    db = open_db(database_url)  # a bad URL or an old schema fails now, not after the training
     bars, source = load_inputs(inputs)
     spec = WalkForwardSpec(train_days, test_days, step_days, val_days, pooled, threads, trials)
     with make_executor(executor, workers=workers, address=ray_address) as ex:

@@ -1,7 +1,7 @@
 """The driver's database record of a walk-forward run: one ``runs`` row (``kind = 'walkforward'``) with
 the options in ``params`` and every figure (per fold, pooled, stitched, significance, words, tasks,
 failures) in ``metrics``. Workers never open the database; the CLI opens it before the run starts
-(:func:`open_store`), so an outdated or unreachable database fails in a second, not after an hour of
+(``cli.common.open_db``), so an outdated or unreachable database fails in a second, not after an hour of
 training.
 """
 
@@ -15,14 +15,6 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from tradingmodel.config import AppConfig, config_to_toml
-
-
-def open_store(url: str | None) -> Engine:
-    """The migrated engine for ``url`` (default ``DATABASE_URL``); raises ``StoreError`` naming the
-    problem (bad URL, unreachable server, schema older than this code)."""
-    from tradingmodel.store import get_engine
-
-    return get_engine(url)
 
 
 def bar_timeframe(bars: pd.DataFrame) -> str:
