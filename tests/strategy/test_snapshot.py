@@ -99,3 +99,13 @@ def test_restore_refuses_a_wrong_snapshot_with_a_clear_error():
         StrategyState.restore(b"definitely not a snapshot")
     with pytest.raises(SnapshotError, match=r"simulated-executor snapshot: 2 symbols, expected 3"):
         SimulatedExecutor.restore(SimulatedExecutor.for_state(state).snapshot(), n_symbols=3)
+    with pytest.raises(SnapshotError, match=rf"strategy snapshot: {L.NP + 1} parameters, this build has {L.NP}"):
+        StrategyState.restore(_rewrite(blob, p=np.zeros(L.NP + 1)))
+
+
+def test_a_snapshot_from_before_the_execution_flags_restores_with_them_off():
+    state = StrategyState.new(["AAA"], LIVE)
+    old = _rewrite(state.snapshot(), p=state.p[: L.P_EMULATE_EXITS].copy())  # the 23 parameters of before
+    again = StrategyState.restore(old)
+    np.testing.assert_array_equal(again.p, state.p)
+    assert not again.emulates_exits and not again.fractional

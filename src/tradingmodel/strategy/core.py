@@ -13,6 +13,11 @@ time slice (row ``t`` of ``mkt``: one bar per symbol, NaN close = no bar) a call
    session-close exit (market-on-close at the session's last bar, no entry there), the halt and
    holding-time exits (market at the next open), and entries through the risk manager (:mod:`.risk`),
    each carrying its protective stop and target. The orders go to ``out`` (see :mod:`.layout`).
+   With ``P_EMULATE_EXITS`` (a live executor that cannot hold the stop and target, e.g. Alpaca with
+   fractional shares; never in a backtest) entries carry no stop / target and the strategy emulates them:
+   a bar whose low (long; high for a short) reached the stop, else whose high (low) reached the target,
+   exits at the next open with reason ``stop`` / ``target`` (the stop when both), decided at that bar's
+   close like a holding-time exit; its fill then closes the position as a resting leg's would.
 3. :func:`apply_fills` again with the fills of orders executed at this close (market-on-close); a fill
    at a close marks the book again at once.
 
@@ -172,6 +177,23 @@ def _close(s, stamp, qty, price, ref, comm, reason, sf, si, acct, p, fills, trad
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _touched(side: int, high: float, low: float, stop: float, target: float) -> int:
+    """``R_STOP`` when the bar reached the stop of a position on ``side``, else ``R_TARGET`` when it reached
+    the target, else 0 (both in one bar: the stop, as the simulated executor assumes)."""
+    if side > 0:
+        if low <= stop:
+            return L.R_STOP
+        if high >= target:
+            return L.R_TARGET
+    else:
+        if high >= stop:
+            return L.R_STOP
+        if low <= target:
+            return L.R_TARGET
+    return 0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _mark(sf, si, acct):
     """Equity and gross exposure at the last closes; positions + pending entries and their notional."""
     equity = acct[L.A_CASH]
@@ -225,8 +247,11 @@ def apply_fills(rep, n_rep, sf, si, acct, p, fills, trades, orders, rej, counts)
             _log_fill(fills, counts, stamp, s, side, qty, price, ref, comm, L.PURPOSE_ENTRY)
             continue
         if purpose == L.R_STOP or purpose == L.R_TARGET:
-            otype = L.OT_STOP if purpose == L.R_STOP else L.OT_LIMIT
-            _log_order(orders, counts, stamp, s, side, qty, otype, purpose)
+            if si[s, L.I_PENDING] == 2 and si[s, L.I_PEND_REASON] == purpose:
+                si[s, L.I_PENDING] = 0  # the exit decide emulated (P_EMULATE_EXITS): its order is logged
+            else:
+                otype = L.OT_STOP if purpose == L.R_STOP else L.OT_LIMIT
+                _log_order(orders, counts, stamp, s, side, qty, otype, purpose)
         elif purpose == L.R_TIME or purpose == L.R_HALT:
             si[s, L.I_PENDING] = 0
         else:
@@ -252,6 +277,9 @@ def decide(mkt, t, day, stamp, sf, si, acct, p, orders, rej, counts, out):
     vol_mult, rsi_ob, rsi_os = p[L.P_VOL_MULT], p[L.P_RSI_OB], p[L.P_RSI_OS]
     allow_short, flatten = p[L.P_ALLOW_SHORT] > 0, p[L.P_FLATTEN] > 0
     max_hold, max_dd, daily_loss = p[L.P_MAX_HOLD], p[L.P_MAX_DD], p[L.P_DAILY_LOSS]
+    emulate = p[L.P_EMULATE_EXITS] > 0
+    # an executor that holds no stop / target gets none with the entry (NaN: the simulated one arms none)
+    sl_frac, tp_frac = (np.nan, np.nan) if emulate else (p[L.P_SL], p[L.P_TP])
     if day != acct[L.A_DAY]:
         acct[L.A_DAY] = day
         acct[L.A_DAY_START] = acct[L.A_EQUITY]
@@ -289,10 +317,16 @@ def decide(mkt, t, day, stamp, sf, si, acct, p, orders, rej, counts, out):
         last = flatten and mkt[t, s, L.K_SESSION_LAST] > 0
         side = si[s, L.I_SIDE]
         if side != 0:
+            hit = 0
+            if emulate and not last:  # the executor holds no stop / target: did this bar touch one?
+                if si[s, L.I_PENDING] == 2:
+                    continue  # an exit is on its way to the next open
+                hit = _touched(side, mkt[t, s, L.K_HIGH], mkt[t, s, L.K_LOW], sf[s, L.F_STOP], sf[s, L.F_TARGET])
             if last:
                 reason, otype = L.R_SESSION, L.OT_ON_CLOSE
-            elif halted > 0 or si[s, L.I_BARS_HELD] >= max_hold:
-                reason, otype = (L.R_HALT if halted > 0 else L.R_TIME), L.OT_NEXT_OPEN
+            elif hit != 0 or halted > 0 or si[s, L.I_BARS_HELD] >= max_hold:
+                reason = hit if hit != 0 else (L.R_HALT if halted > 0 else L.R_TIME)
+                otype = L.OT_NEXT_OPEN
                 si[s, L.I_PENDING] = 2
                 si[s, L.I_PEND_REASON] = reason
             else:
@@ -321,14 +355,14 @@ def decide(mkt, t, day, stamp, sf, si, acct, p, orders, rej, counts, out):
             _log_rejection(rej, counts, stamp, s, L.RJ_SESSION_END)
             continue
         in_cooldown = si[s, L.I_BAR_COUNT] < si[s, L.I_COOLDOWN_UNTIL]
-        qty, code = size_entry(c, equity, committed, open_count, halted, in_cooldown, p)
+        qty, code = size_entry(c, sig, equity, committed, open_count, halted, in_cooldown, p)
         if code != 0:
             _log_rejection(rej, counts, stamp, s, code)
             continue
         si[s, L.I_PENDING] = sig
         sf[s, L.F_PEND_QTY] = qty
         _log_order(orders, counts, stamp, s, sig, qty, L.OT_NEXT_OPEN, L.PURPOSE_ENTRY)
-        k = _emit(out, k, stamp, s, sig, qty, L.OT_NEXT_OPEN, L.PURPOSE_ENTRY, p[L.P_SL], p[L.P_TP])
+        k = _emit(out, k, stamp, s, sig, qty, L.OT_NEXT_OPEN, L.PURPOSE_ENTRY, sl_frac, tp_frac)
         open_count += 1
         committed += qty * c
     acct[L.A_EQUITY] = equity

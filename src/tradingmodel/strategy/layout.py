@@ -21,7 +21,11 @@ P_BUY_TH, P_SELL_TH, P_SIGMA, P_SL, P_TP, P_MAX_HOLD = 0, 1, 2, 3, 4, 5
 P_VOL_MULT, P_RSI_OB, P_RSI_OS, P_COOLDOWN, P_FLATTEN, P_ALLOW_SHORT = 6, 7, 8, 9, 10, 11
 P_COMM_BPS, P_COMM_SHARE, P_SLIP_BPS, P_SIZING, P_POS_FRAC, P_RISK = 12, 13, 14, 15, 16, 17
 P_MAX_POS_FRAC, P_MAX_GROSS, P_MAX_OPEN, P_DAILY_LOSS, P_MAX_DD = 18, 19, 20, 21, 22
-NP = 23
+# set by the live engine from its executor, never by the config (0 in a backtest): P_EMULATE_EXITS when the
+# executor holds no resting stop / target (decide then exits at the next open once a close bar touched
+# one), P_FRACTIONAL when it takes fractional quantities (long entries are then sized in fractions of a share)
+P_EMULATE_EXITS, P_FRACTIONAL = 23, 24
+NP = 25
 
 # --- per-symbol float state sf[s, F_*] ---------------------------------------------------------
 F_QTY, F_ENTRY_PRICE, F_STOP, F_TARGET, F_ENTRY_COMM, F_LAST_CLOSE, F_PEND_QTY = 0, 1, 2, 3, 4, 5, 6

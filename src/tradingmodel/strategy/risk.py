@@ -12,7 +12,9 @@ Checked in this order, the first failure is the recorded reason:
    max_position_fraction x equity and at the room left under max_gross_exposure x equity
    (gross = sum of |notional| of open positions and pending entries). Shares are whole:
    ``floor(notional / price)``; zero shares -> ``max_gross_exposure`` when the gross cap was the
-   binding one, else ``size_below_one_share``.
+   binding one, else ``size_below_one_share``. With ``P_FRACTIONAL`` (a live executor that takes fractional
+   quantities; never in a backtest) a *long* entry is sized in millionths of a share, refused below $1 of
+   notional; a short stays whole shares (brokers lend no fractions of a share).
 
 :func:`protective_levels` turns an entry's stop / target fractions into price levels from its fill
 price; the strategy (its book) and every executor (the resting orders) use this one definition.
@@ -25,6 +27,7 @@ import math
 from numba import njit
 
 from tradingmodel.strategy.layout import (
+    P_FRACTIONAL,
     P_MAX_GROSS,
     P_MAX_OPEN,
     P_MAX_POS_FRAC,
@@ -50,9 +53,16 @@ def protective_levels(fill_price: float, side: int, stop_frac: float, target_fra
 
 @njit(cache=True, error_model="numpy")
 def size_entry(
-    price: float, equity: float, gross_committed: float, open_count: int, halted: float, in_cooldown: bool, p
+    price: float,
+    side: int,
+    equity: float,
+    gross_committed: float,
+    open_count: int,
+    halted: float,
+    in_cooldown: bool,
+    p,
 ) -> tuple[float, int]:
-    """Shares for a new entry at about ``price``, or ``(0, reason code)`` when rejected."""
+    """Shares for a new entry (``side`` +1 long, -1 short) at about ``price``, or ``(0, reason code)``."""
     if halted > 0:
         return 0.0, RJ_HALTED
     if in_cooldown:
@@ -70,6 +80,11 @@ def size_entry(
     if notional >= room:
         notional = room
         gross_bound = True
+    if p[P_FRACTIONAL] > 0 and side > 0:  # millionths of a share, at least $1 (a broker's fractional minimum)
+        qty = math.floor(notional / price * 1e6 + 1e-3) / 1e6 if notional >= 1.0 else 0.0
+        if qty <= 0.0:
+            return 0.0, RJ_MAX_GROSS if gross_bound else RJ_SIZE_ZERO
+        return qty, 0
     # the tiny epsilon keeps exact multiples (1000 / 100) from flooring to 9 by rounding
     qty = math.floor(notional / price + 1e-9) if notional > 0 else 0.0
     if qty < 1.0:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from tradingmodel.execution.simulated import SimulatedExecutor
 
 _STATE = {
-    "p": ((L.NP,), np.float64),
+    "p": ((None,), np.float64),  # older snapshots have fewer parameters: the new ones restore as 0
     "sf": (("n", L.NF), np.float64),
     "si": (("n", L.NI), np.int64),
     "acct": ((L.NA,), np.float64),
@@ -100,6 +100,21 @@ class StrategyState:
             orders=np.zeros((cap, L.NORDER)),
             rejections=np.zeros((cap, L.NREJ), dtype=np.int64),
         )
+
+    def set_execution(self, *, emulate_exits: bool, fractional: bool) -> None:
+        """What the executor can do, which the config does not say: ``emulate_exits`` when it holds no resting
+        stop / target (:func:`~.core.decide` then exits at the next open once a bar touched one), ``fractional``
+        when it takes fractional quantities (long entries sized in fractions of a share)."""
+        self.p[L.P_EMULATE_EXITS] = 1.0 if emulate_exits else 0.0
+        self.p[L.P_FRACTIONAL] = 1.0 if fractional else 0.0
+
+    @property
+    def emulates_exits(self) -> bool:
+        return bool(self.p[L.P_EMULATE_EXITS] > 0)
+
+    @property
+    def fractional(self) -> bool:
+        return bool(self.p[L.P_FRACTIONAL] > 0)
 
     def ensure_capacity(self, rows: int | None = None) -> None:
         """Make room for ``rows`` more rows in every log (default ``2n + 2``: one phase of one slice)."""
@@ -325,9 +340,13 @@ class StrategyState:
                     )
                 logs[name] = core.grow_log(logs[name], int(c) + cap)
                 logs[name][:c] = a[name]
+        if a["p"].shape[0] > L.NP:
+            raise snapshot.SnapshotError(f"strategy snapshot: {a['p'].shape[0]} parameters, this build has {L.NP}")
+        p = np.zeros(L.NP, dtype=np.float64)
+        p[: a["p"].shape[0]] = a["p"]
         return cls(
             symbols=saved,
-            p=a["p"].copy(),
+            p=p,
             sf=a["sf"].copy(),
             si=a["si"].copy(),
             acct=a["acct"].copy(),
