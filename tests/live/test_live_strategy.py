@@ -120,3 +120,21 @@ def test_an_entry_that_ends_without_a_fill_is_given_back_and_leaves_the_strategy
     live.apply(reports)
     assert live.position(0) == (0, 0.0) and live.pending(0) == 0
     assert book.reports([], [OrderUpdate(entry.client_order_id, status)], live, 1) == []  # given back once
+
+
+def test_the_execution_mode_is_kept_in_the_snapshot_and_a_change_is_refused_while_the_book_is_busy() -> None:
+    from tradingmodel.live.strategy import ExecutionModeError
+
+    live = LiveStrategy.new(["AAA"], CFG, emulate_exits=True, fractional=True)
+    flat = live.snapshot()
+    again = LiveStrategy.restore(flat, ["AAA"], CFG)  # None: as saved
+    assert again.emulates_exits and again.state.fractional
+    switched = LiveStrategy.restore(flat, ["AAA"], CFG, emulate_exits=False, fractional=False)  # flat: taken
+    assert not switched.emulates_exits and not switched.state.fractional
+    (entry,) = live.decide(_slice(100.0, 101.0), day=1).orders
+    assert entry.quantity == 10.0  # $1,000 at 100: fractional sizing gives the same whole number here
+    busy = live.snapshot()  # an entry waits for the next open
+    with pytest.raises(ExecutionModeError, match=r"stops and targets emulated by the engine and fractional .* AAA"):
+        LiveStrategy.restore(busy, ["AAA"], CFG, emulate_exits=False, fractional=False)
+    same = LiveStrategy.restore(busy, ["AAA"], CFG, emulate_exits=True, fractional=True)
+    assert same.awaits(0, "entry") and not same.awaits(0, "stop")

@@ -138,7 +138,7 @@ def run_command(o: dict[str, Any], *, live: bool = False, confirm_live: bool = F
     panel, reports, no_report = o["panel"], o["reports"], o["no_report"]
     from tradingmodel.execution.base import ExecutorError
     from tradingmodel.live.orders import EngineError
-    from tradingmodel.live.session import default_session_name, run_session
+    from tradingmodel.live.session import EMULATION_NOTE, default_session_name, run_session
     from tradingmodel.model.checkpoint import resolve_model_dir
     from tradingmodel.store.types import StoreError
 
@@ -147,6 +147,8 @@ def run_command(o: dict[str, Any], *, live: bool = False, confirm_live: bool = F
     cfg = get_config(config)
     kind = source or ("replay" if data is not None or start is not None or end is not None else "simulator")
     executor = _executor(str(broker), str(kind), live=live, confirm_live=confirm_live)
+    if executor is not None and not executor.holds_protective_orders:  # type: ignore[attr-defined]
+        console.print(f"[yellow]{EMULATION_NOTE}[/yellow]", highlight=False, soft_wrap=True)
     wanted = split_symbols(symbols) or sorted(resolve_model_dir(model))
     src, bars = _source(kind, wanted, data, start, end, timeframe, speed, o["sim_days"], o["seed"])
     if kind != "polygon":

@@ -40,6 +40,9 @@ PURPOSE_OF = {
     "halt": "halt_exit",
     "session_close": "session_close",
     "end": "end",
+    # decided only when the strategy emulates them (the executor holds no legs): market at the next open
+    "stop": "stop_loss",
+    "target": "take_profit",
 }
 
 
@@ -202,8 +205,8 @@ class Engine:
         return list(await self.executor.on_bars(frame))
 
     def _orders(self, res: SliceResult, T: pd.Timestamp) -> list[OrderRequest]:
-        """The slice's decisions as orders with deterministic client ids (stop/target hits are fills of the
-        executor's resting legs, not new orders)."""
+        """The slice's decisions as orders with deterministic client ids (a stop/target is an order only when
+        the strategy emulates it; otherwise its hits are fills of the executor's resting legs)."""
         out = []
         sl_frac, tp_frac = self.trading.stop_loss_threshold, self.trading.take_profit_threshold
         working = {(v["symbol"], v["reason"]) for v in self.book.open.values()}
@@ -211,7 +214,7 @@ class Engine:
             if o.purpose not in PURPOSE_OF:
                 continue
             sym, purpose = self.symbols[o.symbol], PURPOSE_OF[o.purpose]
-            if purpose in ("entry", "time_exit", "halt_exit") and (sym, purpose) in working:
+            if purpose in ("entry", "time_exit", "halt_exit", "stop_loss", "take_profit") and (sym, purpose) in working:
                 continue  # decided again while the broker still works the first one: never a second
             side = "buy" if o.side > 0 else "sell"
             otype = "market_on_close" if o.order_type == "market_on_close" else "market"

@@ -32,7 +32,7 @@ _US = timedelta(microseconds=1)
 #: the executor contract's purposes in the strategy's terms
 STRATEGY_PURPOSE = {v: k for k, v in CONTRACT_PURPOSE.items()}
 #: the strategy's own decisions waiting for a next open: a refusal of one of these goes back to it
-_AWAITED = ("entry", "time_exit", "halt_exit")
+_AWAITED = ("entry", "time_exit", "halt_exit", "stop_loss", "take_profit")  # the last two: emulated exits
 
 
 class EngineError(RuntimeError):
@@ -286,7 +286,8 @@ class OrderBook:
             i = index[o["symbol"]]
             side, _ = strategy.position(i)
             pend = strategy.pending(i)
-            leg_gone = o["reason"] in LEGS and (side == 0 or pend == 2)
+            leg = o["reason"] in LEGS and o["client_order_id"].endswith(("-sl", "-tp"))  # not an emulated exit
+            leg_gone = leg and (side == 0 or pend == 2)
             filling = o["filled_quantity"] > 0 and side == (1 if o["side"] == "buy" else -1) and pend != 2
             if leg_gone or (o["reason"] == "entry" and pend not in (1, -1) and not filling):
                 out.append(cid)
@@ -395,6 +396,6 @@ def _reason(purpose: str, message: str | None) -> str:
     if purpose != "entry":
         return "no_position"
     m = (message or "").lower()
-    if "whole share" in m or "qty" in m or "quantity" in m:
+    if "whole share" in m or "qty" in m or "quantity" in m or "fractional" in m:
         return "size_below_one_share"
     return "insufficient_cash"

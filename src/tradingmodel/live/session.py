@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,10 +26,20 @@ from tradingmodel.execution.paper import PaperExecutor
 from tradingmodel.live.crash import CrashPoints
 from tradingmodel.live.engine import Engine, EngineStats
 from tradingmodel.live.events import Publisher
+from tradingmodel.live.orders import EngineError
 from tradingmodel.live.predictor import Predictor
-from tradingmodel.live.strategy import LiveStrategy, check_format
+from tradingmodel.live.strategy import ExecutionModeError, LiveStrategy, check_format
 from tradingmodel.store.schema import Model
 from tradingmodel.store.sessions import EventRow, SessionInfo, SessionStore, open_session
+
+log = logging.getLogger(__name__)
+
+#: said at the start of a session whose executor holds no stop/target orders (logged, an event, the CLI)
+EMULATION_NOTE = (
+    "warning: the executor holds no stop-loss / take-profit orders (e.g. Alpaca with APCA_ALLOW_FRACTIONAL=true): "
+    "the engine emulates them: they trigger on a bar's close (its low or high reaching the level), fill at market "
+    "at the next bar's open, and do not fire while the engine is down"
+)
 
 
 @dataclass
@@ -99,14 +110,24 @@ async def run_session(
     )
     crash = CrashPoints()
     store = SessionStore(db, info.run_id, crash)
+    # what the executor can do: without resting stop/target orders the strategy emulates them
+    emulate = executor is not None and not executor.holds_protective_orders
+    fractional = bool(getattr(executor, "fractional", False))
     if info.snapshot is not None:
         try:
             check_format(info.format_version)
         except ValueError as e:
             raise ValueError(f"session {name!r}: {e}") from None
-        strategy = LiveStrategy.restore(info.snapshot, symbols, config.trading)
+        try:
+            strategy = LiveStrategy.restore(
+                info.snapshot, symbols, config.trading, emulate_exits=emulate, fractional=fractional
+            )
+        except ExecutionModeError as e:
+            raise EngineError(f"session {name!r}: {e}") from None
     else:
-        strategy = LiveStrategy.new(symbols, config.trading)
+        strategy = LiveStrategy.new(symbols, config.trading, emulate_exits=emulate, fractional=fractional)
+    if emulate:
+        log.warning("%s", EMULATION_NOTE)
     start = source.resume_point(None if info.last_bar_time is None else pd.Timestamp(info.last_bar_time))
     history = source.history()
     for sym, g in history.groupby("symbol"):
@@ -142,7 +163,8 @@ async def run_session(
                     "state": "resumed" if info.resumed else "started",
                     "message": f"{len(history)} bars of warm-up, trading after {start}",
                 },
-            )
+            ),
+            *([EventRow("session", {"state": "note", "message": EMULATION_NOTE})] if emulate else []),
         ]
     )
     loop = asyncio.get_running_loop()

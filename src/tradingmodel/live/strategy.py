@@ -29,6 +29,16 @@ class SnapshotFormatError(ValueError):
     """A session snapshot this version cannot continue (names both formats)."""
 
 
+class ExecutionModeError(ValueError):
+    """A session restarted on an executor that holds exits (or takes fractions) unlike the one it started on,
+    with positions or orders open: the message says what changed and what to do."""
+
+
+def _mode(emulated: bool, fractional: bool) -> str:
+    exits = "stops and targets emulated by the engine" if emulated else "stops and targets resting at the executor"
+    return f"{exits} and {'fractional' if fractional else 'whole-share'} quantities"
+
+
 @dataclass(frozen=True)
 class StrategyOrder:
     """An order the strategy decided on this slice."""
@@ -58,9 +68,15 @@ class LiveStrategy:
         self.state = state
 
     @classmethod
-    def new(cls, symbols: Sequence[str], trading: TradingConfig) -> LiveStrategy:
-        """A flat book with the deposit as cash."""
-        return cls(StrategyState.new(list(symbols), trading, capacity=64))
+    def new(
+        cls, symbols: Sequence[str], trading: TradingConfig, *, emulate_exits: bool = False, fractional: bool = False
+    ) -> LiveStrategy:
+        """A flat book with the deposit as cash. ``emulate_exits``: the executor holds no resting stop / target,
+        the strategy exits at the next open once a bar touched one; ``fractional``: long entries are sized in
+        fractions of a share (see :meth:`StrategyState.set_execution`)."""
+        state = StrategyState.new(list(symbols), trading, capacity=64)
+        state.set_execution(emulate_exits=emulate_exits, fractional=fractional)
+        return cls(state)
 
     @property
     def symbols(self) -> list[str]:
@@ -79,14 +95,45 @@ class LiveStrategy:
         return len(hb).to_bytes(4, "little") + hb + strat
 
     @classmethod
-    def restore(cls, data: bytes, symbols: Sequence[str], trading: TradingConfig) -> LiveStrategy:
-        """The state saved by :meth:`snapshot`; refuses other symbols or another format."""
+    def restore(
+        cls,
+        data: bytes,
+        symbols: Sequence[str],
+        trading: TradingConfig,
+        *,
+        emulate_exits: bool | None = None,
+        fractional: bool | None = None,
+    ) -> LiveStrategy:
+        """The state saved by :meth:`snapshot`; refuses other symbols or another format. ``emulate_exits`` and
+        ``fractional`` (None: as saved) are what the executor can do now: a flat book takes them, a book with a
+        position or an order waiting refuses a change (:class:`ExecutionModeError`): its stops and targets were
+        set up for the other mode (resting at the broker, or emulated), and its quantities maybe fractional."""
         n = int.from_bytes(data[:4], "little")
         head = json.loads(data[4 : 4 + n])
         check_format(head.get("format"))
         if head["symbols"] != list(symbols):
             raise ValueError(f"session snapshot is for symbols {','.join(head['symbols'])}, not {','.join(symbols)}")
-        return cls(StrategyState.restore(data[4 + n : 4 + n + head["parts"][0]], symbols=list(symbols), capacity=64))
+        st = StrategyState.restore(data[4 + n : 4 + n + head["parts"][0]], symbols=list(symbols), capacity=64)
+        want = (
+            st.emulates_exits if emulate_exits is None else emulate_exits,
+            st.fractional if fractional is None else fractional,
+        )
+        if want != (st.emulates_exits, st.fractional):
+            busy = [s for i, s in enumerate(st.symbols) if st.si[i, L.I_SIDE] != 0 or st.si[i, L.I_PENDING] != 0]
+            if busy:
+                raise ExecutionModeError(
+                    f"the session's book was built with {_mode(st.emulates_exits, st.fractional)}; the executor now "
+                    f"has {_mode(*want)}, and {', '.join(busy)} still has a position or an order waiting: restart "
+                    "with the setting the session started with (APCA_ALLOW_FRACTIONAL), close the positions first, "
+                    "or start a new session (--session)"
+                )
+            st.set_execution(emulate_exits=want[0], fractional=want[1])
+        return cls(st)
+
+    @property
+    def emulates_exits(self) -> bool:
+        """Whether the strategy emulates the stop and target (the executor holds none)."""
+        return self.state.emulates_exits
 
     # --- the two phases -----------------------------------------------------------------------
     def apply(self, reports: Sequence[Report]) -> None:
@@ -176,6 +223,8 @@ class LiveStrategy:
         pend = self.pending(s)
         if purpose == "entry":
             return pend in (1, -1) and self.position(s)[0] == 0
+        if purpose in ("stop", "target"):  # an emulated stop / target exit, not a resting leg's
+            return pend == 2 and L.EXIT_REASONS.get(int(self.state.si[s, L.I_PEND_REASON])) == purpose
         return pend == 2
 
     def rejection(self, s: int, purpose: str, reason: str) -> Rejection:
