@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.alpaca.support import config, drain, entry, executor, exit_order, run, until
+from tests.alpaca.support import BAR, config, drain, entry, executor, exit_order, run, until
 from tradingmodel.config import Settings
 from tradingmodel.execution.alpaca.executor import AlpacaExecutor
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
 from tradingmodel.execution.alpaca.settings import config_from_settings, stream_url_for
 from tradingmodel.execution.base import Executor, ExecutorError
+from tradingmodel.execution.orders import OrderRequest, client_order_id
 
 
 @pytest.mark.parametrize(
@@ -35,10 +36,43 @@ def test_start_refuses_an_account_that_cannot_trade(fake: FakeAlpaca, switch: st
         run(AlpacaExecutor(cfg).start())
 
 
-def test_start_refuses_fractional_quantities_whose_exits_no_one_would_hold(fake: FakeAlpaca) -> None:
-    with pytest.raises(ExecutorError, match="APCA_ALLOW_FRACTIONAL=true: Alpaca holds no stop/target legs"):
-        run(AlpacaExecutor(config(fake, allow_fractional=True)).start())
-    assert fake.requests == []  # refused before any call to the broker
+def test_fractional_entries_go_as_simple_market_orders_and_shorts_in_whole_shares(fake: FakeAlpaca) -> None:
+    """APCA_ALLOW_FRACTIONAL: the executor holds no legs (the engine emulates them); a long may be fractional and
+    goes without legs even when the entry names its stop and target; a short sale is floored to whole shares,
+    refused below one; an exit (an emulated stop here) never sells more than the broker holds."""
+    fake.book.add_asset("CCC", fractionable=False)
+
+    async def go() -> None:
+        async with executor(fake, allow_fractional=True) as ex:
+            assert ex.holds_protective_orders is False and ex.fractional is True
+            order = entry("AAA", 2.5, stop_loss=95.0, take_profit=110.0)
+            assert (await ex.submit(order)).status == "submitted"
+            short = await ex.submit(entry("BBB", 3.7, side="sell"))
+            tiny = await ex.submit(entry("BBB", 0.6, side="sell", seq=1))
+            whole = await ex.submit(entry("CCC", 1.5, seq=2))
+            assert short.status == "submitted" and whole.status == "submitted"
+            assert tiny.status == "rejected"
+            assert tiny.message == (
+                "quantity 0.6 is below one whole share (Alpaca does not sell fractional shares short)"
+            )
+            placed = {o.cid: o for o in fake.book.orders.values()}
+            assert {c: (o.qty, o.order_class, o.legs) for c, o in placed.items()} == {
+                order.client_order_id: (2.5, "", []),
+                short.client_order_id: (3.0, "", []),
+                whole.client_order_id: (1.0, "", []),
+            }
+            fake.price({"AAA": 100.0, "BBB": 100.0, "CCC": 100.0})
+            await until(lambda: ex.book == {"AAA": 2.5, "BBB": -3.0, "CCC": 1.0}, what="the entry fills")
+            stop = OrderRequest(
+                client_order_id("test", BAR, "AAA", "stop_loss"), "AAA", "sell", 4.0, "market", "stop_loss", BAR
+            )
+            assert (await ex.submit(stop)).status == "submitted"
+            assert fake.book.by_client_id(stop.client_order_id).qty == 2.5  # capped at the broker's position
+            fake.price({"AAA": 94.0})
+            await until(lambda: "AAA" not in ex.book, what="the emulated stop's fill")
+            assert fake.positions() == {"BBB": -3.0, "CCC": 1.0}
+
+    run(go())
 
 
 def test_untradable_and_unshortable_symbols_are_rejected_before_sending(fake: FakeAlpaca) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from tests.live.conftest import CONFIG, _child, run_forked, trading_bars
+from tests.live.conftest import _child, run_forked
 from tests.live.helpers import session_store
 from tradingmodel.config import load_config
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
@@ -28,14 +28,6 @@ from tradingmodel.store.sessions import SessionStore
 
 SYMBOLS = ["AAA", "BBB"]
 DECIDED = ("entry", "time_exit", "halt_exit", "session_close", "end")
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> tuple[Path, Path]:
-    bars, cfg = tmp_path / "bars.csv", tmp_path / "trading.toml"
-    trading_bars().to_csv(bars, index=False)
-    cfg.write_text(CONFIG)
-    return bars, cfg
 
 
 def _env(fake: FakeAlpaca, **extra: str) -> dict[str, str]:
@@ -99,11 +91,11 @@ def _strategy(url: str, store: SessionStore) -> LiveStrategy:
     return LiveStrategy.restore(bytes(blob), SYMBOLS, load_config(None).trading)
 
 
-def _check_exactly_once(fake: FakeAlpaca, url: str, name: str) -> SessionStore:
+def _check_exactly_once(fake: FakeAlpaca, url: str, name: str, purposes: tuple[str, ...] = DECIDED) -> SessionStore:
     """Each decided order placed once (none twice), each execution applied once, positions = the broker's."""
     store = session_store(url, name)
     orders = store.orders()
-    decided = [o for o in orders if o["reason"] in DECIDED]
+    decided = [o for o in orders if o["reason"] in purposes]
     assert len(decided) >= 8, "the session should trade"
     for o in decided:
         n = fake.order_count(o["client_order_id"])

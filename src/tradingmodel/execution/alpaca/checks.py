@@ -1,14 +1,40 @@
 """Alpaca's pre-trade checks: the account may trade and the market is open (at start), each symbol is known and
-tradable (at start and per order) and shortable for a short entry (per order)."""
+tradable (at start and per order) and shortable for a short entry (per order), and the quantity an order can
+have there (whole shares unless fractional trading is on; never a fraction sold short)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from tradingmodel.execution.alpaca.client import Refused, Rest
+from tradingmodel.execution.alpaca.sync import EPS
 from tradingmodel.execution.base import ExecutorError
 from tradingmodel.execution.orders import OrderRequest
+
+
+def order_quantity(order: OrderRequest, fractional: bool, asset: dict[str, Any]) -> tuple[float, str | None]:
+    """The quantity to send for ``order`` and None, or ``(0, why)`` when it is below what Alpaca takes: with
+    ``fractional`` a fractionable asset takes fractions, except in a short sale (Alpaca lends no fractions of a
+    share: a short entry is floored to whole shares); otherwise whole shares (floored). A quantity that is not
+    positive goes as it is (Alpaca's 422 says why)."""
+    qty = order.quantity
+    if not qty > 0:
+        return qty, None
+    short = order.purpose == "entry" and order.side == "sell"
+    if fractional and asset.get("fractionable", False) and not short:
+        return qty, None
+    whole = float(math.floor(qty + EPS))
+    if whole > 0:
+        return whole, None
+    if not fractional:
+        why = "fractional trading is off"
+    elif short:
+        why = "Alpaca does not sell fractional shares short"
+    else:
+        why = f"{order.symbol} is not fractionable at Alpaca"
+    return 0.0, f"quantity {qty:g} is below one whole share ({why})"
 
 
 def check_account(acct: dict[str, Any], clock: dict[str, Any], *, require_open: bool) -> None:

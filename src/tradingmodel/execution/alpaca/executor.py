@@ -13,9 +13,13 @@ the guards ``alpaca-wire.md`` section 9 asks for:
 * **Protective exits at the broker.** An entry with ``stop_loss`` and ``take_profit`` goes as a bracket;
   the legs are renamed ``<entry id>-sl`` / ``<entry id>-tp``. If the entry ends canceled with a partial
   position, an OCO (``<entry id>-oco``) protects what was filled. An engine exit (time, halt, session
-  close) first cancels the legs and never sells more than the broker's position. With fractional
-  quantities Alpaca allows no legs: ``holds_protective_orders`` is then False, and :meth:`AlpacaExecutor.start`
-  refuses (the engine does not emulate the exits yet).
+  close) first cancels the legs and never sells more than the broker's position.
+* **Fractional quantities** (``APCA_ALLOW_FRACTIONAL``): Alpaca takes fractional orders only as simple market
+  orders, so no entry carries legs and ``holds_protective_orders`` is False: the engine emulates the stop and
+  target (decided on a bar's close, sent as market exits for the next open; nothing fires while the engine is
+  down) and says so at start. Long quantities may be fractional (on a fractionable asset); Alpaca sells no
+  fractions short, so a short entry is floored to whole shares (refused below one). An exit, emulated stop or
+  target included, is a market order never larger than the broker's position.
 * **Stream, dedupe, reconciliation, heartbeat, positions as the truth**: :mod:`.sync`.
 * **Before trading** (:meth:`start`): keys valid, account ``ACTIVE`` and not blocked, market open; per
   symbol (first order): tradable, and shortable for a short entry.
@@ -26,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -36,7 +39,7 @@ import requests
 from alpaca.trading.enums import QueryOrderStatus
 from alpaca.trading.requests import GetOrdersRequest
 
-from tradingmodel.execution.alpaca.checks import PreTrade, check_account
+from tradingmodel.execution.alpaca.checks import PreTrade, check_account, order_quantity
 from tradingmodel.execution.alpaca.client import Refused, Rest, Unavailable
 from tradingmodel.execution.alpaca.settings import AlpacaConfig, stream_url_for
 from tradingmodel.execution.alpaca.sync import EPS, BrokerSync
@@ -80,7 +83,9 @@ class AlpacaExecutor(PreTrade, BrokerSync):
             timeout=cfg.call_timeout_s,
             wait_429=cfg.wait_429_s,
         )
+        # fractional orders must be simple market orders at Alpaca: no legs, the engine emulates the exits
         self.holds_protective_orders = not cfg.allow_fractional
+        self.fractional = cfg.allow_fractional
         self.rejected: dict[str, OrderUpdate] = {}
         self.exits: dict[str, tuple[float, float]] = {}  # entry id -> (stop, target) to protect a partial
         self.assets: dict[str, dict[str, Any]] = {}
@@ -91,13 +96,6 @@ class AlpacaExecutor(PreTrade, BrokerSync):
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> None:
-        if not self.holds_protective_orders:
-            # Alpaca takes no bracket/OCO legs on fractional orders, and nothing in the engine fires the
-            # stop and target in their place: refuse rather than trade positions without their exits.
-            raise ExecutorError(
-                "APCA_ALLOW_FRACTIONAL=true: Alpaca holds no stop/target legs for fractional quantities and "
-                "this version of the engine does not emulate them; trade whole shares (the default)"
-            )
         try:
             acct = await self.rest.call(self.rest.client.get_account)
             clock = await self.rest.call(self.rest.client.get_clock)
@@ -151,10 +149,8 @@ class AlpacaExecutor(PreTrade, BrokerSync):
                 return to_update(held, cid)
         problem = await self._pretrade(order)
         qty = order.quantity
-        if not self.cfg.allow_fractional and qty > 0:
-            qty = float(math.floor(qty + EPS))
-        if problem is None and order.quantity > 0 and qty == 0:
-            problem = f"quantity {order.quantity:g} is below one whole share (fractional trading is off)"
+        if problem is None:
+            qty, problem = order_quantity(order, self.cfg.allow_fractional, self.assets[order.symbol.upper()])
         if problem is None and order.purpose != "entry":
             qty, problem = await self._exit_quantity(order, qty)
         if problem is not None:
