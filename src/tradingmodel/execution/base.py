@@ -40,7 +40,8 @@ class Executor(Protocol):
     a blocking client is wrapped by the adapter (``asyncio.to_thread``) with its own deadline."""
 
     name: str
-    #: whether resting stop/target legs survive at the executor while the engine is down
+    #: whether resting stop/target legs survive at the executor while the engine is down; False: the live
+    #: session's strategy emulates them (market exits decided at a bar's close, nothing fires while it is down)
     holds_protective_orders: bool
 
     async def start(self) -> None:

@@ -47,7 +47,8 @@ class Order:
     at the close of the bar just decided: session close, end of data) or ``cancel`` (withdraw this
     symbol's order still waiting for its next open). An entry carries its protective exits as
     fractions of its fill price: the executor rests a stop and a limit (one cancels the other) at
-    :meth:`protective_levels` of the fill.
+    :meth:`protective_levels` of the fill. When the strategy emulates the exits (``P_EMULATE_EXITS``: the
+    executor holds none) they are NaN and a stop / target is an exit order of its own (``market_next_open``).
     """
 
     symbol: int

@@ -288,7 +288,7 @@ class StrategyState:
 
     def positions(self) -> dict[str, tuple[int, float, float, float]]:
         """Open positions: ``{symbol: (side, qty, stop price, target price)}``; the stop and target are
-        the resting orders the executor holds for it."""
+        the resting orders the executor holds for it (or the levels the strategy emulates)."""
         return {
             sym: (
                 int(self.si[s, L.I_SIDE]),
