@@ -214,6 +214,35 @@ def _mark(sf, si, acct):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _count_and_mark(mkt, t, stamp, sf, si, acct):
+    """Count the bars of slice ``mkt[t]`` (bar counts, holding bars, last close) and mark the book at the
+    new closes, in one pass over the symbols: what :func:`_mark` returns, with the same sums in the same
+    order."""
+    equity = acct[L.A_CASH]
+    gross = 0.0
+    count = 0
+    pending = 0.0
+    for s in range(sf.shape[0]):
+        side = si[s, L.I_SIDE]
+        c = mkt[t, s, L.K_CLOSE]
+        if not math.isnan(c):
+            si[s, L.I_BAR_COUNT] += 1
+            si[s, L.I_LAST_T] = stamp
+            if side != 0:
+                si[s, L.I_BARS_HELD] += 1
+            sf[s, L.F_LAST_CLOSE] = c
+        if side != 0:
+            value = sf[s, L.F_QTY] * sf[s, L.F_LAST_CLOSE]
+            equity += side * value
+            gross += value
+            count += 1
+        elif si[s, L.I_PENDING] == 1 or si[s, L.I_PENDING] == -1:
+            count += 1
+            pending += sf[s, L.F_PEND_QTY] * sf[s, L.F_LAST_CLOSE]
+    return equity, gross, count, gross + pending
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def apply_fills(rep, n_rep, sf, si, acct, p, fills, trades, orders, rej, counts):
     """Apply the executor's reports ``rep[:n_rep]`` (rows: fill-log columns + status + reason) in order.
 
@@ -285,16 +314,7 @@ def decide(mkt, t, day, stamp, sf, si, acct, p, orders, rej, counts, out):
         acct[L.A_DAY_START] = acct[L.A_EQUITY]
         if acct[L.A_HALTED] == 1.0:
             acct[L.A_HALTED] = 0.0
-    for s in range(n):  # the bars of this slice
-        c = mkt[t, s, L.K_CLOSE]
-        if math.isnan(c):
-            continue
-        si[s, L.I_BAR_COUNT] += 1
-        si[s, L.I_LAST_T] = stamp
-        if si[s, L.I_SIDE] != 0:
-            si[s, L.I_BARS_HELD] += 1
-        sf[s, L.F_LAST_CLOSE] = c
-    equity, gross, open_count, committed = _mark(sf, si, acct)
+    equity, gross, open_count, committed = _count_and_mark(mkt, t, stamp, sf, si, acct)
     if equity > acct[L.A_PEAK]:
         acct[L.A_PEAK] = equity
     if acct[L.A_HALTED] < 2.0 and equity <= acct[L.A_PEAK] * (1.0 - max_dd):
