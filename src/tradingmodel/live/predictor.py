@@ -13,7 +13,9 @@ like :func:`tradingmodel.model.train.predict_standardised` so every row gets the
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from tradingmodel.model.checkpoint import Checkpoint
 from tradingmodel.model.predict import checkpoints_for
 from tradingmodel.model.train import PAD_ROWS
 from tradingmodel.model.windows import N_FEATURES, relative_windows
+
+#: from this many ready symbols on, one batch is split into a chunk per core (each at least 8 rows)
+SPLIT_MIN = 16
 
 #: positions inside StreamingFeatures' output (ALL_NAMES order)
 _CLOSE, _VOLUME, _SMA, _EMA, _RSI, _VSMA, _RETSTD = range(7)
@@ -99,7 +104,10 @@ class Predictor:
         }
         self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32) for s in symbols}
         self._stacked: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
-        self._same_bits: dict[tuple[int, int, int], bool] = {}  # (checkpoint, rows, threads) -> checked equal
+        self._same_bits: dict[tuple[int, int, int], bool] = {}  # (checkpoint, threads, rows) -> checked equal
+        self._cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        self._pool: ThreadPoolExecutor | None = None
+        self.split_calls = 0  # network calls run as one chunk per core (see _run)
 
     def update(self, symbol: str, close: float, volume: float) -> None:
         """Feed one closed bar of ``symbol`` (bars of a symbol in time order, each once)."""
@@ -144,25 +152,58 @@ class Predictor:
     def _run(self, ck: Checkpoint, syms: list[str]) -> np.ndarray:
         """Network outputs (float64) for ``syms``' windows, with ``model.predict``'s bits.
 
-        ``model.predict`` runs rows in batches of a multiple of ``PAD_ROWS``. A smaller batch (``m`` rows
-        padded to ``m``, a multiple of 4 or of 8; never 1 row, a matrix-vector kernel with other roundings)
-        is used only once this process has seen, for that batch size and thread count, that it gives every
-        row the same bits as the padded batch, on these windows and on random ones: BLAS picks its kernels
-        by shape, not by values (measured here: 2, 3 and 15 rows differ, 4, 8, 16, 17, 32 and 112 agree)."""
+        ``model.predict`` runs rows in batches of a multiple of ``PAD_ROWS``. A batch of another size is
+        used only once this process has seen, for that row count and thread count, that it gives every row
+        the same bits as the padded batch, on these windows and on random ones: BLAS picks its kernels by
+        shape, not by values (measured here: 1, 2 and 3 rows differ in about half of random windows; 4, 8,
+        16, 56 and 112 agree). Two shapes are tried: one smaller batch (``m`` rows padded to a multiple of 4
+        or of 8) and, from :data:`SPLIT_MIN` rows on, the rows split into one chunk per core (each padded to
+        a multiple of 8), run at once on threads: torch releases the GIL, so the chunks use every core
+        without the per-step synchronisation of torch's own intra-op threads."""
         m = len(syms)
         full = m + (-m % PAD_ROWS)
-        sizes = sorted({max(m, 2), m + (-m % 4), m + (-m % 8)} - {full})
         threads = torch.get_num_threads()
-        known = [n for n in sizes if self._same_bits.get((id(ck), n, threads))]
-        rows = known[0] if known else full
-        z = self._forward(ck, syms, rows)
-        todo = [n for n in sizes if n < rows and (id(ck), n, threads) not in self._same_bits]
-        if todo:  # check the smallest unchecked size against this (trusted) result, once
-            n = todo[0]
-            self._same_bits[(id(ck), n, threads)] = bool(np.array_equal(self._forward(ck, syms, n), z)) and (
-                _probe_same(ck, n, full)
-            )
+        key = id(ck), threads
+        plans = [p for p in self._plans(m) if p[-1][1] != full or len(p) > 1]
+        known = [p for p in plans if all(self._same_bits.get((*key, n)) for _, n in p)]
+        if known:
+            return self._chunks(ck, syms, known[0])
+        z = self._forward(ck, syms, full)
+        todo = [p for p in plans if all((*key, n) not in self._same_bits or self._same_bits[(*key, n)] for _, n in p)]
+        if todo:  # check the first unchecked plan against this (trusted) result, once
+            plan = todo[0]
+            same = bool(np.array_equal(self._chunks(ck, syms, plan), z))
+            for _, n in plan:
+                if (*key, n) not in self._same_bits:
+                    self._same_bits[(*key, n)] = same and _probe_same(ck, n, full)
         return z
+
+    def _plans(self, m: int) -> list[list[tuple[int, int]]]:
+        """Ways to run ``m`` rows, fastest first: lists of (rows of ``syms``, padded rows) chunks."""
+        workers = min(self._cores, m // (SPLIT_MIN // 2)) if m >= SPLIT_MIN else 1
+        out = []
+        if workers > 1:
+            base, extra = divmod(m, workers)
+            sizes = [base + (i < extra) for i in range(workers)]
+            out.append([(k, k + (-k % 8)) for k in sizes])
+        for n in sorted({m + (-m % 4), m + (-m % 8), m + (-m % PAD_ROWS)}):
+            out.append([(m, n)])
+        return out
+
+    def _chunks(self, ck: Checkpoint, syms: list[str], plan: list[tuple[int, int]]) -> np.ndarray:
+        """Outputs for ``syms`` run as ``plan``'s chunks, the first on this thread, the others on the pool."""
+        parts, lo = [], 0
+        for k, n in plan:
+            parts.append((syms[lo : lo + k], n))
+            lo += k
+        if len(parts) == 1:
+            return self._forward(ck, *parts[0])
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._cores - 1, thread_name_prefix="predictor")
+        self.split_calls += 1
+        futures = [self._pool.submit(self._forward, ck, c, n) for c, n in parts[1:]]
+        first = self._forward(ck, *parts[0])
+        return np.concatenate([first, *(f.result() for f in futures)])
 
     def _forward(self, ck: Checkpoint, syms: list[str], rows: int) -> np.ndarray:
         L = ck.config.sequence_length
