@@ -37,3 +37,33 @@ def test_session_by_name_continues_and_a_fill_twice_is_applied_once(db_url: str)
     assert again.resumed and again.run_id == info.run_id and again.snapshot == b"snap2"
     with pytest.raises(StoreError, match="session 's1' exists"):
         open_session(engine, "s1", symbols=["AAA", "BBB"], config_toml="")
+
+
+def test_events_read_back_as_written_with_their_ids_on_both_dialects(db_url: str) -> None:
+    """The slice writer's events (a raw executemany on SQLite) read back through the ORM types as given:
+    aware UTC bar times, JSON data with NaN/inf stored as null and numpy scalars as numbers, and the ids
+    handed back are the stored rows' ids, in order."""
+    import numpy as np
+
+    engine = get_engine(db_url)
+    a = SessionStore(engine, open_session(engine, "ev-a", symbols=["AAA"], config_toml="").run_id)
+    b = SessionStore(engine, open_session(engine, "ev-b", symbols=["AAA"], config_toml="").run_id)
+    T2 = datetime(2024, 2, 5, 15, 1, tzinfo=UTC)
+    written = []
+    for k in range(3):  # two sessions interleaved in one database: ids stay each run's own
+        rows = [
+            EventRow("bar", {"close": 1.5 + k, "n": [1, 2], "deep": {"x": "é"}}, "AAA", T),
+            EventRow("prediction", {"conf": float("nan"), "z": np.float64(0.25), "i": np.int64(3)}, "AAA", T2),
+            EventRow("portfolio", {"equity": float("inf"), 7: True}, None, None),
+        ]
+        written += a.append_events(rows)
+        b.append_events([EventRow("bar", {"close": 0.0}, "AAA", T)])
+    got = a.events()
+    assert [e["id"] for e in got] == [e.id for e in written] and [e.id for e in written] == sorted(
+        e.id for e in written
+    )
+    assert {e["id"] for e in got}.isdisjoint(e["id"] for e in b.events())
+    assert got[0]["data"] == {"close": 1.5, "n": [1, 2], "deep": {"x": "é"}} and got[0]["bar_time"] == T
+    assert got[1]["data"] == {"conf": None, "z": 0.25, "i": 3} and got[1]["bar_time"] == T2
+    assert got[2]["data"] == {"equity": None, "7": True} and got[2]["bar_time"] is None and got[2]["symbol"] is None
+    assert got[1]["created_at"].tzinfo is not None

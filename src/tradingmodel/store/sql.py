@@ -29,8 +29,21 @@ def upsert(conn: Connection, table: Table, keys: Sequence[str], update: Sequence
     return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in update})
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def json_safe(value: Any) -> Any:
-    """Make metrics storable as JSON(B): NaN/inf → None, numpy scalars → Python, tuples → lists."""
+    """Make metrics storable as JSON(B): NaN/inf → None, numpy scalars → Python, tuples → lists.
+
+    Called on every event of every slice: plain values are dispatched on their exact type first (a
+    float is finite when ``v - v == 0``), the general checks only run for the rest."""
+    t = type(value)
+    if t is float:
+        return value if value - value == 0.0 else None
+    if t in _PLAIN:
+        return value
+    if t is dict:
+        return {k if type(k) is str else str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
