@@ -16,21 +16,27 @@ from tradingmodel.live.predictor import Predictor
 from tradingmodel.model import predict
 
 
-def test_predictor_equals_model_predict_bar_by_bar(model_dir: Path) -> None:
-    torch.set_num_threads(1)
-    bars = trading_bars(minutes=90)
+def _live_equals_batch(model_dir: Path, symbols: list[str], bars: pd.DataFrame, at_least: int) -> Predictor:
+    """A :class:`Predictor` fed ``bars`` minute by minute predicts exactly ``model.predict``'s rows (price and
+    confidence, bit for bit), at least ``at_least`` of them and nothing more; returns it."""
     batch = predict(model_dir, bars)
-    live = Predictor(model_dir, SYMBOLS)
+    live = Predictor(model_dir, symbols)
     got = {}
     for ts, g in bars.groupby("timestamp", sort=True):
         for sym, c, v in zip(g["symbol"], g["close"], g["volume"], strict=True):
             live.update(sym, c, v)
         for sym, p in live.predict(list(g["symbol"])).items():
             got[(sym, ts)] = (p.predicted_close, p.confidence)
-    assert len(got) == len(batch) > 80
+    assert len(got) == len(batch) > at_least
     mine = np.array([got[(s, t)] for s, t in zip(batch["symbol"], batch["timestamp"], strict=True)])
     np.testing.assert_array_equal(mine[:, 0], batch["predicted_close"].to_numpy())
     np.testing.assert_array_equal(mine[:, 1], batch["confidence"].to_numpy())
+    return live
+
+
+def test_predictor_equals_model_predict_bar_by_bar(model_dir: Path) -> None:
+    torch.set_num_threads(1)
+    live = _live_equals_batch(model_dir, SYMBOLS, trading_bars(minutes=90), at_least=80)
     # the batch-size check ran (1 and 2 rows padded to fewer than 16 when their bits were found equal): the
     # equality above then covers the small batches too
     assert live._same_bits
@@ -69,16 +75,6 @@ def test_many_symbols_split_across_cores_still_equal_model_predict(model_dir: Pa
     bars = bars[bars["timestamp"] < bars["timestamp"].min() + pd.Timedelta(minutes=70)]
     keep = np.random.default_rng(4).random(len(bars)) >= 0.05  # a few missing: chunks of unequal size
     bars = bars[keep | (bars["timestamp"] == bars["timestamp"].min()).to_numpy()].reset_index(drop=True)
-    batch = predict(wide, bars)
-    live = Predictor(wide, symbols)
-    got = {}
-    for ts, g in bars.groupby("timestamp", sort=True):
-        for sym, c, v in zip(g["symbol"], g["close"], g["volume"], strict=True):
-            live.update(sym, c, v)
-        for sym, p in live.predict(list(g["symbol"])).items():
-            got[(sym, ts)] = p.predicted_close
-    assert len(got) == len(batch) > 500
-    mine = np.array([got[(s, t)] for s, t in zip(batch["symbol"], batch["timestamp"], strict=True)])
-    np.testing.assert_array_equal(mine, batch["predicted_close"].to_numpy())
+    live = _live_equals_batch(wide, symbols, bars, at_least=500)
     if live._cores > 1:
         assert live.split_calls > 0  # the equality above covers the split path

@@ -194,22 +194,25 @@ def _touched(side: int, high: float, low: float, stop: float, target: float) -> 
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _book_of(sf, si, s):
+    """Symbol ``s``'s part of the mark: (signed value, gross value, 1 when open or an entry waits, pending
+    entry notional), all at its last close."""
+    side = si[s, L.I_SIDE]
+    if side != 0:
+        value = sf[s, L.F_QTY] * sf[s, L.F_LAST_CLOSE]
+        return side * value, value, 1, 0.0
+    if si[s, L.I_PENDING] == 1 or si[s, L.I_PENDING] == -1:
+        return 0.0, 0.0, 1, sf[s, L.F_PEND_QTY] * sf[s, L.F_LAST_CLOSE]
+    return 0.0, 0.0, 0, 0.0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _mark(sf, si, acct):
     """Equity and gross exposure at the last closes; positions + pending entries and their notional."""
-    equity = acct[L.A_CASH]
-    gross = 0.0
-    count = 0
-    pending = 0.0
+    equity, gross, count, pending = acct[L.A_CASH], 0.0, 0, 0.0
     for s in range(sf.shape[0]):
-        side = si[s, L.I_SIDE]
-        if side != 0:
-            value = sf[s, L.F_QTY] * sf[s, L.F_LAST_CLOSE]
-            equity += side * value
-            gross += value
-            count += 1
-        elif si[s, L.I_PENDING] == 1 or si[s, L.I_PENDING] == -1:
-            count += 1
-            pending += sf[s, L.F_PEND_QTY] * sf[s, L.F_LAST_CLOSE]
+        v, g, c, pend = _book_of(sf, si, s)
+        equity, gross, count, pending = equity + v, gross + g, count + c, pending + pend
     return equity, gross, count, gross + pending
 
 
@@ -218,27 +221,17 @@ def _count_and_mark(mkt, t, stamp, sf, si, acct):
     """Count the bars of slice ``mkt[t]`` (bar counts, holding bars, last close) and mark the book at the
     new closes, in one pass over the symbols: what :func:`_mark` returns, with the same sums in the same
     order."""
-    equity = acct[L.A_CASH]
-    gross = 0.0
-    count = 0
-    pending = 0.0
+    equity, gross, count, pending = acct[L.A_CASH], 0.0, 0, 0.0
     for s in range(sf.shape[0]):
-        side = si[s, L.I_SIDE]
         c = mkt[t, s, L.K_CLOSE]
         if not math.isnan(c):
             si[s, L.I_BAR_COUNT] += 1
             si[s, L.I_LAST_T] = stamp
-            if side != 0:
+            if si[s, L.I_SIDE] != 0:
                 si[s, L.I_BARS_HELD] += 1
             sf[s, L.F_LAST_CLOSE] = c
-        if side != 0:
-            value = sf[s, L.F_QTY] * sf[s, L.F_LAST_CLOSE]
-            equity += side * value
-            gross += value
-            count += 1
-        elif si[s, L.I_PENDING] == 1 or si[s, L.I_PENDING] == -1:
-            count += 1
-            pending += sf[s, L.F_PEND_QTY] * sf[s, L.F_LAST_CLOSE]
+        v, g, n, pend = _book_of(sf, si, s)
+        equity, gross, count, pending = equity + v, gross + g, count + n, pending + pend
     return equity, gross, count, gross + pending
 
 
