@@ -183,19 +183,30 @@ def engine_replay(model_dir: Path, bars: pd.DataFrame, url: str, tmp: Path, warm
     return {"slice": slice_s[WARM_SLICES:], **out, "wall": wall, "cfg": cfg}
 
 
-def empty_transaction(url: str, n: int = 50) -> float:
-    """Median seconds of an empty write transaction on ``url``."""
+def empty_transaction(url: str, n: int = 50) -> tuple[float, float]:
+    """Median seconds of an empty write transaction on ``url``, and of one that inserts a row (what a
+    durable commit costs at least: the database's log write, an fsync on PostgreSQL) into a scratch table."""
+    from sqlalchemy import text
+
     from tradingmodel.store import get_engine
     from tradingmodel.store.ingest import write_transaction
 
     engine = get_engine(url)
-    t = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        with write_transaction(engine):
-            pass
-        t.append(time.perf_counter() - t0)
-    return float(np.median(t))
+    with write_transaction(engine) as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS bench_commit_floor (v INTEGER)"))
+    out = []
+    for sql in (None, "INSERT INTO bench_commit_floor (v) VALUES (1)"):
+        t = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            with write_transaction(engine) as conn:
+                if sql:
+                    conn.execute(text(sql))
+            t.append(time.perf_counter() - t0)
+        out.append(float(np.median(t)))
+    with write_transaction(engine) as conn:
+        conn.execute(text("DROP TABLE bench_commit_floor"))
+    return out[0], out[1]
 
 
 def physical_limit(model_dir: Path) -> dict[str, float]:
@@ -330,9 +341,11 @@ def main() -> None:
                         f"{v / c:.1f}x the compute path ({c:.3f} ms)"
                     )
                 c = _ms(r["commit"], 50)
+                empty, one_row = empty
                 print(
                     f"slice commit p50, {label}, {sym}: {c:.2f} ms = {c / (empty * 1e3):.1f}x an empty write "
-                    f"transaction ({empty * 1e3:.2f} ms); {c / tot:.2f}x the engine's slice"
+                    f"transaction ({empty * 1e3:.2f} ms); {c / (one_row * 1e3):.1f}x a one-row write transaction "
+                    f"({one_row * 1e3:.2f} ms, the durable-commit floor); {c / tot:.2f}x the engine's slice"
                 )
                 for part in ("executor", "send"):
                     v = _ms(r[part], 50)
