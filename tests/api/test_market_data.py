@@ -79,3 +79,17 @@ def test_a_range_without_bars_is_an_empty_last_page(stored: Api) -> None:
     r = stored.client.get(f"/api/v1/market-data/{SYMBOL}", params={"start": "2030-01-01"})
     assert r.status_code == 200
     assert r.json()["bars"] == [] and r.json()["next_cursor"] is None
+
+
+def test_the_body_is_exactly_the_declared_schema(stored: Api) -> None:
+    """The route serialises its page itself (no response-model pass): the body must still parse as
+    ``BarPage`` and say nothing the schema does not (warm-up NaN as null, times in UTC with ``Z``)."""
+    from tradingmodel.api.schemas import BarPage
+
+    r = stored.client.get(f"/api/v1/market-data/{SYMBOL}", params={"limit": 30})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+    page = BarPage.model_validate_json(r.content)
+    assert page.model_dump(mode="json") == r.json()  # no extra or missing field, same values after validation
+    first = r.json()["bars"][0]
+    assert first["timestamp"].endswith("Z") and first["indicators"]["sma20"] is None
+    assert set(first) == set(BarPage.model_fields["bars"].annotation.__args__[0].model_fields)

