@@ -7,7 +7,7 @@ import asyncio
 
 from alpaca.trading.client import TradingClient
 
-from tests.alpaca.support import drain, entry, executor, run, until
+from tests.alpaca.support import config, drain, entry, executor, run, until
 from tradingmodel.execution.alpaca.fake import FakeAlpaca
 from tradingmodel.execution.alpaca.wire import order_request
 
@@ -211,3 +211,22 @@ def test_invalid_quantity_422_is_rejected_with_the_broker_message(fake: FakeAlpa
             assert fake.order_count() == 0 and await ex.positions() == {}
 
     run(go())
+
+
+def test_an_oco_leg_replaces_its_bracket_leg_before_that_legs_cancel_event_arrives(fake: FakeAlpaca) -> None:
+    """The race the close test above hits under load, made deterministic: the OCO's stop leg is stored under
+    the bracket stop's name while the bracket stop's own cancel event is still on the way; that late event
+    must update the retired leg, never the live one (which an engine exit must find and cancel)."""
+    from tradingmodel.execution.alpaca.executor import AlpacaExecutor
+
+    ex = AlpacaExecutor(config(fake))
+    old = {"id": "b-1", "client_order_id": "x-sl", "symbol": "AAA", "status": "new", "filled_qty": "0"}
+    ex.merge("x-sl", old)
+    new = {"id": "o-1", "client_order_id": "x-oco-sl", "symbol": "AAA", "status": "new", "filled_qty": "0"}
+    ex.merge("x-sl", new)  # an unannounced second live order under the name: the first one is kept
+    assert ex.orders["x-sl"]["id"] == "b-1"
+    ex.merge("x-sl", new, replaces=True)  # placed by the executor itself for the canceled bracket
+    assert ex.orders["x-sl"]["id"] == "o-1" and ex.orders["x-sl-prev"]["id"] == "b-1"
+    ex.on_event({"event": "canceled", "order": {**old, "status": "canceled"}})  # the late cancel of the old leg
+    assert ex.orders["x-sl"]["id"] == "o-1" and ex.orders["x-sl"]["status"] == "new"
+    assert ex.orders["x-sl-prev"]["status"] == "canceled"

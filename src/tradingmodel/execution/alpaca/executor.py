@@ -254,9 +254,10 @@ class AlpacaExecutor(PreTrade, BrokerSync):
         except (Refused, ExecutorError) as e:
             log.error("entry %s left %s shares unprotected: %s", cid, entry["filled_qty"], e)
             return
-        self.merge(f"{cid}-tp", placed)
+        # the bracket's legs went with their canceled parent, whether or not their cancel events are here yet
+        self.merge(f"{cid}-tp", placed, replaces=True)
         for leg in placed.get("legs") or []:
-            self.merge(f"{cid}-sl", leg)
+            self.merge(f"{cid}-sl", leg, replaces=True)
 
     async def cancel(self, client_order_id: str) -> OrderUpdate:
         await self.wait_ready(self.cfg.stream_wait_s, f"cancel {client_order_id}")

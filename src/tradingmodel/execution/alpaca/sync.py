@@ -170,11 +170,17 @@ class BrokerSync:
             raise self.fatal
 
     # ----------------------------------------------------------------- events and fills
-    def merge(self, cid: str, order: dict[str, Any]) -> None:
-        """Keep the newest state of an order; a late or replayed event never moves it backwards."""
+    def merge(self, cid: str, order: dict[str, Any], replaces: bool = False) -> None:
+        """Keep the newest state of an order; a late or replayed event never moves it backwards.
+
+        ``replaces``: ``order`` is a new broker order this executor placed under the name ``cid`` (an OCO's
+        leg after its bracket's parent was canceled): the order held under that name is retired to
+        ``<cid>-prev`` even while its own cancel event is still on the way, so that the late event updates
+        the retired order and never the live one."""
         old = self.orders.get(cid)
         if old is not None and old["id"] != order["id"]:  # a new broker order under a name (an OCO after a bracket)
-            if self.cid_of.get(str(order["id"])) not in (None, cid) or status_of(old) not in TERMINAL:
+            retired = self.cid_of.get(str(order["id"])) not in (None, cid)
+            if retired or (status_of(old) not in TERMINAL and not replaces):
                 return  # a late event of the retired order, or a second live order: keep the live one
             self.cid_of[str(old["id"])] = f"{cid}-prev"
             self.orders[f"{cid}-prev"] = old
