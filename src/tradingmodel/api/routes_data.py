@@ -64,8 +64,9 @@ def market_data(
 
 def bar_page_json(page: bar_service.BarPage) -> bytes:
     """``page`` as :class:`schemas.BarPage` JSON, built from its columns and serialised once by orjson
-    (NaN → null, UTC times with ``Z``). Validating and serialising 1,000 row models through pydantic took
-    ~8 ms of a ~17 ms request; this takes ~1 ms. ``tests/api`` checks the body against the schema."""
+    (NaN → null, UTC times with ``Z``). For 1,000 bars, in-process: the row dicts (3.9 ms), pydantic's
+    validation (1.5 ms) and dump (1.3 ms) of the response model gave way to this (2.1 ms); the page itself is
+    ~9 ms. ``tests/api`` checks the body against the schema."""
     f = page.bars
     names = bar_service.INDICATOR_NAMES
     cols = [f[c].tolist() for c in ("open", "high", "low", "close", "volume", "vwap", "transactions")]

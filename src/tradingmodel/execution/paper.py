@@ -44,6 +44,12 @@ def leg_ids(entry_client_order_id: str) -> dict[str, str]:
     return {p: entry_client_order_id + s for p, s in LEG_SUFFIX.items()}
 
 
+def is_leg_id(client_order_id: str) -> bool:
+    """Whether ``client_order_id`` names a protective leg (:func:`leg_ids`), not an order the strategy decided
+    (an emulated stop / target exit has the same purpose but an id of its own)."""
+    return client_order_id.endswith(tuple(LEG_SUFFIX.values()))
+
+
 def _iso(t: datetime | pd.Timestamp) -> str:
     return pd.Timestamp(t).tz_convert("UTC").isoformat()
 

@@ -27,7 +27,7 @@ from tradingmodel.live import signals
 from tradingmodel.live.barrier import Slice, SliceBarrier, slices
 from tradingmodel.live.crash import CrashPoints
 from tradingmodel.live.events import Publisher
-from tradingmodel.live.orders import EngineError, OrderBook
+from tradingmodel.live.orders import AWAITED, EngineError, OrderBook
 from tradingmodel.live.predictor import Predictor
 from tradingmodel.live.sources import LiveBar, SliceEnd, calendar_session_last
 from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy, SliceResult
@@ -214,7 +214,7 @@ class Engine:
             if o.purpose not in PURPOSE_OF:
                 continue
             sym, purpose = self.symbols[o.symbol], PURPOSE_OF[o.purpose]
-            if purpose in ("entry", "time_exit", "halt_exit", "stop_loss", "take_profit") and (sym, purpose) in working:
+            if purpose in AWAITED and (sym, purpose) in working:
                 continue  # decided again while the broker still works the first one: never a second
             side = "buy" if o.side > 0 else "sell"
             otype = "market_on_close" if o.order_type == "market_on_close" else "market"

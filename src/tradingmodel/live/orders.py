@@ -22,6 +22,7 @@ import pandas as pd
 
 from tradingmodel.execution.base import Executor
 from tradingmodel.execution.orders import TERMINAL, FillReport, OrderRequest, OrderUpdate
+from tradingmodel.execution.paper import is_leg_id, leg_ids
 from tradingmodel.live.events import Publisher
 from tradingmodel.live.strategy import SNAPSHOT_FORMAT, LiveStrategy
 from tradingmodel.store.sessions import EventRow, SessionStore
@@ -32,7 +33,7 @@ _US = timedelta(microseconds=1)
 #: the executor contract's purposes in the strategy's terms
 STRATEGY_PURPOSE = {v: k for k, v in CONTRACT_PURPOSE.items()}
 #: the strategy's own decisions waiting for a next open: a refusal of one of these goes back to it
-_AWAITED = ("entry", "time_exit", "halt_exit", "stop_loss", "take_profit")  # the last two: emulated exits
+AWAITED = ("entry", "time_exit", "halt_exit", "stop_loss", "take_profit")  # the last two: emulated exits
 
 
 class EngineError(RuntimeError):
@@ -192,7 +193,7 @@ class OrderBook:
                 continue
             sym, purpose = self._purpose_of(u.client_order_id, legs)
             i = index.get(sym)
-            if purpose not in _AWAITED or i is None or sym in filled:
+            if purpose not in AWAITED or i is None or sym in filled:
                 continue
             if strategy.awaits(i, STRATEGY_PURPOSE[purpose]):
                 out.append(strategy.rejection(i, STRATEGY_PURPOSE[purpose], _reason(purpose, u.message)))
@@ -286,8 +287,7 @@ class OrderBook:
             i = index[o["symbol"]]
             side, _ = strategy.position(i)
             pend = strategy.pending(i)
-            leg = o["reason"] in LEGS and o["client_order_id"].endswith(("-sl", "-tp"))  # not an emulated exit
-            leg_gone = leg and (side == 0 or pend == 2)
+            leg_gone = o["reason"] in LEGS and is_leg_id(o["client_order_id"]) and (side == 0 or pend == 2)
             filling = o["filled_quantity"] > 0 and side == (1 if o["side"] == "buy" else -1) and pend != 2
             if leg_gone or (o["reason"] == "entry" and pend not in (1, -1) and not filling):
                 out.append(cid)
@@ -298,7 +298,6 @@ class OrderBook:
         details = getattr(self.executor, "order_details", None)
         if details is None:
             return []
-        from tradingmodel.execution.paper import leg_ids
 
         out = []
         for f in fills:

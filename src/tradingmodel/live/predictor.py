@@ -164,12 +164,12 @@ class Predictor:
         full = m + (-m % PAD_ROWS)
         threads = torch.get_num_threads()
         key = id(ck), threads
-        plans = [p for p in self._plans(m) if p[-1][1] != full or len(p) > 1]
+        plans = self._plans(m, full)
         known = [p for p in plans if all(self._same_bits.get((*key, n)) for _, n in p)]
         if known:
             return self._chunks(ck, syms, known[0])
         z = self._forward(ck, syms, full)
-        todo = [p for p in plans if all((*key, n) not in self._same_bits or self._same_bits[(*key, n)] for _, n in p)]
+        todo = [p for p in plans if all(self._same_bits.get((*key, n), True) for _, n in p)]  # none known bad
         if todo:  # check the first unchecked plan against this (trusted) result, once
             plan = todo[0]
             same = bool(np.array_equal(self._chunks(ck, syms, plan), z))
@@ -178,15 +178,16 @@ class Predictor:
                     self._same_bits[(*key, n)] = same and _probe_same(ck, n, full)
         return z
 
-    def _plans(self, m: int) -> list[list[tuple[int, int]]]:
-        """Ways to run ``m`` rows, fastest first: lists of (rows of ``syms``, padded rows) chunks."""
+    def _plans(self, m: int, full: int) -> list[list[tuple[int, int]]]:
+        """Ways to run ``m`` rows other than the ``full`` padded batch, fastest first: lists of (rows of
+        ``syms``, padded rows) chunks."""
         workers = min(self._cores, m // (SPLIT_MIN // 2)) if m >= SPLIT_MIN else 1
         out = []
         if workers > 1:
             base, extra = divmod(m, workers)
             sizes = [base + (i < extra) for i in range(workers)]
             out.append([(k, k + (-k % 8)) for k in sizes])
-        for n in sorted({m + (-m % 4), m + (-m % 8), m + (-m % PAD_ROWS)}):
+        for n in sorted({m + (-m % 4), m + (-m % 8)} - {full}):
             out.append([(m, n)])
         return out
 
