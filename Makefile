@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/tradingmodel/model/_lstm.c
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, pinned: a CPU wheel of exactly this version is on the machines' disk.
@@ -20,16 +20,16 @@ demo: $(STAMP)
 	$(BIN)/tradingmodel demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts setup.py
+	$(BIN)/ruff format --check src tests benchmarks scripts setup.py
 	$(BIN)/python -m pytest -q tests
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks scripts
-	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts setup.py
+	$(BIN)/ruff format --check src tests benchmarks scripts setup.py
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks scripts
+	$(BIN)/ruff format src tests benchmarks scripts setup.py
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[bench]'

@@ -5,9 +5,9 @@ numbers as the batch features) and appends the model's input row (close, log1p(v
 rsi/100, computed in float64 and stored as float32 exactly as :func:`tradingmodel.model.windows.symbol_series`
 does) to a ring buffer of the last ``sequence_length`` rows. A prediction normalises that window with the
 training statistics stored in the checkpoint (:func:`tradingmodel.model.windows.relative_windows`, then the
-per-symbol mean and std) and runs the network on all ready symbols of one checkpoint in one call, padded
-like :func:`tradingmodel.model.train.predict_standardised` so every row gets the same bits as in
-``model.predict``. Warm-up: feed stored or replayed history through :meth:`Predictor.warm_up`.
+per-symbol mean and std) and runs the network on all ready symbols of one checkpoint in one call of the
+batch-independent kernel that ``model.predict`` runs too (:mod:`tradingmodel.model.inference`), so every
+prediction has ``model.predict``'s bits. Warm-up: feed stored or replayed history through :meth:`Predictor.warm_up`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +24,11 @@ import torch
 from tradingmodel.features.streaming import StreamingFeatures
 from tradingmodel.model.baselines import apply_calibration
 from tradingmodel.model.checkpoint import Checkpoint
+from tradingmodel.model.inference import LSTMKernel
 from tradingmodel.model.predict import checkpoints_for
-from tradingmodel.model.train import PAD_ROWS
 from tradingmodel.model.windows import N_FEATURES, relative_windows
 
-#: from this many ready symbols on, one batch is split into a chunk per core (each at least 8 rows)
+#: from this many ready symbols on, one batch is split into a part per core
 SPLIT_MIN = 16
 
 #: positions inside StreamingFeatures' output (ALL_NAMES order)
@@ -79,14 +78,6 @@ class _Symbol:
         return self.rows[i : i + self.seq_len]
 
 
-def _probe_same(ck: Checkpoint, small: int, full: int) -> bool:
-    """Whether ``small`` rows of random windows get the same bits alone as inside a batch of ``full``."""
-    g = torch.Generator().manual_seed(small)
-    x = torch.randn(full, ck.config.sequence_length, N_FEATURES, generator=g)
-    with torch.inference_mode():
-        return bool(torch.equal(ck.net(x[:small]), ck.net(x)[:small]))
-
-
 class Predictor:
     """Loads ``model_dir`` once; :meth:`update` a closed bar, :meth:`predict` every updated symbol at once."""
 
@@ -104,10 +95,9 @@ class Predictor:
         }
         self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32) for s in symbols}
         self._stacked: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
-        self._same_bits: dict[tuple[int, int, int], bool] = {}  # (checkpoint, threads, rows) -> checked equal
+        self._kernels = {id(ck): LSTMKernel(ck.net) for ck in self.checkpoints}
         self._cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        self._pool: ThreadPoolExecutor | None = None
-        self.split_calls = 0  # network calls run as one chunk per core (see _run)
+        self.split_calls = 0  # network calls split over the cores (see _run)
 
     def update(self, symbol: str, close: float, volume: float) -> None:
         """Feed one closed bar of ``symbol`` (bars of a symbol in time order, each once)."""
@@ -150,74 +140,21 @@ class Predictor:
         return out
 
     def _run(self, ck: Checkpoint, syms: list[str]) -> np.ndarray:
-        """Network outputs (float64) for ``syms``' windows, with ``model.predict``'s bits.
-
-        ``model.predict`` runs rows in batches of a multiple of ``PAD_ROWS``. A batch of another size is
-        used only once this process has seen, for that row count and thread count, that it gives every row
-        the same bits as the padded batch, on these windows and on random ones: BLAS picks its kernels by
-        shape, not by values (measured here: 1, 2 and 3 rows differ in about half of random windows; 4, 8,
-        16, 56 and 112 agree). Two shapes are tried: one smaller batch (``m`` rows padded to a multiple of 4
-        or of 8) and, from :data:`SPLIT_MIN` rows on, the rows split into one chunk per core (each padded to
-        a multiple of 8), run at once on threads: torch releases the GIL, so the chunks use every core
-        without the per-step synchronisation of torch's own intra-op threads."""
-        m = len(syms)
-        full = m + (-m % PAD_ROWS)
-        threads = torch.get_num_threads()
-        key = id(ck), threads
-        plans = self._plans(m, full)
-        known = [p for p in plans if all(self._same_bits.get((*key, n)) for _, n in p)]
-        if known:
-            return self._chunks(ck, syms, known[0])
-        z = self._forward(ck, syms, full)
-        todo = [p for p in plans if all(self._same_bits.get((*key, n), True) for _, n in p)]  # none known bad
-        if todo:  # check the first unchecked plan against this (trusted) result, once
-            plan = todo[0]
-            same = bool(np.array_equal(self._chunks(ck, syms, plan), z))
-            for _, n in plan:
-                if (*key, n) not in self._same_bits:
-                    self._same_bits[(*key, n)] = same and _probe_same(ck, n, full)
-        return z
-
-    def _plans(self, m: int, full: int) -> list[list[tuple[int, int]]]:
-        """Ways to run ``m`` rows other than the ``full`` padded batch, fastest first: lists of (rows of
-        ``syms``, padded rows) chunks."""
-        workers = min(self._cores, m // (SPLIT_MIN // 2)) if m >= SPLIT_MIN else 1
-        out = []
-        if workers > 1:
-            base, extra = divmod(m, workers)
-            sizes = [base + (i < extra) for i in range(workers)]
-            out.append([(k, k + (-k % 8)) for k in sizes])
-        for n in sorted({m + (-m % 4), m + (-m % 8)} - {full}):
-            out.append([(m, n)])
-        return out
-
-    def _chunks(self, ck: Checkpoint, syms: list[str], plan: list[tuple[int, int]]) -> np.ndarray:
-        """Outputs for ``syms`` run as ``plan``'s chunks, the first on this thread, the others on the pool."""
-        parts, lo = [], 0
-        for k, n in plan:
-            parts.append((syms[lo : lo + k], n))
-            lo += k
-        if len(parts) == 1:
-            return self._forward(ck, *parts[0])
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._cores - 1, thread_name_prefix="predictor")
-        self.split_calls += 1
-        futures = [self._pool.submit(self._forward, ck, c, n) for c, n in parts[1:]]
-        first = self._forward(ck, *parts[0])
-        return np.concatenate([first, *(f.result() for f in futures)])
-
-    def _forward(self, ck: Checkpoint, syms: list[str], rows: int) -> np.ndarray:
+        """Network outputs (float64) for ``syms``' windows: the checkpoint's :class:`LSTMKernel`, whose bits
+        for a window do not depend on the batch, so one symbol runs as one row and equals ``model.predict``.
+        From :data:`SPLIT_MIN` symbols on the rows are split over the cores (the kernel releases the GIL)."""
         L = ck.config.sequence_length
-        order = syms + [syms[-1]] * (rows - len(syms))  # repeat the last window, as predict_standardised does
-        stack = np.concatenate([self._state[s].window() for s in order])
+        m = len(syms)
+        stack = np.concatenate([self._state[s].window() for s in syms])
         view = torch.from_numpy(stack).unfold(0, L, 1)
-        t = torch.arange(rows, dtype=torch.int64) * L + (L - 1)
+        t = torch.arange(m, dtype=torch.int64) * L + (L - 1)
         w = relative_windows(view, t, L)
-        mean, std = self._scaling(order)
+        mean, std = self._scaling(syms)
         w.sub_(mean)
         w.div_(std)
-        with torch.inference_mode():
-            return ck.net(w).double().numpy()[: len(syms)]
+        threads = self._cores if m >= SPLIT_MIN else 1
+        self.split_calls += threads > 1
+        return self._kernels[id(ck)](w.numpy(), threads=threads).astype(np.float64)
 
     def _scaling(self, order: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-row training mean and std, (rows, 1, 5) each, cached per symbol list."""

@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from tradingmodel.config import ModelConfig
 from tradingmodel.model.baselines import fit_ar, fit_calibration
 from tradingmodel.model.checkpoint import SymbolMeta, data_hash, save_checkpoint, write_manifest
+from tradingmodel.model.inference import LSTMKernel
 from tradingmodel.model.network import build_network, pick_device, seed_everything
 from tradingmodel.model.windows import (
     N_FEATURES,
@@ -37,9 +38,10 @@ from tradingmodel.model.windows import (
     symbol_series,
 )
 
-# Inference runs in chunks with fixed boundaries, each padded to a multiple of PAD_ROWS rows: a BLAS kernel
-# may treat a ragged last block differently, which changed the last bits of a prediction when later bars
-# were deleted. With both, a prediction at bar t is bit-identical whatever follows t.
+# Inference on the CPU runs the batch-independent kernel (model/inference.py): a window's bits do not depend on
+# what else is in its batch, so a prediction at bar t is bit-identical whatever follows t and equals the live
+# predictor's. On CUDA, torch runs chunks with fixed boundaries, each padded to a multiple of PAD_ROWS rows
+# (a BLAS kernel may treat a ragged last block differently). EVAL_CHUNK bounds the memory of one batch.
 EVAL_CHUNK = 2048
 PAD_ROWS = 16
 
@@ -121,13 +123,21 @@ def _prepare_all(
 def predict_standardised(
     net: torch.nn.Module, ws: WindowSet, g: np.ndarray, sym: np.ndarray, device: torch.device
 ) -> np.ndarray:
-    """Network outputs (standardised next returns) for global sample indices ``g`` in fixed chunks."""
+    """Network outputs (standardised next returns) for global sample indices ``g`` in fixed chunks.
+
+    On the CPU through :class:`~tradingmodel.model.inference.LSTMKernel` on as many threads as torch may use
+    (what ``model.predict`` and the live predictor give, bit for bit); on CUDA through torch."""
     out = np.empty(len(g), dtype=np.float64)
     net.eval()
+    kernel = LSTMKernel(net) if device.type == "cpu" else None
     with torch.inference_mode():
         for i in range(0, len(g), EVAL_CHUNK):
             gi, si = g[i : i + EVAL_CHUNK], sym[i : i + EVAL_CHUNK]
             k = len(gi)
+            if kernel is not None:
+                xb, _ = ws.batch(torch.from_numpy(gi), torch.from_numpy(si))
+                out[i : i + k] = kernel(xb.numpy(), threads=torch.get_num_threads())
+                continue
             pad = -k % PAD_ROWS  # repeat the last window: same GEMM blocking, same bits for every row
             if pad:
                 gi, si = np.r_[gi, np.repeat(gi[-1:], pad)], np.r_[si, np.repeat(si[-1:], pad)]
