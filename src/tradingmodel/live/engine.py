@@ -176,6 +176,7 @@ class Engine:
         self.crash("after_decision_commit")
         await self.book.send(cancels, orders, strategy=self.strategy, last=T, after=lambda: self._portfolio_events(T))
         self._mark_stats(T)
+        self.store.checkpoint()  # after the submits: off the bar -> orders path
 
     def _mark_stats(self, T: pd.Timestamp) -> None:
         equity, cash, gross = self.strategy.account()
@@ -271,6 +272,7 @@ class Engine:
         self.book.publish(ev)
         await self.book.send(cancels, orders, strategy=self.strategy, last=T, after=lambda: self._portfolio_events(T))
         self._mark_stats(T)
+        self.store.checkpoint()  # after the submits: off the bar -> orders path
 
     async def _settle(self) -> None:
         """At the end of the bars: the executor's last fills (a broker waits for the last slice's orders:
