@@ -4,6 +4,8 @@ entry leaves it flat, a refused exit is decided again; an old session snapshot i
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,3 +140,24 @@ def test_the_execution_mode_is_kept_in_the_snapshot_and_a_change_is_refused_whil
         LiveStrategy.restore(busy, ["AAA"], CFG, emulate_exits=False, fractional=False)
     same = LiveStrategy.restore(busy, ["AAA"], CFG, emulate_exits=True, fractional=True)
     assert same.awaits(0, "entry") and not same.awaits(0, "stop")
+
+
+def test_warm_loads_every_compiled_phase_before_the_first_bar() -> None:
+    """In a fresh process, ``LiveStrategy.warm`` and the paper executor's start leave numba's dispatchers of the
+    decide and fill phases (and the fill model) loaded, so that neither waits on the first slice or fill."""
+    code = (
+        "import asyncio, json\n"
+        "from tradingmodel.config import TradingConfig\n"
+        "from tradingmodel.execution import fills\n"
+        "from tradingmodel.execution.paper import PaperExecutor\n"
+        "from tradingmodel.live.strategy import LiveStrategy\n"
+        "from tradingmodel.strategy import core\n"
+        "fs = (core.decide, core.apply_fills, core.end_orders, core.fill_row, fills.check_exit, fills.fill_price)\n"
+        "before = [len(f.signatures) for f in fs]\n"
+        "LiveStrategy.warm(TradingConfig())\n"
+        "asyncio.run(PaperExecutor(TradingConfig()).start())\n"
+        "print(json.dumps([before, [len(f.signatures) for f in fs]]))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    before, after = json.loads(run.stdout.strip().splitlines()[-1])
+    assert before == [0] * 6 and all(n >= 1 for n in after), (before, after)

@@ -90,3 +90,28 @@ def test_checkpoint_is_a_no_op_without_a_sqlite_file(db_url: str) -> None:
     engine = get_engine(db_url if db_url.startswith("postgresql") else "sqlite:///:memory:")
     store = SessionStore(engine, open_session(engine, "ck0", symbols=["AAA"], config_toml="").run_id)
     assert not any(store.checkpoint() for _ in range(50))
+
+
+def test_order_rows_keep_their_defaults_and_a_status_change_keeps_what_it_does_not_name(db_url: str) -> None:
+    """The writer's prebuilt statements: an order without a type is a market order with nothing filled; a
+    status change without a broker id or message keeps the stored ones; fills move filled quantity, status
+    and the position (a short closed at a profit, net of both commissions)."""
+    engine = get_engine(db_url)
+    store = SessionStore(engine, open_session(engine, "s-sql", symbols=["AAA"], config_toml="").run_id)
+    order = OrderRequest("tm-e", "AAA", "sell", 10, "", "entry", T)
+    store.commit_slice(SliceWrite(T, b"s", 1, orders=[order]))
+    (row,) = store.orders()
+    assert (row["order_type"], row["filled_quantity"], row["status"], row["message"]) == ("market", 0.0, "new", None)
+    store.set_status([OrderUpdate("tm-e", "submitted", broker_order_id="B-1", message="accepted")])
+    store.set_status([OrderUpdate("tm-e", "partially_filled")])
+    (row,) = store.orders()
+    assert (row["status"], row["broker_order_id"], row["message"]) == ("partially_filled", "B-1", "accepted")
+    store.record_fills([FillReport("f1", "tm-e", "AAA", "sell", 4, 100.0, 0.5, T)], b"s", 1, T)
+    store.record_fills([FillReport("f2", "tm-e", "AAA", "sell", 6, 100.0, 0.5, T)], b"s", 1, T)
+    (row,) = store.orders()
+    assert (row["status"], row["filled_quantity"]) == ("filled", 10.0)
+    exit_ = OrderRequest("tm-x", "AAA", "buy", 10, "market", "take_profit", T)
+    store.commit_slice(SliceWrite(T, b"s", 1, orders=[exit_]))
+    store.record_fills([FillReport("f3", "tm-x", "AAA", "buy", 10, 90.0, 1.0, T)], b"s", 1, T)
+    pos = store.positions()["AAA"]
+    assert pos["quantity"] == 0.0 and pos["realized_pnl"] == pytest.approx(10 * 10.0 - 2.0)

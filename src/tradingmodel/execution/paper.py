@@ -258,7 +258,9 @@ class PaperExecutor:
 
     # --- the Executor interface -------------------------------------------------------------
     async def start(self) -> None:
-        """Nothing to connect to."""
+        """Nothing to connect to; loads the compiled fill model once (numba), off the first bar's path."""
+        check_exit(1, 100.0, 100.0, 100.0, 99.0, 101.0)
+        commission(1.0, fill_price(100.0, 1, 0.0), 0.0, 0.0)
 
     async def close(self) -> None:
         """Close the book file (orders stay)."""

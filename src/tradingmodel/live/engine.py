@@ -112,6 +112,7 @@ class Engine:
         """Reconcile with the executor, trade every slice, then (optionally) flatten. Returns the counters."""
         loop = asyncio.get_running_loop()
         self.stats.started = loop.time()
+        LiveStrategy.warm(self.trading)
         await self.executor.start()  # a broker's pre-trade checks: account active, clock open
         check = getattr(self.executor, "check_symbols", None)
         if check is not None:  # tradable (and shortable when shorts are allowed), before any order

@@ -25,8 +25,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from tradingmodel.execution.orders import FillReport, OrderRequest, OrderUpdate, advance
+from tradingmodel.store import session_sql as Q
 from tradingmodel.store.ingest import write_transaction
-from tradingmodel.store.schema import Event, Fill, Order, Position, Prediction, Run, SessionState, utcnow
+from tradingmodel.store.schema import Event, Prediction, Run, SessionState, utcnow
 from tradingmodel.store.session_reads import OPEN_STATUSES, SessionReader
 from tradingmodel.store.sql import json_safe, upsert
 from tradingmodel.store.types import StoreError, to_utc
@@ -257,7 +258,7 @@ class SessionStore(SessionReader):
     # --- inside a transaction ------------------------------------------------------------------
     def _insert_legs(self, conn: Connection, legs: Sequence[dict[str, Any]]) -> None:
         for leg in legs:
-            if conn.execute(select(Order.id).where(Order.client_order_id == leg["cid"])).first() is not None:
+            if conn.execute(Q.ORDER_BY_CID, {"cid": leg["cid"]}).first() is not None:
                 continue
             self._insert_order(
                 conn,
@@ -278,24 +279,15 @@ class SessionStore(SessionReader):
     def _insert_order(self, conn: Connection, cid: str, status: str, reason: str, **fields: Any) -> None:
         """One order row of this session (a decision ``new``, or a protective leg the executor opened)."""
         now = utcnow()
-        conn.execute(
-            insert(Order).values(
-                run_id=self.run_id,
-                client_order_id=cid,
-                status=status,
-                reason=reason,
-                created_at=now,
-                updated_at=now,
-                **fields,
-            )
+        row = dict.fromkeys(Q.ORDER_COLUMNS)
+        row.update(fields, order_type=fields.get("order_type") or "market", filled_quantity=0.0)
+        row.update(
+            run_id=self.run_id, client_order_id=cid, status=status, reason=reason, created_at=now, updated_at=now
         )
+        conn.execute(Q.INSERT_ORDER, row)
 
     def _order_row(self, conn: Connection, cid: str) -> Any:
-        row = conn.execute(
-            select(Order.id, Order.status, Order.filled_quantity, Order.quantity, Order.symbol, Order.reason).where(
-                Order.client_order_id == cid
-            )
-        ).first()
+        row = conn.execute(Q.ORDER_BY_CID, {"cid": cid}).first()
         if row is None:
             raise StoreError(f"order {cid}: not in session {self.run_id} (a fill or update for an unknown order)")
         return row
@@ -309,12 +301,16 @@ class SessionStore(SessionReader):
         if not can_advance(row.status, u.status):
             return []  # stale or replayed: the machine never goes backwards
         advance(u.client_order_id, row.status, u.status)
-        values: dict[str, Any] = {"status": u.status, "updated_at": utcnow()}
-        if u.broker_order_id:
-            values["broker_order_id"] = u.broker_order_id
-        if u.message:
-            values["message"] = u.message
-        conn.execute(update(Order).where(Order.id == row.id).values(**values))
+        conn.execute(
+            Q.ORDER_STATUS,
+            {
+                "oid": row.id,
+                "new_status": u.status,
+                "now": utcnow(),
+                "boid": u.broker_order_id or None,  # kept unless given
+                "msg": u.message or None,
+            },
+        )
         return [
             EventRow(
                 "order",
@@ -333,20 +329,21 @@ class SessionStore(SessionReader):
     def _apply_fills(self, conn: Connection, fills: Sequence[FillReport]) -> list[EventRow]:
         out: list[EventRow] = []
         for f in fills:
-            if conn.execute(select(Fill.id).where(Fill.broker_fill_id == f.fill_id)).first() is not None:
+            if conn.execute(Q.FILL_BY_BROKER_ID, {"fid": f.fill_id}).first() is not None:
                 continue  # delivered before: applied once
             row = self._order_row(conn, f.client_order_id)
             conn.execute(
-                insert(Fill).values(
-                    order_id=row.id,
-                    symbol=f.symbol,
-                    side=f.side,
-                    quantity=f.quantity,
-                    price=f.price,
-                    commission=f.commission,
-                    timestamp=f.timestamp,
-                    broker_fill_id=f.fill_id,
-                )
+                Q.INSERT_FILL,
+                {
+                    "order_id": row.id,
+                    "symbol": f.symbol,
+                    "side": f.side,
+                    "quantity": f.quantity,
+                    "price": f.price,
+                    "commission": f.commission,
+                    "timestamp": f.timestamp,
+                    "broker_fill_id": f.fill_id,
+                },
             )
             self.crash("fill_before_position")
             filled = row.filled_quantity + f.quantity
@@ -354,13 +351,13 @@ class SessionStore(SessionReader):
             if row.status in ("canceled", "expired"):  # the cancel was seen before the fill that preceded it
                 status = row.status
             conn.execute(
-                update(Order)
-                .where(Order.id == row.id)
-                .values(
-                    filled_quantity=filled,
-                    status=status if status == row.status else advance(f.client_order_id, row.status, status),
-                    updated_at=utcnow(),
-                )
+                Q.ORDER_FILLED,
+                {
+                    "oid": row.id,
+                    "filled": filled,
+                    "new_status": status if status == row.status else advance(f.client_order_id, row.status, status),
+                    "now": utcnow(),
+                },
             )
             pos = self._position(conn, f)
             out.append(
@@ -399,11 +396,7 @@ class SessionStore(SessionReader):
 
     def _position(self, conn: Connection, f: FillReport) -> tuple[float, float]:
         """Apply a fill to the symbol's position (average price, realised PnL net of commission)."""
-        cur = conn.execute(
-            select(Position.id, Position.quantity, Position.avg_price, Position.realized_pnl).where(
-                Position.run_id == self.run_id, Position.symbol == f.symbol
-            )
-        ).first()
+        cur = conn.execute(Q.POSITION_OF, {"rid": self.run_id, "sym": f.symbol}).first()
         q0, avg0, pnl = (cur.quantity, cur.avg_price, cur.realized_pnl) if cur else (0.0, 0.0, 0.0)
         dq = _signed(f.side, f.quantity)
         q = q0 + dq
@@ -414,11 +407,21 @@ class SessionStore(SessionReader):
             pnl += closed * (f.price - avg0) * (1.0 if q0 > 0 else -1.0)
             avg = avg0 if abs(q) > 1e-12 and (q > 0) == (q0 > 0) else (f.price if abs(q) > 1e-12 else 0.0)
         pnl -= f.commission
-        values = dict(quantity=q, avg_price=avg, realized_pnl=pnl, updated_at=utcnow())
+        now = utcnow()
         if cur is None:
-            conn.execute(insert(Position).values(run_id=self.run_id, symbol=f.symbol, **values))
+            conn.execute(
+                Q.INSERT_POSITION,
+                {
+                    "run_id": self.run_id,
+                    "symbol": f.symbol,
+                    "quantity": q,
+                    "avg_price": avg,
+                    "realized_pnl": pnl,
+                    "updated_at": now,
+                },
+            )
         else:
-            conn.execute(update(Position).where(Position.id == cur.id).values(**values))
+            conn.execute(Q.UPDATE_POSITION, {"pid": cur.id, "q": q, "avg": avg, "pnl": pnl, "now": now})
         return q, pnl
 
     def _snapshot(self, conn: Connection, snapshot: bytes, version: int, bar_time: datetime | None) -> None:
