@@ -89,6 +89,8 @@ static inline float tanh_r(float x) {
     q = x2 * q + 4.89352518554385e-03f;
     return p / q;
 }
+/* n floats on a 64-byte boundary (the tiles load and store 64 bytes at a time). */
+static float *amalloc(size_t n) { return aligned_alloc(64, (sizeof(float) * n + 63) / 64 * 64); }
 /* Outputs out[n] of n windows. x [n][L][I]; wih0T [I][G]; wihT [layers-1][H][G]; whhT [layers][H][G]; bias [layers][G]; returns -1 when out of memory. */
 CLONES int lstm_forward(const float *x, int n, int L, int I, int H, int layers, const float *wih0T, const float *wihT,
                   const float *whhT, const float *bias, const float *hw, float hb, float *out) {
@@ -96,11 +98,11 @@ CLONES int lstm_forward(const float *x, int n, int L, int I, int H, int layers, 
     const float half = 0.5f;
     for (int r0 = 0; r0 < n; r0 += TR) {
         int R = n - r0 < TR ? n - r0 : TR;
-        float *pre = malloc(sizeof(float) * (size_t)R * L * G);
-        float *seq = malloc(sizeof(float) * (size_t)R * L * H);
-        float *g = malloc(sizeof(float) * (size_t)R * G);
-        float *h = malloc(sizeof(float) * (size_t)R * H);
-        float *c = malloc(sizeof(float) * (size_t)R * H);
+        float *pre = amalloc((size_t)R * L * G);
+        float *seq = amalloc((size_t)R * L * H);
+        float *g = amalloc((size_t)R * G);
+        float *h = amalloc((size_t)R * H);
+        float *c = amalloc((size_t)R * H);
         if (!pre || !seq || !g || !h || !c) {
             free(pre); free(seq); free(g); free(h); free(c);
             return -1;
