@@ -6,11 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from tradingmodel.store.schema import Event, Fill, Order, Position
 
 OPEN_STATUSES = ("new", "submitted", "partially_filled")
+
+# the two reads a slice can make, built once (see session_sql): ~0.3 ms each to build per call, measured
+_KNOWN_FILLS = select(Fill.broker_fill_id).where(Fill.broker_fill_id.in_(bindparam("ids", expanding=True)))
+_ORDER = select(Order.__table__).where(Order.run_id == bindparam("rid"), Order.client_order_id == bindparam("cid"))
 
 
 class SessionReader:
@@ -33,15 +37,13 @@ class SessionReader:
     def order(self, client_order_id: str) -> dict[str, Any] | None:
         """One order of this session by client id, or None."""
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(Order.__table__).where(Order.run_id == self.run_id, Order.client_order_id == client_order_id)
-            ).first()
+            row = conn.execute(_ORDER, {"rid": self.run_id, "cid": client_order_id}).first()
             return None if row is None else dict(row._mapping)
 
     def known_fills(self, fill_ids: Sequence[str]) -> set[str]:
         """Those of ``fill_ids`` already recorded (a fill is applied once)."""
         with self.engine.connect() as conn:
-            rows = conn.execute(select(Fill.broker_fill_id).where(Fill.broker_fill_id.in_(list(fill_ids))))
+            rows = conn.execute(_KNOWN_FILLS, {"ids": list(fill_ids)})
             return {r[0] for r in rows}
 
     def orders(self) -> list[dict[str, Any]]:
