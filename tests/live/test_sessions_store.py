@@ -115,3 +115,29 @@ def test_order_rows_keep_their_defaults_and_a_status_change_keeps_what_it_does_n
     store.record_fills([FillReport("f3", "tm-x", "AAA", "buy", 10, 90.0, 1.0, T)], b"s", 1, T)
     pos = store.positions()["AAA"]
     assert pos["quantity"] == 0.0 and pos["realized_pnl"] == pytest.approx(10 * 10.0 - 2.0)
+
+
+def test_a_prepared_statement_names_a_missing_parameter_and_writes_nothing(tmp_path) -> None:
+    """The writer's statements on SQLite go to the driver with every column given: a missing one is named
+    (not stored as NULL or a default), inside the transaction, which then rolls back."""
+    from tradingmodel.store import session_sql as Q
+    from tradingmodel.store.ingest import write_transaction
+
+    engine = get_engine(f"sqlite:///{tmp_path}/p.db")
+    run_id = open_session(engine, "s-p", symbols=["AAA"], config_toml="").run_id
+    store = SessionStore(engine, run_id)
+    row = {"run_id": run_id, "symbol": "AAA", "quantity": 1.0, "avg_price": 10.0, "realized_pnl": 0.0}
+    with pytest.raises(KeyError, match="'updated_at' not given"), write_transaction(engine) as conn:
+        Q.INSERT_POSITION.run(
+            conn,
+            {
+                "run_id": run_id,
+                "symbol": "BBB",
+                "quantity": 2.0,
+                "avg_price": 1.0,
+                "realized_pnl": 0.0,
+                "updated_at": T,
+            },
+        )
+        Q.INSERT_POSITION.run(conn, row)
+    assert store.positions() == {}

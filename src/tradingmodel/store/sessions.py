@@ -127,6 +127,9 @@ def open_session(
         )
 
 
+PREDICTION_KEYS = ["model_id", "symbol", "timeframe", "horizon", "timestamp"]
+
+
 def _signed(side: str, qty: float) -> float:
     return qty if side == "buy" else -qty
 
@@ -143,23 +146,21 @@ class SessionStore(SessionReader):
         self.crash = crash
         self._stmts: dict[str, Any] = {}
         self._every, self._calls = 8, 0  # checkpoint() interval in calls, and calls since the last one
+        with engine.connect() as conn:
+            Q.prepare(conn, [self._upsert(conn, "prediction"), self._upsert(conn, "state")])
 
-    def _upsert(self, conn: Connection, name: str) -> Any:
+    def _upsert(self, conn: Connection, name: str) -> Q.Prepared:
         """The session's two upserts, built once (building one costs more than running it)."""
         if name not in self._stmts:
             if name == "prediction":
-                self._stmts[name] = upsert(
-                    conn,
-                    Prediction.__table__,
-                    ["model_id", "symbol", "timeframe", "horizon", "timestamp"],
-                    ["predicted_price", "confidence", "signals"],
+                self._stmts[name] = Q.Prepared(
+                    upsert(conn, Prediction.__table__, PREDICTION_KEYS, ["predicted_price", "confidence", "signals"]),
+                    [*PREDICTION_KEYS, "predicted_price", "confidence", "signals", "created_at"],
                 )
             else:
-                self._stmts[name] = upsert(
-                    conn,
-                    SessionState.__table__,
-                    ["run_id"],
-                    ["format_version", "last_bar_time", "snapshot", "updated_at"],
+                cols = ["format_version", "last_bar_time", "snapshot", "updated_at"]
+                self._stmts[name] = Q.Prepared(
+                    upsert(conn, SessionState.__table__, ["run_id"], cols), ["run_id", *cols]
                 )
         return self._stmts[name]
 
@@ -211,7 +212,7 @@ class SessionStore(SessionReader):
                     parent_client_order_id=o.parent_client_order_id,
                 )
             if w.predictions:
-                conn.execute(self._upsert(conn, "prediction"), w.predictions)
+                self._upsert(conn, "prediction").run_many(conn, w.predictions)
             self._snapshot(conn, w.snapshot, w.format_version, w.bar_time)
             if point is not None:
                 self.crash(point)
@@ -258,7 +259,7 @@ class SessionStore(SessionReader):
     # --- inside a transaction ------------------------------------------------------------------
     def _insert_legs(self, conn: Connection, legs: Sequence[dict[str, Any]]) -> None:
         for leg in legs:
-            if conn.execute(Q.ORDER_BY_CID, {"cid": leg["cid"]}).first() is not None:
+            if Q.ORDER_BY_CID.first(conn, {"cid": leg["cid"]}) is not None:
                 continue
             self._insert_order(
                 conn,
@@ -284,10 +285,10 @@ class SessionStore(SessionReader):
         row.update(
             run_id=self.run_id, client_order_id=cid, status=status, reason=reason, created_at=now, updated_at=now
         )
-        conn.execute(Q.INSERT_ORDER, row)
+        Q.INSERT_ORDER.run(conn, row)
 
     def _order_row(self, conn: Connection, cid: str) -> Any:
-        row = conn.execute(Q.ORDER_BY_CID, {"cid": cid}).first()
+        row = Q.ORDER_BY_CID.first(conn, {"cid": cid})
         if row is None:
             raise StoreError(f"order {cid}: not in session {self.run_id} (a fill or update for an unknown order)")
         return row
@@ -301,8 +302,8 @@ class SessionStore(SessionReader):
         if not can_advance(row.status, u.status):
             return []  # stale or replayed: the machine never goes backwards
         advance(u.client_order_id, row.status, u.status)
-        conn.execute(
-            Q.ORDER_STATUS,
+        Q.ORDER_STATUS.run(
+            conn,
             {
                 "oid": row.id,
                 "new_status": u.status,
@@ -329,11 +330,11 @@ class SessionStore(SessionReader):
     def _apply_fills(self, conn: Connection, fills: Sequence[FillReport]) -> list[EventRow]:
         out: list[EventRow] = []
         for f in fills:
-            if conn.execute(Q.FILL_BY_BROKER_ID, {"fid": f.fill_id}).first() is not None:
+            if Q.FILL_BY_BROKER_ID.first(conn, {"fid": f.fill_id}) is not None:
                 continue  # delivered before: applied once
             row = self._order_row(conn, f.client_order_id)
-            conn.execute(
-                Q.INSERT_FILL,
+            Q.INSERT_FILL.run(
+                conn,
                 {
                     "order_id": row.id,
                     "symbol": f.symbol,
@@ -350,8 +351,8 @@ class SessionStore(SessionReader):
             status = "filled" if filled >= row.quantity - 1e-9 else "partially_filled"
             if row.status in ("canceled", "expired"):  # the cancel was seen before the fill that preceded it
                 status = row.status
-            conn.execute(
-                Q.ORDER_FILLED,
+            Q.ORDER_FILLED.run(
+                conn,
                 {
                     "oid": row.id,
                     "filled": filled,
@@ -396,7 +397,7 @@ class SessionStore(SessionReader):
 
     def _position(self, conn: Connection, f: FillReport) -> tuple[float, float]:
         """Apply a fill to the symbol's position (average price, realised PnL net of commission)."""
-        cur = conn.execute(Q.POSITION_OF, {"rid": self.run_id, "sym": f.symbol}).first()
+        cur = Q.POSITION_OF.first(conn, {"rid": self.run_id, "sym": f.symbol})
         q0, avg0, pnl = (cur.quantity, cur.avg_price, cur.realized_pnl) if cur else (0.0, 0.0, 0.0)
         dq = _signed(f.side, f.quantity)
         q = q0 + dq
@@ -409,8 +410,8 @@ class SessionStore(SessionReader):
         pnl -= f.commission
         now = utcnow()
         if cur is None:
-            conn.execute(
-                Q.INSERT_POSITION,
+            Q.INSERT_POSITION.run(
+                conn,
                 {
                     "run_id": self.run_id,
                     "symbol": f.symbol,
@@ -421,12 +422,12 @@ class SessionStore(SessionReader):
                 },
             )
         else:
-            conn.execute(Q.UPDATE_POSITION, {"pid": cur.id, "q": q, "avg": avg, "pnl": pnl, "now": now})
+            Q.UPDATE_POSITION.run(conn, {"pid": cur.id, "q": q, "avg": avg, "pnl": pnl, "now": now})
         return q, pnl
 
     def _snapshot(self, conn: Connection, snapshot: bytes, version: int, bar_time: datetime | None) -> None:
-        conn.execute(
-            self._upsert(conn, "state"),
+        self._upsert(conn, "state").run(
+            conn,
             {
                 "run_id": self.run_id,
                 "format_version": version,
@@ -488,10 +489,11 @@ class SessionStore(SessionReader):
                 safe = json_safe(e.data)
                 text = data_of(safe) if data_of else safe
             rows.append((self.run_id, e.type, e.symbol, times[bt], text, created))
-        conn.exec_driver_sql(
+        db = conn.connection.driver_connection  # inside this transaction (see session_sql.Prepared)
+        db.executemany(  # type: ignore[union-attr]
             "INSERT INTO events (run_id, type, symbol, bar_time, data, created_at) VALUES (?, ?, ?, ?, ?, ?)", rows
         )
-        newest = conn.exec_driver_sql(
+        newest = db.execute(  # type: ignore[union-attr]
             "SELECT id FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?", (self.run_id, len(rows))
         )
         return [int(r[0]) for r in newest.fetchall()][::-1]
