@@ -9,8 +9,10 @@ setup(
         Extension(
             "tradingmodel.model._lstm",
             ["src/tradingmodel/model/_lstm.c"],
-            # no fused multiply-add, no fast-math: the bits must not depend on the instruction set
+            # no fused multiply-add but the kernel's explicit fmaf, no fast-math: the bits must not depend on the
+            # instruction set
             extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math"],
+            libraries=["m"],
             optional=True,
         )
     ]

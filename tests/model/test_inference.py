@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import platform
 
 import numpy as np
 import pytest
@@ -106,3 +107,27 @@ def test_weights_start_on_a_cache_line_whatever_numpy_gave() -> None:
             assert a.ctypes.data % 64 == 0 and a.flags.c_contiguous, name
         w = net.lstm.weight_hh_l1.detach().numpy().T
         assert np.array_equal(k.whht[1], w)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_instruction_set_build_gives_the_same_bits(shape: tuple[int, int, int]) -> None:
+    """The C kernel's AVX-512, AVX2 + FMA and portable builds (tiles of other widths, the same sums in the same
+    order, each term one fused multiply-add) give the same bits; those this CPU cannot run are skipped."""
+    _c_or_skip()
+    lib = inference._c_library()
+    net = _net(*shape, seed=9)
+    x = _windows(23, shape[0], seed=10)
+    k = LSTMKernel(net, "c")
+    try:
+        assert lib.lstm_use(1)
+        portable = k(x)
+        ran = []
+        for which in (2, 3):
+            if lib.lstm_use(which):
+                ran.append(which)
+                np.testing.assert_array_equal(k(x), portable)
+    finally:
+        lib.lstm_use(0)
+    np.testing.assert_array_equal(k(x), portable)
+    if os.environ.get("CI") == "true" and platform.machine() == "x86_64":
+        assert 2 in ran  # an x86-64 machine of the last decade has AVX2 + FMA

@@ -1,9 +1,9 @@
 /* The LSTM regressor's forward pass for inference (see tradingmodel/model/inference.py).
 
 Every output element is computed in one fixed order whatever the batch: a gate pre-activation starts at the
-bias (b_ih + b_hh), adds the input terms then the recurrent terms for k = 0, 1, ... (one multiply, then one
-add: built with -ffp-contract=off, no fused multiply-add), so a window gets the same bits alone or in any
-batch, on any x86 instruction set the dispatcher picks. The numba kernel in _lstm_numba.py does the same
+bias (b_ih + b_hh), adds the input terms then the recurrent terms for k = 0, 1, ..., each a fused multiply-add
+(IEEE fma, rounded once; everything else is built with -ffp-contract=off, so the compiler fuses nothing on its
+own), so a window gets the same bits alone or in any batch, on any instruction set the dispatcher picks. The numba kernel in _lstm_numba.py does the same
 operations in the same order; the tests hold the two equal bit for bit. Loaded with ctypes (the GIL is
 released for the call); the module itself exports nothing to Python. */
 #define PY_SSIZE_T_CLEAN
@@ -11,64 +11,107 @@ released for the call); the module itself exports nothing to Python. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define X86 1
 #define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define CLONES
 #endif
 
-typedef float vf __attribute__((vector_size(64), aligned(4)));
 #define TR 4
-#define TJ 64
-/* C[i][j] += sum_k A[i][k] * W[k][j], k ascending, one multiply then one add per term; tiles of TR rows x TJ
-   columns are held in registers over k (rows left over go one at a time, in the same order). */
-CLONES static void mm_acc(const float *A, int lda, const float *W, float *C, int ldc, int rows, int K, int G) {
-    int i = 0;
-    for (; i + TR <= rows; i += TR) {
-        int jb = 0;
-        for (; jb + TJ <= G; jb += TJ) {
-            vf acc[TR][4];
-            for (int r = 0; r < TR; r++)
-                for (int q = 0; q < 4; q++) memcpy(&acc[r][q], C + (size_t)(i + r) * ldc + jb + 16 * q, 64);
-            for (int k = 0; k < K; k++) {
-                vf w[4];
-                for (int q = 0; q < 4; q++) memcpy(&w[q], W + (size_t)k * G + jb + 16 * q, 64);
-                for (int r = 0; r < TR; r++) {
-                    float a = A[(size_t)(i + r) * lda + k];
-                    for (int q = 0; q < 4; q++) acc[r][q] = acc[r][q] + a * w[q];
-                }
-            }
-            for (int r = 0; r < TR; r++)
-                for (int q = 0; q < 4; q++) memcpy(C + (size_t)(i + r) * ldc + jb + 16 * q, &acc[r][q], 64);
-        }
-        for (; jb < G; jb++)
-            for (int r = 0; r < TR; r++) {
-                float s = C[(size_t)(i + r) * ldc + jb];
-                for (int k = 0; k < K; k++) s = s + A[(size_t)(i + r) * lda + k] * W[(size_t)k * G + jb];
-                C[(size_t)(i + r) * ldc + jb] = s;
-            }
+/* C[i][j] += sum_k A[i][k] * W[k][j], k ascending, each term one fused multiply-add (fmaf: rounded once, so the
+   same bits on every instruction set and in the numba twin's llvm.fma). Tiles of TR rows x NQ vectors of VL
+   columns are held in registers over k; rows and columns left over go one at a time, in the same order. Three
+   builds of this body (AVX-512, AVX2 + FMA, portable) differ in tile width only, never in a sum's order. */
+#define MM_BODY(V, VL, NQ, LOAD, STORE, BCAST, VFMA)                                                              \
+    int i = 0;                                                                                                    \
+    for (; i + TR <= rows; i += TR) {                                                                             \
+        int jb = 0;                                                                                               \
+        for (; jb + VL * NQ <= G; jb += VL * NQ) {                                                                \
+            V acc[TR][NQ];                                                                                        \
+            for (int r = 0; r < TR; r++)                                                                          \
+                for (int q = 0; q < NQ; q++) acc[r][q] = LOAD(C + (size_t)(i + r) * ldc + jb + VL * q);           \
+            for (int k = 0; k < K; k++) {                                                                         \
+                V w[NQ];                                                                                          \
+                for (int q = 0; q < NQ; q++) w[q] = LOAD(W + (size_t)k * G + jb + VL * q);                        \
+                for (int r = 0; r < TR; r++) {                                                                    \
+                    V a = BCAST(A[(size_t)(i + r) * lda + k]);                                                    \
+                    for (int q = 0; q < NQ; q++) acc[r][q] = VFMA(a, w[q], acc[r][q]);                            \
+                }                                                                                                 \
+            }                                                                                                     \
+            for (int r = 0; r < TR; r++)                                                                          \
+                for (int q = 0; q < NQ; q++) STORE(C + (size_t)(i + r) * ldc + jb + VL * q, acc[r][q]);           \
+        }                                                                                                         \
+        for (; jb < G; jb++)                                                                                      \
+            for (int r = 0; r < TR; r++) {                                                                        \
+                float s = C[(size_t)(i + r) * ldc + jb];                                                          \
+                for (int k = 0; k < K; k++) s = fmaf(A[(size_t)(i + r) * lda + k], W[(size_t)k * G + jb], s);    \
+                C[(size_t)(i + r) * ldc + jb] = s;                                                                \
+            }                                                                                                     \
+    }                                                                                                             \
+    for (; i < rows; i++) {                                                                                       \
+        int jb = 0;                                                                                               \
+        for (; jb + VL * NQ <= G; jb += VL * NQ) {                                                                \
+            V acc[NQ];                                                                                            \
+            for (int q = 0; q < NQ; q++) acc[q] = LOAD(C + (size_t)i * ldc + jb + VL * q);                        \
+            for (int k = 0; k < K; k++) {                                                                         \
+                V a = BCAST(A[(size_t)i * lda + k]);                                                              \
+                for (int q = 0; q < NQ; q++) acc[q] = VFMA(a, LOAD(W + (size_t)k * G + jb + VL * q), acc[q]);     \
+            }                                                                                                     \
+            for (int q = 0; q < NQ; q++) STORE(C + (size_t)i * ldc + jb + VL * q, acc[q]);                        \
+        }                                                                                                         \
+        for (; jb < G; jb++) {                                                                                    \
+            float s = C[(size_t)i * ldc + jb];                                                                    \
+            for (int k = 0; k < K; k++) s = fmaf(A[(size_t)i * lda + k], W[(size_t)k * G + jb], s);              \
+            C[(size_t)i * ldc + jb] = s;                                                                          \
+        }                                                                                                         \
     }
-    for (; i < rows; i++) {
-        int jb = 0;
-        for (; jb + TJ <= G; jb += TJ) {
-            vf acc[4];
-            for (int q = 0; q < 4; q++) memcpy(&acc[q], C + (size_t)i * ldc + jb + 16 * q, 64);
-            for (int k = 0; k < K; k++) {
-                float a = A[(size_t)i * lda + k];
-                for (int q = 0; q < 4; q++) {
-                    vf w; memcpy(&w, W + (size_t)k * G + jb + 16 * q, 64);
-                    acc[q] = acc[q] + a * w;
-                }
-            }
-            for (int q = 0; q < 4; q++) memcpy(C + (size_t)i * ldc + jb + 16 * q, &acc[q], 64);
-        }
-        for (; jb < G; jb++) {
-            float s = C[(size_t)i * ldc + jb];
-            for (int k = 0; k < K; k++) s = s + A[(size_t)i * lda + k] * W[(size_t)k * G + jb];
-            C[(size_t)i * ldc + jb] = s;
-        }
-    }
+
+typedef void (*mm_fn)(const float *, int, const float *, float *, int, int, int, int);
+#define MM_ARGS const float *A, int lda, const float *W, float *C, int ldc, int rows, int K, int G
+
+#define S_LOAD(p) (*(p))
+#define S_STORE(p, v) (*(p) = (v))
+#define S_BCAST(a) (a)
+static void mm_portable(MM_ARGS) { MM_BODY(float, 1, 4, S_LOAD, S_STORE, S_BCAST, fmaf) }
+
+#ifdef X86
+__attribute__((target("avx512f"))) static void mm_avx512(MM_ARGS) {
+    MM_BODY(__m512, 16, 4, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps)
 }
+__attribute__((target("avx2,fma"))) static void mm_avx2(MM_ARGS) {
+    MM_BODY(__m256, 8, 2, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_set1_ps, _mm256_fmadd_ps)
+}
+#endif
+
+static mm_fn mm_pick(void) {
+#ifdef X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return mm_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return mm_avx2;
+#endif
+    return mm_portable;
+}
+static mm_fn mm_acc_impl;
+/* Tests: run the multiply-accumulate of build `which` (0 the dispatcher's pick, 1 portable, 2 AVX2 + FMA,
+   3 AVX-512); returns 0 when this CPU cannot run it. */
+int lstm_use(int which) {
+    mm_fn f = which == 0 ? mm_pick() : which == 1 ? mm_portable : NULL;
+#ifdef X86
+    if (which == 2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) f = mm_avx2;
+    if (which == 3 && __builtin_cpu_supports("avx512f")) f = mm_avx512;
+#endif
+    if (f) mm_acc_impl = f;
+    return f != NULL;
+}
+static void mm_acc(MM_ARGS) {
+    if (!mm_acc_impl) mm_acc_impl = mm_pick(); /* a race only stores the same pointer twice */
+    mm_acc_impl(A, lda, W, C, ldc, rows, K, G);
+}
+
 /* tanh as a rational function on [-7.9, 7.9] (clamped outside), good to a few float ulps. */
 static inline float tanh_r(float x) {
     const float lim = 7.90531110763549805f;

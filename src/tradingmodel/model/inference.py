@@ -42,6 +42,8 @@ def _c_library() -> ctypes.CDLL | None:
     i = ctypes.c_int
     lib.lstm_forward.argtypes = [_F, i, i, i, i, i, _F, _F, _F, _F, _F, ctypes.c_float, _F]
     lib.lstm_forward.restype = ctypes.c_int
+    lib.lstm_use.argtypes = [i]
+    lib.lstm_use.restype = ctypes.c_int
     return lib
 
 
