@@ -17,6 +17,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -94,7 +95,7 @@ class Predictor:
             s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.mean, dtype=torch.float32) for s in symbols
         }
         self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32) for s in symbols}
-        self._stacked: dict[tuple[str, ...], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._stacked: dict[tuple[str, ...], tuple[Any, Any]] = {}  # per symbol list: scaling, calibration
         self._kernels = {id(ck): LSTMKernel(ck.net) for ck in self.checkpoints}
         self._cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
         self.split_calls = 0  # network calls split over the cores (see _run)
@@ -131,13 +132,27 @@ class Predictor:
         for syms in groups.values():
             ck = self.checkpoint_of[syms[0]]
             z = self._run(ck, syms)
-            for s, zi in zip(syms, z, strict=True):
-                meta = ck.symbols[s]
-                close = float(self._state[s].last[_CLOSE])
-                pred = close * (1.0 + zi * meta.scaler.target_scale)
-                conf = float(apply_calibration(np.abs(np.array([zi])), meta.calibration)[0])
-                out[s] = Prediction(s, float(pred), conf if math.isfinite(conf) else math.nan, close)
+            scale, calib = self._calibration(syms)
+            close = np.array([self._state[s].last[_CLOSE] for s in syms])
+            pred = close * (1.0 + z * scale)  # elementwise: the same float64 operations per symbol as one by one
+            conf = apply_calibration(np.abs(z), calib)
+            for s, c, p, q in zip(syms, close.tolist(), pred.tolist(), conf.tolist(), strict=True):
+                out[s] = Prediction(s, p, q if math.isfinite(q) else math.nan, c)
         return out
+
+    def _calibration(self, order: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row target scale (rows,) and calibration (2, rows), cached per symbol list."""
+        key = ("calibration", *order)
+        got = self._stacked.get(key)
+        if got is None:
+            if len(self._stacked) >= 64:
+                self._stacked.clear()
+            metas = [self.checkpoint_of[s].symbols[s] for s in order]
+            got = self._stacked[key] = (
+                np.array([m.scaler.target_scale for m in metas], dtype=np.float64),
+                np.array([[float(m.calibration[0]) for m in metas], [float(m.calibration[1]) for m in metas]]),
+            )
+        return got  # type: ignore[return-value]
 
     def _run(self, ck: Checkpoint, syms: list[str]) -> np.ndarray:
         """Network outputs (float64) for ``syms``' windows: the checkpoint's :class:`LSTMKernel`, whose bits
