@@ -15,7 +15,8 @@ depend on the weights); the 100-symbol checkpoint is that network with the first
   bars/s beside ``run_backtest`` on the same bars and predictions;
 * physical limit: the network's FLOPs per call ÷ this machine's matmul rate (measured here, one thread, on
   a large GEMM and on the LSTM's own step shapes) against the issue's targets (p99 < 2 ms for 1 symbol,
-  < 10 ms for 100).
+  < 10 ms for 100); and for one window, which is a chain of matrix-vector products, the weight bytes it
+  streams ÷ the measured L2 read rate.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from tradingmodel.strategy import layout as L
 
 CFG = ModelConfig(num_epochs=1, patience=1, seed=1)  # the default network: 2 x 128, window 60
 TARGET_MS = {1: 2.0, 100: 10.0}
-WARM_SLICES = 2  # first slices of a path: one-time checks (the predictor's batch-size bit check), not counted
+WARM_SLICES = 2  # first slices of a path (first calls: caches, a new connection), not counted; printed apart
 
 
 def _ms(a: list[float], q: float) -> float:
@@ -199,7 +200,14 @@ def engine_replay(model_dir: Path, bars: pd.DataFrame, url: str, tmp: Path, warm
     )
     wall = time.perf_counter() - t0
     out = {k: v[WARM_SLICES:] for k, v in parts.items()}
-    return {"slice": slice_s[WARM_SLICES:], "handed": handed_s[WARM_SLICES:], **out, "wall": wall, "cfg": cfg}
+    return {
+        "slice": slice_s[WARM_SLICES:],
+        "handed": handed_s[WARM_SLICES:],
+        "first": handed_s[:WARM_SLICES],
+        **out,
+        "wall": wall,
+        "cfg": cfg,
+    }
 
 
 def empty_transaction(url: str, n: int = 50) -> tuple[float, float]:
@@ -226,6 +234,22 @@ def empty_transaction(url: str, n: int = 50) -> tuple[float, float]:
     with write_transaction(engine) as conn:
         conn.execute(text("DROP TABLE bench_commit_floor"))
     return out[0], out[1]
+
+
+def window_weight_bytes(inputs: int, hidden: int, layers: int, steps: int, tile_rows: int = 4) -> int:
+    """Weight bytes the kernel reads for one window: every step reads each layer's recurrent matrix, and the
+    input projection of a layer (all steps at once) reads its matrix once per tile of ``tile_rows`` steps."""
+    g = 4 * hidden
+    passes = -(-steps // tile_rows)
+    return 4 * g * (steps * layers * hidden + passes * (inputs + (layers - 1) * hidden))
+
+
+def l2_read_rate(total_bytes: int = 800_000) -> float:
+    """GB/s of a float32 dot product over two arrays of ``total_bytes`` together (resident in L2 after the first
+    pass on these machines), one thread: the rate at which one core streams weights it keeps in L2."""
+    n = total_bytes // 8
+    a, b = np.random.rand(n).astype(np.float32), np.random.rand(n).astype(np.float32)
+    return _rate(lambda: a.dot(b), total_bytes)[0]  # "GFLOP/s" of bytes: GB/s
 
 
 def physical_limit(model_dir: Path) -> dict[str, float]:
@@ -256,6 +280,8 @@ def physical_limit(model_dir: Path) -> dict[str, float]:
             out[f"{name}_p50"], out[f"{name}_p99"] = _ms(calls, 50), _ms(calls, 99)
     flop1 = lstm_flops_per_sample(5, h, c.num_layers, c.sequence_length)
     xs = np.random.default_rng(0).standard_normal((512, c.sequence_length, 5)).astype(np.float32)
+    out["l2"] = l2_read_rate()
+    out["window_bytes"] = window_weight_bytes(5, h, c.num_layers, c.sequence_length)
     out["kernel512"] = _rate(lambda: kernel(xs), 512 * flop1)[0]
     out["kernel512_all"] = _rate(lambda: kernel(xs, threads=cores), 512 * flop1)[0]
     for rows in (4, 100):
@@ -344,6 +370,12 @@ def main() -> None:
                 f"{floor / TARGET_MS[n]:.2f}x the {TARGET_MS[n]:g} ms target ({cores} cores at the measured "
                 f"{best_all:.1f} GFLOP/s: {floor_all:.2f} ms = {floor_all / TARGET_MS[n]:.2f}x the target)"
             )
+        mb, l2 = lim["window_bytes"] / 1e6, lim["l2"]
+        floor_bw, one = mb / 1e3 / l2 * 1e3, lim["kernel1_p50"]
+        print(
+            f"physical limit, 1 symbol, memory (one window streams {mb:.1f} MB of weights from L2 at the measured "
+            f"{l2:.1f} GB/s, 1 core): {floor_bw:.3f} ms = {floor_bw / one:.2f}x the kernel's p50 ({one:.3f} ms)"
+        )
         for q in (50, 99):
             one, bare, path = lim[f"kernel1_p{q}"], lim[f"bare4_p{q}"], _ms(parts[1]["total"], q)
             print(
@@ -374,6 +406,11 @@ def main() -> None:
                         f"bar->orders p{q}, engine ({label}, decision commit included), {sym}: {v:.3f} ms = "
                         f"{v / c:.1f}x the compute path ({c:.3f} ms)"
                     )
+                first = max(r["first"]) * 1e3
+                print(
+                    f"  first {WARM_SLICES} slices (not counted above), slowest, {label}, {sym}: {first:.3f} ms = "
+                    f"{first / _ms(r['handed'], 50):.1f}x bar->orders p50"
+                )
                 for q in (50, 99):
                     v, h = _ms(r["slice"], q), _ms(r["handed"], q)
                     print(

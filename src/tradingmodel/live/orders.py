@@ -349,18 +349,18 @@ class OrderBook:
     ) -> None:
         """Cancel ``cancels`` then submit ``orders`` (their decision is committed). A fill that comes back at
         once (market-on-close) and a refusal go to the strategy, committed with its snapshot and ``after()``'s
-        events (the portfolio after them)."""
+        events (the portfolio after them). The executor's answers to the cancels are stored with the submits'
+        (after them, as a submit's is: a kill in between leaves an order the restart resolves at the executor)."""
+        ups: list[OrderUpdate] = []
         for cid in cancels:
             o = self.open.pop(cid)
-            if o["status"] == "new":  # never sent: canceled here
+            if o["status"] == "new":  # never sent: canceled here, before anything else is sent
                 self.publish(self.store.set_status([OrderUpdate(cid, "canceled", message="not sent: stale")]))
                 continue
-            u = await self.executor.cancel(cid)
+            ups.append(await self.executor.cancel(cid))
             self.crash("after_cancel")
-            self.publish(self.store.set_status([u]))
         bar = None if last is None else last.to_pydatetime()
         stamp = max(strategy.stamp - 1, 0)
-        ups: list[OrderUpdate] = []
         refused: list[Report] = []
         for o in orders:
             u = await self.executor.submit(o)
