@@ -16,12 +16,12 @@ engine can publish them in-process after the commit. The readers are in :mod:`.s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from tradingmodel.execution.orders import FillReport, OrderRequest, OrderUpdate, advance
@@ -126,6 +126,9 @@ def open_session(
             int(row.id), name, True, bytes(st.snapshot), st.format_version, st.last_bar_time, created_at=created
         )
 
+
+#: orjson leaves these to ``json_safe`` (its own text for them would differ from what the JSON type writes)
+_PLAIN_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 
 PREDICTION_KEYS = ["model_id", "symbol", "timeframe", "horizon", "timestamp"]
 
@@ -466,7 +469,8 @@ class SessionStore(SessionReader):
         """The events' rows through the driver's ``executemany``, each value through its column's own bind
         processor (the stored text is what SQLAlchemy writes), and their ids.
 
-        SQLAlchemy's per-row parameter handling was ~25 us per event, 8 ms of a 100-symbol slice; a slice's
+        NaN and inf become null, as ``json_safe`` makes them. SQLAlchemy's per-row parameter handling was ~25 us
+        per event, 8 ms of a 100-symbol slice, and json.dumps ~5 us; a slice's
         events share one ``created_at`` and (mostly) one ``bar_time``, processed once each here. And one
         INSERT ... RETURNING per row is what SQLAlchemy does on SQLite (it cannot batch RETURNING in parameter
         order there): instead, as SQLite has one writer and this transaction holds the write lock, this run's
@@ -483,9 +487,9 @@ class SessionStore(SessionReader):
             bt = e.bar_time
             if bt not in times:
                 times[bt] = time_of(bt) if time_of else bt
-            try:  # the JSON type's own text (json.dumps) when the data is plain already: most events
-                text = json.dumps(e.data, allow_nan=False)
-            except (TypeError, ValueError):  # NaN, numpy, ...: made storable first
+            try:  # plain data (most events) straight to JSON text: orjson, ~5x json.dumps (the same values)
+                text = orjson.dumps(e.data, option=_PLAIN_JSON).decode()
+            except TypeError:  # numpy, datetimes, odd keys, ...: made storable first, as the JSON type does
                 safe = json_safe(e.data)
                 text = data_of(safe) if data_of else safe
             rows.append((self.run_id, e.type, e.symbol, times[bt], text, created))
