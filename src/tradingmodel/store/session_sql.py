@@ -110,21 +110,23 @@ ORDER_BY_CID = Prepared(
 #: every column given, so that one compiled INSERT serves every order
 INSERT_ORDER = Prepared(insert(Order), ORDER_COLUMNS)
 
+
+def _update_by_id(entity: Any, key: str, **values: Any) -> Prepared:
+    """``UPDATE`` of one row of ``entity`` by its id (bind ``key``) setting ``values``."""
+    return Prepared(update(entity).where(entity.id == bindparam(key)).values(**values))
+
+
 #: a status change; the broker's order id and message replace the stored ones only when given
-ORDER_STATUS = Prepared(
-    update(Order)
-    .where(Order.id == bindparam("oid"))
-    .values(
-        status=bindparam("new_status"),
-        updated_at=bindparam("now"),
-        broker_order_id=func.coalesce(bindparam("boid", type_=Order.broker_order_id.type), Order.broker_order_id),
-        message=func.coalesce(bindparam("msg", type_=Order.message.type), Order.message),
-    )
+ORDER_STATUS = _update_by_id(
+    Order,
+    "oid",
+    status=bindparam("new_status"),
+    updated_at=bindparam("now"),
+    broker_order_id=func.coalesce(bindparam("boid", type_=Order.broker_order_id.type), Order.broker_order_id),
+    message=func.coalesce(bindparam("msg", type_=Order.message.type), Order.message),
 )
-ORDER_FILLED = Prepared(
-    update(Order)
-    .where(Order.id == bindparam("oid"))
-    .values(filled_quantity=bindparam("filled"), status=bindparam("new_status"), updated_at=bindparam("now"))
+ORDER_FILLED = _update_by_id(
+    Order, "oid", filled_quantity=bindparam("filled"), status=bindparam("new_status"), updated_at=bindparam("now")
 )
 
 FILL_BY_BROKER_ID = Prepared(select(Fill.id).where(Fill.broker_fill_id == bindparam("fid")))
@@ -138,12 +140,13 @@ POSITION_OF = Prepared(
     row=namedtuple("PositionRow", "id quantity avg_price realized_pnl"),
 )
 INSERT_POSITION = Prepared(insert(Position), POSITION_COLUMNS)
-UPDATE_POSITION = Prepared(
-    update(Position)
-    .where(Position.id == bindparam("pid"))
-    .values(
-        quantity=bindparam("q"), avg_price=bindparam("avg"), realized_pnl=bindparam("pnl"), updated_at=bindparam("now")
-    )
+UPDATE_POSITION = _update_by_id(
+    Position,
+    "pid",
+    quantity=bindparam("q"),
+    avg_price=bindparam("avg"),
+    realized_pnl=bindparam("pnl"),
+    updated_at=bindparam("now"),
 )
 
 #: every statement above, compiled up front by :func:`prepare`
