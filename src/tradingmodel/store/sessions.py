@@ -11,7 +11,8 @@ Each public writer is one transaction, in the order the engine needs for crash s
 
 A fill whose ``broker_fill_id`` is already stored is skipped, with its position change: a fill delivered
 twice is applied once. Events get their ids from the database (monotonic) and are returned so that the
-engine can publish them in-process after the commit. The readers are in :mod:`.session_reads`.
+engine can publish them in-process after the commit. The statements are in :mod:`.session_sql`, the events
+writer in :mod:`.session_events`, the readers in :mod:`.session_reads`.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from tradingmodel.execution.orders import FillReport, OrderRequest, OrderUpdate, advance
 from tradingmodel.store import session_sql as Q
 from tradingmodel.store.ingest import write_transaction
-from tradingmodel.store.schema import Event, Prediction, Run, SessionState, utcnow
+from tradingmodel.store.schema import Prediction, Run, SessionState, utcnow
+from tradingmodel.store.session_events import EventRow, EventWriter
 from tradingmodel.store.session_reads import OPEN_STATUSES, SessionReader
 from tradingmodel.store.sql import json_safe, upsert
 from tradingmodel.store.types import StoreError, to_utc
@@ -46,17 +47,6 @@ class SessionInfo:
     format_version: int | None = None
     last_bar_time: datetime | None = None
     created_at: datetime | None = None  # when the session's run was first created (UTC)
-
-
-@dataclass
-class EventRow:
-    """One event to append: ``type``, ``symbol`` or None, ``bar_time`` or None, ``data`` JSON."""
-
-    type: str
-    data: dict[str, Any]
-    symbol: str | None = None
-    bar_time: datetime | None = None
-    id: int | None = None
 
 
 @dataclass
@@ -127,9 +117,6 @@ def open_session(
         )
 
 
-#: orjson leaves these to ``json_safe`` (its own text for them would differ from what the JSON type writes)
-_PLAIN_JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
-
 PREDICTION_KEYS = ["model_id", "symbol", "timeframe", "horizon", "timestamp"]
 
 
@@ -148,6 +135,7 @@ class SessionStore(SessionReader):
         super().__init__(engine, run_id)
         self.crash = crash
         self._stmts: dict[str, Any] = {}
+        self._event_writer = EventWriter(run_id)
         self._every, self._calls = 8, 0  # checkpoint() interval in calls, and calls since the last one
         with engine.connect() as conn:
             Q.prepare(conn, [self._upsert(conn, "prediction"), self._upsert(conn, "state")])
@@ -441,63 +429,4 @@ class SessionStore(SessionReader):
         )
 
     def _events(self, conn: Connection, events: Sequence[EventRow]) -> list[EventRow]:
-        if not events:
-            return []
-        now = utcnow()
-        if conn.dialect.name == "sqlite":
-            ids = self._sqlite_events(conn, events, now)
-        else:
-            if "events_returning" not in self._stmts:  # built once: building costs more than running it
-                self._stmts["events_returning"] = insert(Event).returning(Event.id, sort_by_parameter_order=True)
-            rows = [
-                {
-                    "run_id": self.run_id,
-                    "type": e.type,
-                    "symbol": e.symbol,
-                    "bar_time": e.bar_time,
-                    "data": json_safe(e.data),
-                    "created_at": now,
-                }
-                for e in events
-            ]
-            ids = conn.execute(self._stmts["events_returning"], rows).scalars().all()
-        for e, i in zip(events, ids, strict=True):
-            e.id = int(i)
-        return list(events)
-
-    def _sqlite_events(self, conn: Connection, events: Sequence[EventRow], now: datetime) -> list[int]:
-        """The events' rows through the driver's ``executemany``, each value through its column's own bind
-        processor (the stored text is what SQLAlchemy writes), and their ids.
-
-        NaN and inf become null, as ``json_safe`` makes them. SQLAlchemy's per-row parameter handling was ~25 us
-        per event, 8 ms of a 100-symbol slice, and json.dumps ~5 us; a slice's
-        events share one ``created_at`` and (mostly) one ``bar_time``, processed once each here. And one
-        INSERT ... RETURNING per row is what SQLAlchemy does on SQLite (it cannot batch RETURNING in parameter
-        order there): instead, as SQLite has one writer and this transaction holds the write lock, this run's
-        last ``len(events)`` ids are the rows just inserted."""
-        if "sqlite_events" not in self._stmts:
-            c = Event.__table__.c
-            procs = tuple(col.type._cached_bind_processor(conn.dialect) for col in (c.bar_time, c.data, c.created_at))
-            self._stmts["sqlite_events"] = procs
-        time_of, data_of, created_of = self._stmts["sqlite_events"]
-        created = created_of(now) if created_of else now
-        times: dict[Any, Any] = {None: None}
-        rows = []
-        for e in events:
-            bt = e.bar_time
-            if bt not in times:
-                times[bt] = time_of(bt) if time_of else bt
-            try:  # plain data (most events) straight to JSON text: orjson, ~5x json.dumps (the same values)
-                text = orjson.dumps(e.data, option=_PLAIN_JSON).decode()
-            except TypeError:  # numpy, datetimes, odd keys, ...: made storable first, as the JSON type does
-                safe = json_safe(e.data)
-                text = data_of(safe) if data_of else safe
-            rows.append((self.run_id, e.type, e.symbol, times[bt], text, created))
-        db = conn.connection.driver_connection  # inside this transaction (see session_sql.Prepared)
-        db.executemany(  # type: ignore[union-attr]
-            "INSERT INTO events (run_id, type, symbol, bar_time, data, created_at) VALUES (?, ?, ?, ?, ?, ?)", rows
-        )
-        newest = db.execute(  # type: ignore[union-attr]
-            "SELECT id FROM events WHERE run_id = ? ORDER BY id DESC LIMIT ?", (self.run_id, len(rows))
-        )
-        return [int(r[0]) for r in newest.fetchall()][::-1]
+        return self._event_writer.write(conn, events)
