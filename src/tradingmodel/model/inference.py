@@ -103,6 +103,7 @@ class LSTMKernel:
         self.bias = _aligned(np.stack([sd[f"bias_ih_l{i}"] + sd[f"bias_hh_l{i}"] for i in range(n)]))
         self.hw = _aligned(net.head.weight.detach().to("cpu", torch.float32).numpy()[0])
         self.hb = np.float32(net.head.bias.detach().to("cpu", torch.float32).numpy()[0])
+        self._weights: list[ctypes._Pointer] | None = None  # type: ignore[type-arg]
 
     def __call__(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """Outputs (float32) for windows ``x`` (n, L, inputs), split over up to ``threads`` threads."""
@@ -131,15 +132,16 @@ class LSTMKernel:
 
             forward(x, self.wih0t, self.wiht, self.whht, self.bias, self.hw, self.hb, out)
             return
-        p = [a.ctypes.data_as(_F) for a in (x, self.wih0t, self.wiht, self.whht, self.bias, self.hw)]
+        if self._weights is None:  # the weights' pointers, once (~3 us each to make)
+            self._weights = [a.ctypes.data_as(_F) for a in (self.wih0t, self.wiht, self.whht, self.bias, self.hw)]
         rc = _c_library().lstm_forward(  # type: ignore[union-attr]
-            p[0],
+            x.ctypes.data_as(_F),
             x.shape[0],
             x.shape[1],
             x.shape[2],
             self.hidden,
             self.layers,
-            *p[1:],
+            *self._weights,
             float(self.hb),
             out.ctypes.data_as(_F),
         )
