@@ -150,3 +150,32 @@ def test_two_processes_creating_the_same_new_database(fresh_url: str) -> None:
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outs]
     assert [out.strip() for out, _ in outs] == [head_revision()] * 2
+
+
+def test_a_connection_answered_locked_at_once_retries_the_wal_switch(tmp_path: Path) -> None:
+    """SQLite answers "database is locked" at once, without its busy timeout, to one of two connections that
+    would deadlock on the lock upgrade (two processes opening a new file): the WAL switch is retried, on a real
+    file, until it goes through; another error, or one past the deadline, is raised."""
+    import sqlite3
+
+    from tradingmodel.store.engine import retry_locked
+
+    db = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    answers = iter([sqlite3.OperationalError("database is locked")] * 3)
+
+    def switch() -> str:
+        err = next(answers, None)
+        if err is not None:
+            raise err
+        return db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+
+    assert retry_locked(switch) == "wal"
+    assert next(answers, None) is None  # tried four times
+
+    def fails(message: str) -> None:
+        raise sqlite3.OperationalError(message)
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        retry_locked(lambda: fails("disk I/O error"))
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        retry_locked(lambda: fails("database is locked"), seconds=0.05)

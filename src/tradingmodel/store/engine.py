@@ -12,7 +12,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +87,23 @@ def _normalise_url(url: str | None) -> str:
     return u.render_as_string(hide_password=False)
 
 
+def retry_locked(run: Callable[[], Any], seconds: float = SQLITE_BUSY_TIMEOUT_MS / 1000) -> Any:
+    """``run()``, again while SQLite answers "database is locked", for up to ``seconds``.
+
+    Two processes switching one new file to WAL at once can each hold a shared lock and want the exclusive
+    one; SQLite then answers one of them at once, without its busy timeout ("if invoking the busy handler
+    could result in a deadlock", its docs), and that process failed to open the database (seen once in CI).
+    The failed statement has released its lock, so a retry a moment later goes through."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return run()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -91,7 +111,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         if engine.url.database not in (None, "", ":memory:"):
-            cur.execute("PRAGMA journal_mode = WAL")
+            retry_locked(lambda: cur.execute("PRAGMA journal_mode = WAL"))
         cur.execute("PRAGMA synchronous = NORMAL")  # durable at checkpoints; safe with WAL
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
