@@ -17,7 +17,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +43,16 @@ class Prediction:
     predicted_close: float
     confidence: float
     close: float
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Per-row constants of one symbol list: input scaling (rows, 1, 5) and output scale and calibration."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    target_scale: np.ndarray  # (rows,)
+    calibration: np.ndarray  # (2, rows)
 
 
 class _Symbol:
@@ -95,7 +104,7 @@ class Predictor:
             s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.mean, dtype=torch.float32) for s in symbols
         }
         self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32) for s in symbols}
-        self._stacked: dict[tuple[str, ...], tuple[Any, Any]] = {}  # per symbol list: scaling, calibration
+        self._stacked: dict[tuple[str, ...], _Rows] = {}
         self._kernels = {id(ck): LSTMKernel(ck.net) for ck in self.checkpoints}
         self._cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
         self.split_calls = 0  # network calls split over the cores (see _run)
@@ -132,27 +141,13 @@ class Predictor:
         for syms in groups.values():
             ck = self.checkpoint_of[syms[0]]
             z = self._run(ck, syms)
-            scale, calib = self._calibration(syms)
+            rows = self._rows(syms)
             close = np.array([self._state[s].last[_CLOSE] for s in syms])
-            pred = close * (1.0 + z * scale)  # elementwise: the same float64 operations per symbol as one by one
-            conf = apply_calibration(np.abs(z), calib)
+            pred = close * (1.0 + z * rows.target_scale)  # elementwise: the float64 operations one by one would do
+            conf = apply_calibration(np.abs(z), rows.calibration)
             for s, c, p, q in zip(syms, close.tolist(), pred.tolist(), conf.tolist(), strict=True):
                 out[s] = Prediction(s, p, q if math.isfinite(q) else math.nan, c)
         return out
-
-    def _calibration(self, order: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row target scale (rows,) and calibration (2, rows), cached per symbol list."""
-        key = ("calibration", *order)
-        got = self._stacked.get(key)
-        if got is None:
-            if len(self._stacked) >= 64:
-                self._stacked.clear()
-            metas = [self.checkpoint_of[s].symbols[s] for s in order]
-            got = self._stacked[key] = (
-                np.array([m.scaler.target_scale for m in metas], dtype=np.float64),
-                np.array([[float(m.calibration[0]) for m in metas], [float(m.calibration[1]) for m in metas]]),
-            )
-        return got  # type: ignore[return-value]
 
     def _run(self, ck: Checkpoint, syms: list[str]) -> np.ndarray:
         """Network outputs (float64) for ``syms``' windows: the checkpoint's :class:`LSTMKernel`, whose bits
@@ -164,22 +159,25 @@ class Predictor:
         view = torch.from_numpy(stack).unfold(0, L, 1)
         t = torch.arange(m, dtype=torch.int64) * L + (L - 1)
         w = relative_windows(view, t, L)
-        mean, std = self._scaling(syms)
-        w.sub_(mean)
-        w.div_(std)
+        rows = self._rows(syms)
+        w.sub_(rows.mean)
+        w.div_(rows.std)
         threads = self._cores if m >= SPLIT_MIN else 1
         self.split_calls += threads > 1
         return self._kernels[id(ck)](w.numpy(), threads=threads).astype(np.float64)
 
-    def _scaling(self, order: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-row training mean and std, (rows, 1, 5) each, cached per symbol list."""
+    def _rows(self, order: list[str]) -> _Rows:
+        """The per-row constants of a symbol list (cached: a session predicts the same lists again)."""
         key = tuple(order)
         got = self._stacked.get(key)
         if got is None:
             if len(self._stacked) >= 64:
                 self._stacked.clear()
-            got = self._stacked[key] = (
+            metas = [self.checkpoint_of[s].symbols[s] for s in order]
+            got = self._stacked[key] = _Rows(
                 torch.stack([self._mean[s] for s in order]).unsqueeze(1),
                 torch.stack([self._std[s] for s in order]).unsqueeze(1),
+                np.array([m.scaler.target_scale for m in metas], dtype=np.float64),
+                np.array([[float(m.calibration[0]) for m in metas], [float(m.calibration[1]) for m in metas]]),
             )
         return got

@@ -3,8 +3,9 @@
 Every output element is computed in one fixed order whatever the batch: a gate pre-activation starts at the
 bias (b_ih + b_hh), adds the input terms then the recurrent terms for k = 0, 1, ..., each a fused multiply-add
 (IEEE fma, rounded once; everything else is built with -ffp-contract=off, so the compiler fuses nothing on its
-own), so a window gets the same bits alone or in any batch, on any instruction set the dispatcher picks. The numba kernel in _lstm_numba.py does the same
-operations in the same order; the tests hold the two equal bit for bit. Loaded with ctypes (the GIL is
+own), so a window gets the same bits alone or in any batch, on any instruction set the dispatcher picks. The
+numba kernel in _lstm_numba.py does the same operations in the same order; the tests hold the two equal bit
+for bit. Loaded with ctypes (the GIL is
 released for the call); the module itself exports nothing to Python. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

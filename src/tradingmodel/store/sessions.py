@@ -134,26 +134,18 @@ class SessionStore(SessionReader):
     def __init__(self, engine: Engine, run_id: int, crash: Callable[[str], None] = lambda _p: None) -> None:
         super().__init__(engine, run_id)
         self.crash = crash
-        self._stmts: dict[str, Any] = {}
         self._event_writer = EventWriter(run_id)
         self._every, self._calls = 8, 0  # checkpoint() interval in calls, and calls since the last one
-        with engine.connect() as conn:
-            Q.prepare(conn, [self._upsert(conn, "prediction"), self._upsert(conn, "state")])
-
-    def _upsert(self, conn: Connection, name: str) -> Q.Prepared:
-        """The session's two upserts, built once (building one costs more than running it)."""
-        if name not in self._stmts:
-            if name == "prediction":
-                self._stmts[name] = Q.Prepared(
-                    upsert(conn, Prediction.__table__, PREDICTION_KEYS, ["predicted_price", "confidence", "signals"]),
-                    [*PREDICTION_KEYS, "predicted_price", "confidence", "signals", "created_at"],
-                )
-            else:
-                cols = ["format_version", "last_bar_time", "snapshot", "updated_at"]
-                self._stmts[name] = Q.Prepared(
-                    upsert(conn, SessionState.__table__, ["run_id"], cols), ["run_id", *cols]
-                )
-        return self._stmts[name]
+        with engine.connect() as conn:  # the two upserts depend on the dialect: built (and compiled) once here
+            state_cols = ["format_version", "last_bar_time", "snapshot", "updated_at"]
+            self._prediction_upsert = Q.Prepared(
+                upsert(conn, Prediction.__table__, PREDICTION_KEYS, ["predicted_price", "confidence", "signals"]),
+                [*PREDICTION_KEYS, "predicted_price", "confidence", "signals", "created_at"],
+            )
+            self._state_upsert = Q.Prepared(
+                upsert(conn, SessionState.__table__, ["run_id"], state_cols), ["run_id", *state_cols]
+            )
+            Q.prepare(conn, [self._prediction_upsert, self._state_upsert])
 
     # --- writers -------------------------------------------------------------------------------
     def checkpoint(self) -> bool:
@@ -203,7 +195,7 @@ class SessionStore(SessionReader):
                     parent_client_order_id=o.parent_client_order_id,
                 )
             if w.predictions:
-                self._upsert(conn, "prediction").run_many(conn, w.predictions)
+                self._prediction_upsert.run_many(conn, w.predictions)
             self._snapshot(conn, w.snapshot, w.format_version, w.bar_time)
             if point is not None:
                 self.crash(point)
@@ -417,7 +409,7 @@ class SessionStore(SessionReader):
         return q, pnl
 
     def _snapshot(self, conn: Connection, snapshot: bytes, version: int, bar_time: datetime | None) -> None:
-        self._upsert(conn, "state").run(
+        self._state_upsert.run(
             conn,
             {
                 "run_id": self.run_id,
