@@ -7,7 +7,15 @@ import pandas as pd
 import torch
 
 from tradingmodel.data import simulate
-from tradingmodel.model.windows import Scaler, Split, WindowSet, fit_scaler, next_returns, symbol_series
+from tradingmodel.model.windows import (
+    Scaler,
+    Split,
+    WindowSet,
+    fit_scaler,
+    next_returns,
+    scale_windows,
+    symbol_series,
+)
 
 L = 20
 
@@ -30,6 +38,23 @@ def test_windows_are_a_view_and_batches_match_a_naive_computation() -> None:
         want = (raw - sc.mean) / sc.std
         np.testing.assert_allclose(xb[k].numpy(), want, rtol=1e-5, atol=1e-5)
         assert yb[k].item() == np.float32((s.close[tk + 1] / s.close[tk] - 1) / 0.002)
+
+
+def test_numpy_scaling_has_the_bits_of_the_torch_batch() -> None:
+    """The live predictor scales windows with numpy; training and model.predict with torch: same bits."""
+    series = [_series(seed=1), _series(seed=2)]
+    rng = np.random.default_rng(3)
+    scalers = [Scaler(rng.normal(size=5), rng.uniform(0.1, 3.0, size=5), 0.002) for _ in series]
+    ws = WindowSet(series, scalers, L)
+    g = np.concatenate([ws.global_index(k, np.arange(s.first_window_end(L), s.n, 7)) for k, s in enumerate(series)])
+    sym = ws.symbol_of(torch.from_numpy(g))
+    want, _ = ws.batch(torch.from_numpy(g), sym)
+    raw = np.stack([ws.x.numpy()[i - L + 1 : i + 1] for i in g])
+    mean = np.stack([sc.mean for sc in scalers]).astype(np.float32)[sym.numpy()][:, None, :]
+    std = np.stack([sc.std for sc in scalers]).astype(np.float32)[sym.numpy()][:, None, :]
+    got = scale_windows(raw, mean, std, np.empty_like(raw))
+    assert len(g) > 50 and got.dtype == np.float32
+    assert np.array_equal(got.view(np.int32), want.numpy().view(np.int32))
 
 
 def test_splits_are_chronological_with_purge_gap_and_no_straddling() -> None:

@@ -4,10 +4,11 @@ The checkpoint is loaded once. Each closed bar updates the symbol's :class:`Stre
 numbers as the batch features) and appends the model's input row (close, log1p(volume), sma20, ema20,
 rsi/100, computed in float64 and stored as float32 exactly as :func:`tradingmodel.model.windows.symbol_series`
 does) to a ring buffer of the last ``sequence_length`` rows. A prediction normalises that window with the
-training statistics stored in the checkpoint (:func:`tradingmodel.model.windows.relative_windows`, then the
-per-symbol mean and std) and runs the network on all ready symbols of one checkpoint in one call of the
-batch-independent kernel that ``model.predict`` runs too (:mod:`tradingmodel.model.inference`), so every
-prediction has ``model.predict``'s bits. Warm-up: feed stored or replayed history through :meth:`Predictor.warm_up`.
+training statistics stored in the checkpoint (:func:`tradingmodel.model.windows.scale_windows`, the numpy
+twin of training's ``relative_windows`` and per-symbol standardisation) and runs the network on all ready
+symbols of one checkpoint in one call of the batch-independent kernel that ``model.predict`` runs too
+(:mod:`tradingmodel.model.inference`), so every prediction has ``model.predict``'s bits. Warm-up: feed
+stored or replayed history through :meth:`Predictor.warm_up`.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tradingmodel.features.streaming import StreamingFeatures
 from tradingmodel.model.baselines import apply_calibration
 from tradingmodel.model.checkpoint import Checkpoint
 from tradingmodel.model.inference import LSTMKernel
 from tradingmodel.model.predict import checkpoints_for
-from tradingmodel.model.windows import N_FEATURES, relative_windows
+from tradingmodel.model.windows import N_FEATURES, scale_windows
 
 #: from this many ready symbols on, one batch is split into a part per core
 SPLIT_MIN = 16
@@ -47,12 +47,15 @@ class Prediction:
 
 @dataclass(frozen=True)
 class _Rows:
-    """Per-row constants of one symbol list: input scaling (rows, 1, 5) and output scale and calibration."""
+    """Per-row constants of one symbol list: input scaling (rows, 1, 5) float32, output scale and calibration,
+    and the two (rows, L, 5) buffers its windows are gathered and scaled in."""
 
-    mean: torch.Tensor
-    std: torch.Tensor
+    mean: np.ndarray
+    std: np.ndarray
     target_scale: np.ndarray  # (rows,)
     calibration: np.ndarray  # (2, rows)
+    windows: np.ndarray
+    scaled: np.ndarray
 
 
 class _Symbol:
@@ -100,10 +103,6 @@ class Predictor:
         self.sequence_length = max(lengths)
         self.symbols = list(symbols)
         self._state = {s: _Symbol(self.checkpoint_of[s].config.sequence_length) for s in symbols}
-        self._mean = {
-            s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.mean, dtype=torch.float32) for s in symbols
-        }
-        self._std = {s: torch.tensor(self.checkpoint_of[s].symbols[s].scaler.std, dtype=torch.float32) for s in symbols}
         self._stacked: dict[tuple[str, ...], _Rows] = {}
         self._kernels = {id(ck): LSTMKernel(ck.net) for ck in self.checkpoints}
         self._cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
@@ -153,18 +152,14 @@ class Predictor:
         """Network outputs (float64) for ``syms``' windows: the checkpoint's :class:`LSTMKernel`, whose bits
         for a window do not depend on the batch, so one symbol runs as one row and equals ``model.predict``.
         From :data:`SPLIT_MIN` symbols on the rows are split over the cores (the kernel releases the GIL)."""
-        L = ck.config.sequence_length
         m = len(syms)
-        stack = np.concatenate([self._state[s].window() for s in syms])
-        view = torch.from_numpy(stack).unfold(0, L, 1)
-        t = torch.arange(m, dtype=torch.int64) * L + (L - 1)
-        w = relative_windows(view, t, L)
         rows = self._rows(syms)
-        w.sub_(rows.mean)
-        w.div_(rows.std)
+        for i, s in enumerate(syms):
+            rows.windows[i] = self._state[s].window()
+        w = scale_windows(rows.windows, rows.mean, rows.std, rows.scaled)
         threads = self._cores if m >= SPLIT_MIN else 1
         self.split_calls += threads > 1
-        return self._kernels[id(ck)](w.numpy(), threads=threads).astype(np.float64)
+        return self._kernels[id(ck)](w, threads=threads).astype(np.float64)
 
     def _rows(self, order: list[str]) -> _Rows:
         """The per-row constants of a symbol list (cached: a session predicts the same lists again)."""
@@ -174,10 +169,13 @@ class Predictor:
             if len(self._stacked) >= 64:
                 self._stacked.clear()
             metas = [self.checkpoint_of[s].symbols[s] for s in order]
+            shape = (len(order), self.checkpoint_of[order[0]].config.sequence_length, N_FEATURES)
             got = self._stacked[key] = _Rows(
-                torch.stack([self._mean[s] for s in order]).unsqueeze(1),
-                torch.stack([self._std[s] for s in order]).unsqueeze(1),
+                np.stack([m.scaler.mean for m in metas]).astype(np.float32)[:, None, :],
+                np.stack([m.scaler.std for m in metas]).astype(np.float32)[:, None, :],
                 np.array([m.scaler.target_scale for m in metas], dtype=np.float64),
                 np.array([[float(m.calibration[0]) for m in metas], [float(m.calibration[1]) for m in metas]]),
+                np.empty(shape, dtype=np.float32),
+                np.empty(shape, dtype=np.float32),
             )
         return got
