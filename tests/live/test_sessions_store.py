@@ -42,8 +42,9 @@ def test_session_by_name_continues_and_a_fill_twice_is_applied_once(db_url: str)
 def test_events_read_back_as_written_with_their_ids_on_both_dialects(db_url: str) -> None:
     """The slice writer's events (a raw executemany on SQLite) read back through the ORM types as given:
     aware UTC bar times, JSON data with NaN/inf stored as null and numpy scalars as numbers, and the ids
-    handed back are the stored rows' ids, in order."""
+    handed back are the stored rows' ids, in order (on PostgreSQL from one INSERT ... SELECT FROM unnest)."""
     import numpy as np
+    import pandas as pd
 
     engine = get_engine(db_url)
     a = SessionStore(engine, open_session(engine, "ev-a", symbols=["AAA"], config_toml="").run_id)
@@ -53,7 +54,9 @@ def test_events_read_back_as_written_with_their_ids_on_both_dialects(db_url: str
     for k in range(3):  # two sessions interleaved in one database: ids stay each run's own
         rows = [
             EventRow("bar", {"close": 1.5 + k, "n": [1, 2], "deep": {"x": "é"}}, "AAA", T),
-            EventRow("prediction", {"conf": float("nan"), "z": np.float64(0.25), "i": np.int64(3)}, "AAA", T2),
+            EventRow(
+                "prediction", {"conf": float("nan"), "z": np.float64(0.25), "i": np.int64(3)}, "AAA", pd.Timestamp(T2)
+            ),
             EventRow("portfolio", {"equity": float("inf"), 7: True}, None, None),
         ]
         written += a.append_events(rows)
