@@ -269,7 +269,8 @@ def physical_limit(model_dir: Path) -> dict[str, float]:
     kernel = LSTMKernel(ck.net)
     out["backend"] = kernel.backend
     with torch.inference_mode():
-        for name, f in (("bare4", lambda: ck.net(x4)), ("kernel1", lambda: kernel(x1))):
+        runs = (("bare4", lambda: ck.net(x4)), ("kernel1", lambda: kernel(x1)), ("split1", lambda: kernel(x1, cores)))
+        for name, f in runs:
             for _ in range(30):
                 f()
             calls: list[float] = []
@@ -376,13 +377,24 @@ def main() -> None:
             f"physical limit, 1 symbol, memory (one window streams {mb:.1f} MB of weights from L2 at the measured "
             f"{l2:.1f} GB/s, 1 core): {floor_bw:.3f} ms = {floor_bw / one:.2f}x the kernel's p50 ({one:.3f} ms)"
         )
+        two = lim["split1_p50"]
+        print(
+            f"physical limit, 1 symbol, memory, {cores} cores (each streams 1/{cores} of the weights: the kernel "
+            f"splits the hidden units): {floor_bw / cores:.3f} ms = {floor_bw / cores / two:.2f}x the kernel's p50 on "
+            f"{cores} threads ({two:.3f} ms)"
+        )
+        for q in (50, 99):
+            one, two = lim[f"kernel1_p{q}"], lim[f"split1_p{q}"]
+            print(
+                f"bare network call p{q}, 1 window, the kernel on {cores} threads (half the hidden units each, the "
+                f"live path): {two:.3f} ms = {one / two:.2f}x faster than on one thread ({one:.3f} ms)"
+            )
         for q in (50, 99):
             one, bare, path = lim[f"kernel1_p{q}"], lim[f"bare4_p{q}"], _ms(parts[1]["total"], q)
             print(
-                f"bare network call p{q}, 1 window, the kernel (the floor of the 1-symbol path): {one:.3f} ms = "
+                f"bare network call p{q}, 1 window, the kernel on one thread: {one:.3f} ms = "
                 f"{bare / one:.2f}x faster than torch on the 4 rows it needed for model.predict's bits "
-                f"({bare:.3f} ms); "
-                f"the compute path is {path / one:.2f}x it"
+                f"({bare:.3f} ms); the compute path is {path / lim[f'split1_p{q}']:.2f}x the kernel on {cores} threads"
             )
 
         # --- engine: replay at --speed 0 -----------------------------------------------------------

@@ -14,8 +14,8 @@ from tradingmodel.model.inference import LSTMKernel, default_backend
 from tradingmodel.model.network import LSTMRegressor
 
 # (inputs, hidden, layers): the default network, one layer, a hidden size whose gates (4 x 20 = 80) leave a
-# column tail outside the kernel's 64-wide tiles, three layers
-SHAPES = [(5, 128, 2), (5, 8, 1), (5, 20, 3)]
+# column tail outside the kernel's 64-wide tiles, three layers, an odd hidden size (halves of 3 and 4 units)
+SHAPES = [(5, 128, 2), (5, 8, 1), (5, 20, 3), (3, 7, 2)]
 
 
 def _net(i: int, h: int, layers: int, seed: int = 0) -> LSTMRegressor:
@@ -106,7 +106,88 @@ def test_weights_start_on_a_cache_line_whatever_numpy_gave() -> None:
             a = getattr(k, name)
             assert a.ctypes.data % 64 == 0 and a.flags.c_contiguous, name
         w = net.lstm.weight_hh_l1.detach().numpy().T
-        assert np.array_equal(k.whht[1], w)
+        assert np.array_equal(k.whht[1], inference._halves(w, 128) if k.backend == "c" else w)
+
+
+def test_the_c_layout_is_a_permutation_of_the_gate_columns_in_unit_halves() -> None:
+    """Gate q of unit u sits in half p (u < hidden // 2 or not) at 4 * start(p) + q * size(p) + offset."""
+    for hidden in (128, 7, 8):
+        cols = np.arange(4 * hidden)[None, :]
+        got = inference._halves(cols, hidden)[0]
+        cut = hidden // 2
+        for q in range(4):
+            for u in range(hidden):
+                start, size = (0, cut) if u < cut else (cut, hidden - cut)
+                assert got[4 * start + q * size + (u - start)] == q * hidden + u
+        assert sorted(got) == list(range(4 * hidden))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_few_windows_on_two_threads_get_the_bits_of_one_thread(shape: tuple[int, int, int]) -> None:
+    """Up to 4 windows run on two threads, each computing half of the hidden units (one barrier per step):
+    the same bits as one thread; two callers at once (one gets the worker, the other runs alone) too."""
+    _c_or_skip()
+    net = _net(*shape, seed=5)
+    k = LSTMKernel(net, "c")
+    x = _windows(9, shape[0], seed=6)
+    whole = k(x)
+    before = inference._c_library().lstm_split_calls()  # type: ignore[union-attr]
+    for n in (1, 2, 3, 4):
+        for a in range(0, 9 - n, 2):
+            np.testing.assert_array_equal(k(x[a : a + n], threads=2), whole[a : a + n])
+    assert inference._c_library().lstm_split_calls() > before  # type: ignore[union-attr]  # the path ran
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(lambda j: k(x[j % 9 : j % 9 + 1], threads=2)[0], range(300)))
+    np.testing.assert_array_equal(np.array(got), whole[np.arange(300) % 9])
+
+
+def _in_forked_child(f) -> bytes:
+    """``f()``'s bytes computed in a child of fork(), or b"" when the child answers nothing in 30 s."""
+    import select
+    import signal
+
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(w, f())
+        finally:
+            os._exit(0)
+    os.close(w)
+    got = b""
+    while select.select([r], [], [], 30)[0] and (chunk := os.read(r, 64)):
+        got += chunk
+    os.close(r)
+    if not got:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return got
+
+
+def test_the_two_thread_path_works_in_a_forked_child() -> None:
+    """The worker thread does not survive fork(): a child starts its own, from a fresh barrier (else it waits
+    forever). Forked after an odd and after an even number of calls: a call passes an odd number of
+    barriers, so one of the two forks finds the caller's barrier sense flipped."""
+    _c_or_skip()
+    if not hasattr(os, "fork"):
+        pytest.skip("no fork on this platform")
+    k = LSTMKernel(_net(5, 16, 2), "c")
+    x = _windows(1, 5)
+    want = k(x, threads=2).tobytes()  # the parent's worker runs
+    lib = inference._c_library()
+    assert lib is not None
+
+    def child() -> bytes:
+        k(x, threads=2)  # the first call starts the child's worker; then the two-thread path must run
+        n = lib.lstm_split_calls()
+        got = k(x, threads=2).tobytes()
+        return got if lib.lstm_split_calls() > n else b"not on two threads"
+
+    for _ in range(2):
+        assert _in_forked_child(child) == want, "the child got no result in 30 s, or not on two threads"
+        k(x, threads=2)
 
 
 @pytest.mark.parametrize("shape", SHAPES)

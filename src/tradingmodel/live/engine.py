@@ -142,6 +142,7 @@ class Engine:
     # --- one slice ----------------------------------------------------------------------------
     async def _process(self, sl: Slice) -> None:
         T = sl.timestamp
+        self.predictor.prepare()
         got = await self._executor_bars(sl)
         self.crash("after_executor_bars")
         updates = await self.book.poll(list(sl.bars))

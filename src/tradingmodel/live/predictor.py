@@ -28,9 +28,6 @@ from tradingmodel.model.inference import LSTMKernel
 from tradingmodel.model.predict import checkpoints_for
 from tradingmodel.model.windows import N_FEATURES, scale_windows
 
-#: from this many ready symbols on, one batch is split into a part per core
-SPLIT_MIN = 16
-
 #: positions inside StreamingFeatures' output (ALL_NAMES order)
 _CLOSE, _VOLUME, _SMA, _EMA, _RSI, _VSMA, _RETSTD = range(7)
 
@@ -106,7 +103,15 @@ class Predictor:
         self._stacked: dict[tuple[str, ...], _Rows] = {}
         self._kernels = {id(ck): LSTMKernel(ck.net) for ck in self.checkpoints}
         self._cores = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        self.split_calls = 0  # network calls split over the cores (see _run)
+        self.calls = 0  # network calls made
+        self.split_calls = 0  # of them, run on more than one thread (see _run)
+
+    def prepare(self) -> None:
+        """A slice's bars are arriving: lets the kernels get their second thread ready (see
+        :meth:`LSTMKernel.wake`) while the engine does the slice's other work."""
+        if self._cores > 1:
+            for k in self._kernels.values():
+                k.wake()
 
     def update(self, symbol: str, close: float, volume: float) -> None:
         """Feed one closed bar of ``symbol`` (bars of a symbol in time order, each once)."""
@@ -151,15 +156,16 @@ class Predictor:
     def _run(self, ck: Checkpoint, syms: list[str]) -> np.ndarray:
         """Network outputs (float64) for ``syms``' windows: the checkpoint's :class:`LSTMKernel`, whose bits
         for a window do not depend on the batch, so one symbol runs as one row and equals ``model.predict``.
-        From :data:`SPLIT_MIN` symbols on the rows are split over the cores (the kernel releases the GIL)."""
+        The call may use every core (the kernel releases the GIL; see :meth:`LSTMKernel.threads_for`)."""
         m = len(syms)
         rows = self._rows(syms)
         for i, s in enumerate(syms):
             rows.windows[i] = self._state[s].window()
         w = scale_windows(rows.windows, rows.mean, rows.std, rows.scaled)
-        threads = self._cores if m >= SPLIT_MIN else 1
-        self.split_calls += threads > 1
-        return self._kernels[id(ck)](w, threads=threads).astype(np.float64)
+        kernel = self._kernels[id(ck)]
+        self.calls += 1
+        self.split_calls += kernel.threads_for(m, self._cores) > 1
+        return kernel(w, threads=self._cores).astype(np.float64)
 
     def _rows(self, order: list[str]) -> _Rows:
         """The per-row constants of a symbol list (cached: a session predicts the same lists again)."""

@@ -26,8 +26,10 @@ import torch
 from tradingmodel.model.network import LSTMRegressor
 
 BACKENDS = ("c", "numba")
-#: below this many windows per thread a split costs more than it saves
+#: below this many windows per thread a split of the windows costs more than it saves
 MIN_ROWS_PER_THREAD = 8
+#: up to this many windows (one tile of the C kernel, TR) run on two threads that split the hidden units
+UNIT_SPLIT_MAX = 4
 
 _F = ctypes.POINTER(ctypes.c_float)
 
@@ -40,10 +42,14 @@ def _c_library() -> ctypes.CDLL | None:
         return None
     lib = ctypes.CDLL(spec.origin)
     i = ctypes.c_int
-    lib.lstm_forward.argtypes = [_F, i, i, i, i, i, _F, _F, _F, _F, _F, ctypes.c_float, _F]
+    lib.lstm_forward.argtypes = [_F, i, i, i, i, i, _F, _F, _F, _F, _F, ctypes.c_float, _F, i]
     lib.lstm_forward.restype = ctypes.c_int
     lib.lstm_use.argtypes = [i]
     lib.lstm_use.restype = ctypes.c_int
+    lib.lstm_wake.argtypes = []
+    lib.lstm_wake.restype = None
+    lib.lstm_split_calls.argtypes = []
+    lib.lstm_split_calls.restype = ctypes.c_long
     return lib
 
 
@@ -64,6 +70,15 @@ def _pool(workers: int) -> ThreadPoolExecutor:
 
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
+
+
+def _halves(a: np.ndarray, hidden: int) -> np.ndarray:
+    """``a``'s last axis (the 4 * hidden gate columns, torch's order: input, forget, cell, output gate of
+    every unit) in the C kernel's order: two halves of the units, ``[0, hidden // 2)`` then the rest, each
+    as its four gate blocks, so that one thread's half is contiguous (see ``_lstm.c``)."""
+    cut = hidden // 2
+    cols = [q * hidden + np.arange(u0, u1) for u0, u1 in ((0, cut), (cut, hidden)) for q in range(4)]
+    return a[..., np.concatenate(cols)]
 
 
 def _aligned(a: np.ndarray) -> np.ndarray:
@@ -95,18 +110,38 @@ class LSTMKernel:
         sd = {k: v.detach().to("cpu", torch.float32).numpy() for k, v in lstm.state_dict().items()}
         H, n = lstm.hidden_size, lstm.num_layers
         self.hidden, self.layers, self.inputs = H, n, lstm.input_size
-        self.wih0t = _aligned(sd["weight_ih_l0"].T)
+        # the C kernel takes the gate columns in halves of the units; the numba twin in torch's order
+        cols = (lambda a: _halves(a, H)) if self.backend == "c" else (lambda a: a)
+        self.wih0t = _aligned(cols(sd["weight_ih_l0"].T))
         rest = [sd[f"weight_ih_l{i}"].T for i in range(1, n)] or [np.zeros((H, 4 * H), np.float32)]
-        self.wiht = _aligned(np.stack(rest))
-        self.whht = _aligned(np.stack([sd[f"weight_hh_l{i}"].T for i in range(n)]))
+        self.wiht = _aligned(cols(np.stack(rest)))
+        self.whht = _aligned(cols(np.stack([sd[f"weight_hh_l{i}"].T for i in range(n)])))
         # b_ih + b_hh once, in float32 (torch adds both to every gate pre-activation)
-        self.bias = _aligned(np.stack([sd[f"bias_ih_l{i}"] + sd[f"bias_hh_l{i}"] for i in range(n)]))
+        self.bias = _aligned(cols(np.stack([sd[f"bias_ih_l{i}"] + sd[f"bias_hh_l{i}"] for i in range(n)])))
         self.hw = _aligned(net.head.weight.detach().to("cpu", torch.float32).numpy()[0])
         self.hb = np.float32(net.head.bias.detach().to("cpu", torch.float32).numpy()[0])
         self._weights: list[ctypes._Pointer] | None = None  # type: ignore[type-arg]
 
+    def wake(self) -> None:
+        """Wake the C kernel's second thread if it sleeps (it does after 2 ms without a call): a window
+        that finds it asleep runs on one thread rather than wait for it (a wake-up took up to 15 ms here).
+        The live engine calls this when a bar arrives, a few hundred microseconds before its prediction."""
+        if self.backend == "c":
+            _c_library().lstm_wake()  # type: ignore[union-attr]
+
+    def threads_for(self, n: int, threads: int) -> int:
+        """How many threads a call on ``n`` windows with ``threads`` allowed runs on: the windows are split
+        from ``2 * MIN_ROWS_PER_THREAD`` on; up to :data:`UNIT_SPLIT_MAX` windows, the C kernel runs them on
+        two threads that compute half of the hidden units each (one window reads every weight per step, so
+        two cores stream half each: 0.36 -> 0.20 ms measured; between the two, one thread)."""
+        parts = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
+        if parts == 1 and threads > 1 and self.backend == "c" and n <= UNIT_SPLIT_MAX:
+            return 2
+        return parts
+
     def __call__(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
-        """Outputs (float32) for windows ``x`` (n, L, inputs), split over up to ``threads`` threads."""
+        """Outputs (float32) for windows ``x`` (n, L, inputs) on up to ``threads`` threads (see
+        :meth:`threads_for`); the bits do not depend on it."""
         x = _f32(x)
         if x.ndim != 3 or x.shape[2] != self.inputs:
             raise ValueError(f"windows must be (n, L, {self.inputs}), got {x.shape}")
@@ -114,7 +149,7 @@ class LSTMKernel:
         out = np.empty(n, dtype=np.float32)
         parts = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
         if parts == 1:
-            self._run(x, out)
+            self._run(x, out, split=threads)
             return out
         bounds = np.linspace(0, n, parts + 1).astype(int)
         pool = _pool(parts - 1)
@@ -124,7 +159,7 @@ class LSTMKernel:
             f.result()
         return out
 
-    def _run(self, x: np.ndarray, out: np.ndarray) -> None:
+    def _run(self, x: np.ndarray, out: np.ndarray, split: int = 1) -> None:
         if len(x) == 0:
             return
         if self.backend == "numba":
@@ -144,6 +179,7 @@ class LSTMKernel:
             *self._weights,
             float(self.hb),
             out.ctypes.data_as(_F),
+            split,
         )
         if rc != 0:
             raise MemoryError(f"LSTM kernel: out of memory for {x.shape[0]} windows of {x.shape[1]} steps")
