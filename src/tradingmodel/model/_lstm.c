@@ -183,14 +183,17 @@ typedef struct {
 static job_t job;
 static atomic_int busy;                   /* a caller holds the two-thread path */
 static atomic_int posted;                 /* generation of the job posted to the worker */
+static atomic_int taken;                  /* the posted job: 0 open, 1 taken by the worker, 2 by the caller */
 static atomic_int arrived, sense;         /* the barrier */
 enum { W_NONE, W_SPIN, W_CLAIMED, W_SLEEP };
 static atomic_int wstate;                 /* the worker: not started, spinning, claimed by a caller, asleep */
 static atomic_int wake_gen;               /* bumped to wake a sleeping worker */
 static atomic_long split_calls;           /* calls that ran on two threads (for the tests) */
+static atomic_int stall_us;               /* tests: the worker waits this long before taking its next job */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-#define SPIN_NS 2000000                   /* a worker spins this long for the next job, then sleeps */
+#define SPIN_NS 10000000                  /* a worker spins this long for the next job, then sleeps */
+#define TAKE_NS 50000                     /* a caller waits this long for the worker to take its job */
 
 static inline void relax(void) {
 #ifdef X86
@@ -247,7 +250,8 @@ static long long now_ns(void) {
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* The worker spins for SPIN_NS after its last job or a wake-up, then sleeps. A caller claims a spinning worker
+/* The worker spins for SPIN_NS after its last job or a wake-up, then sleeps (10 ms a minute at one bar a
+   minute). A caller claims a spinning worker
    (W_SPIN -> W_CLAIMED) or, when it sleeps, wakes it and runs the window alone: waking a sleeping thread took
    ~0.1 ms typically and up to 15 ms (measured, in this VM), so nobody ever waits for one. lstm_wake() lets
    the live engine wake it when a bar arrives, before the window is ready. */
@@ -260,7 +264,13 @@ static void *worker(void *arg) {
             if (atomic_load(&wstate) == W_CLAIMED) {
                 while (atomic_load(&posted) == seen) relax(); /* the caller posts right after its claim */
                 seen = atomic_load(&posted);
-                half_job(1, &mine);
+                int us = atomic_exchange(&stall_us, 0);
+                if (us) {
+                    struct timespec d = {us / 1000000, (long)(us % 1000000) * 1000};
+                    nanosleep(&d, NULL);
+                }
+                int open = 0;
+                if (atomic_compare_exchange_strong(&taken, &open, 1)) half_job(1, &mine); /* else the caller ran it */
                 atomic_store(&wstate, W_SPIN);
                 until = now_ns() + SPIN_NS;
                 continue;
@@ -281,8 +291,10 @@ static void *worker(void *arg) {
     return NULL;
 }
 
-/* Tests: how many calls ran on two threads so far. */
+/* Tests: how many calls ran on two threads so far; make the worker late (as if it lost its CPU) for its next
+   job by `us` microseconds. */
 long lstm_split_calls(void) { return atomic_load(&split_calls); }
+void lstm_stall_worker(int us) { atomic_store(&stall_us, us); }
 
 /* Wake the worker if it sleeps (no-op otherwise, or before its first use). */
 void lstm_wake(void) {
@@ -299,6 +311,7 @@ static void forked_child(void) {
     main_sense = 0;
     atomic_store(&busy, 0);
     atomic_store(&posted, 0);
+    atomic_store(&taken, 0);
     atomic_store(&arrived, 0);
     atomic_store(&sense, 0);
     atomic_store(&wstate, W_NONE);
@@ -335,7 +348,14 @@ static int two_threads(const float *x, int n, int L, int I, int H, int layers, c
     if (pre && seq && hbuf && c && g && zero && atomic_compare_exchange_strong(&wstate, &state, W_CLAIMED)) {
         memset(zero, 0, sizeof(float) * n * H);
         job = (job_t){x, wih0T, wihT, whhT, bias, n, L, I, H, layers, pre, seq, hbuf, c, g, zero};
+        atomic_store(&taken, 0);
         atomic_fetch_add(&posted, 1);
+        /* A worker that looked like spinning may have lost its CPU (a VM's vCPU descheduled): after TAKE_NS
+           the caller takes the job back and runs it alone (the worker then skips it). */
+        long long until = now_ns() + TAKE_NS;
+        for (unsigned k = 1; atomic_load(&taken) == 0 && (k % 64 || now_ns() < until); k++) relax();
+        int open = 0;
+        if (atomic_compare_exchange_strong(&taken, &open, 2)) goto alone;
         half_job(0, &main_sense); /* its last barrier: the worker is done with the job */
         for (int r = 0; r < n; r++) {
             const float *hr = seq + ((size_t)r * L + L - 1) * H; /* the last layer's last output */
@@ -347,6 +367,7 @@ static int two_threads(const float *x, int n, int L, int I, int H, int layers, c
         atomic_fetch_add(&split_calls, 1);
     } else if (state == W_SLEEP)
         lstm_wake(); /* for the next call */
+alone:
     free(pre); free(seq); free(hbuf); free(c); free(g); free(zero);
     atomic_store(&busy, 0);
     return rc;

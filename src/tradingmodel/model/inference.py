@@ -50,6 +50,8 @@ def _c_library() -> ctypes.CDLL | None:
     lib.lstm_wake.restype = None
     lib.lstm_split_calls.argtypes = []
     lib.lstm_split_calls.restype = ctypes.c_long
+    lib.lstm_stall_worker.argtypes = [i]
+    lib.lstm_stall_worker.restype = None
     return lib
 
 
