@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS book (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS orders (cid TEXT PRIMARY KEY, symbol TEXT NOT NULL, open INTEGER NOT NULL, v TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, ts TEXT NOT NULL, v TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS fills_ts ON fills (ts);
+CREATE INDEX IF NOT EXISTS orders_open ON orders (open) WHERE open = 1;
 """
 LEG_SUFFIX = {"stop_loss": "-sl", "take_profit": "-tp"}
 
@@ -225,12 +226,13 @@ class PaperExecutor:
             return [_fill_from(r[0]) for r in rows]
         changed: dict[str, dict[str, Any]] = {}
         fills: list[FillReport] = []
+        # the open orders of every symbol in one query (an index holds only the open ones): a query per symbol
+        # scanned the whole table each time, a cost that grew with the session
+        pending_of: dict[str, list[dict[str, Any]]] = {}
+        for sym, v in self.db.execute("SELECT symbol, v FROM orders WHERE open = 1 ORDER BY rowid"):
+            pending_of.setdefault(sym, []).append(json.loads(v))
         for sym, o_, h_, l_, c_ in rows:
-            pending = [
-                json.loads(v)
-                for (v,) in self.db.execute("SELECT v FROM orders WHERE symbol = ? AND open = 1 ORDER BY rowid", (sym,))
-            ]
-            for o in pending:
+            for o in pending_of.get(sym, ()):
                 if o["order_type"] != "market" or pd.Timestamp(o["bar_time"]) >= pd.Timestamp(ts):
                     continue
                 f = self._execute(o, float(o_), 1 if o["side"] == "buy" else -1, ts)

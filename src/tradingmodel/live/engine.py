@@ -363,6 +363,7 @@ class Engine:
         rows, events = [], []
         decided = {o.symbol: o.purpose for o in orders}
         rejected = {self.symbols[i]: r for i, r in res.rejections}
+        stamp, now = T.to_pydatetime(), pd.Timestamp.now(tz="UTC").to_pydatetime()  # once a slice (~5 us each)
         for s, p in preds.items():
             i = self.index[s]
             sig = signals.explain(
@@ -376,11 +377,11 @@ class Engine:
                         "symbol": s,
                         "timeframe": "1m",
                         "horizon": 1,
-                        "timestamp": T.to_pydatetime(),
+                        "timestamp": stamp,
                         "predicted_price": p.predicted_close,
                         "confidence": None if math.isnan(p.confidence) else p.confidence,
                         "signals": sig,
-                        "created_at": pd.Timestamp.now(tz="UTC").to_pydatetime(),
+                        "created_at": now,
                     }
                 )
             events.append(EventRow("signal", sig, s, T))
