@@ -125,7 +125,7 @@ class LSTMKernel:
         self._weights: list[ctypes._Pointer] | None = None  # type: ignore[type-arg]
 
     def wake(self) -> None:
-        """Wake the C kernel's second thread if it sleeps (it does after 2 ms without a call): a window
+        """Wake the C kernel's second thread if it sleeps (it does after 10 ms without a call): a window
         that finds it asleep runs on one thread rather than wait for it (a wake-up took up to 15 ms here).
         The live engine calls this when a bar arrives, a few hundred microseconds before its prediction."""
         if self.backend == "c":
