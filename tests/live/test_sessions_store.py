@@ -144,3 +144,62 @@ def test_a_prepared_statement_names_a_missing_parameter_and_writes_nothing(tmp_p
         )
         Q.INSERT_POSITION.run(conn, row)
     assert store.positions() == {}
+
+
+def test_prediction_rows_read_back_as_written_and_an_upsert_replaces_them(db_url: str, monkeypatch) -> None:
+    """A slice's prediction rows (on PostgreSQL one statement through a JSON array) read back bit for bit,
+    with their signals; the same keys again replace price, confidence and signals; a non-finite price (which
+    JSON cannot carry) is written the row-by-row way."""
+    from sqlalchemy import select
+
+    from tradingmodel.store import session_sql
+    from tradingmodel.store.repos import save_model
+    from tradingmodel.store.schema import Prediction
+
+    took: list[bool] = []  # which way each PostgreSQL slice went: True = the one-statement JSON array
+    one_statement = session_sql.pg_predictions
+    monkeypatch.setattr(session_sql, "pg_predictions", lambda c, r: took.append(one_statement(c, r)) or took[-1])
+    engine = get_engine(db_url)
+    model_id = save_model(engine, "m", f"/tmp/model-{db_url[:5]}", {})
+    store = SessionStore(engine, open_session(engine, "pred", symbols=["AAA", "BBB"], config_toml="").run_id)
+    created = datetime(2024, 2, 5, 15, 0, 1, 123456, tzinfo=UTC)
+
+    def row(sym: str, price: float, conf: float | None, sig: dict) -> dict:
+        return {
+            "model_id": model_id,
+            "symbol": sym,
+            "timeframe": "1m",
+            "horizon": 1,
+            "timestamp": T,
+            "predicted_price": price,
+            "confidence": conf,
+            "signals": sig,
+            "created_at": created,
+        }
+
+    def stored() -> dict:
+        with engine.connect() as conn:
+            t = Prediction.__table__
+            got = conn.execute(select(t).where(t.c.model_id == model_id)).mappings().all()
+            return {
+                p["symbol"]: (p["predicted_price"], p["confidence"], p["signals"], p["timestamp"], p["created_at"])
+                for p in got
+            }
+
+    first = [row("AAA", 101.23456789012345, 0.6180339887498949, {"rules": {"rsi": True}, "decision": None})]
+    first.append(row("BBB", 0.1 + 0.2, None, {"rejection": "volume", "x": [1, 2.5]}))
+    store.commit_slice(SliceWrite(T, b"s", 1, predictions=first))
+    got = stored()
+    assert got["AAA"] == (
+        101.23456789012345,
+        0.6180339887498949,
+        {"rules": {"rsi": True}, "decision": None},
+        T,
+        created,
+    )
+    assert got["BBB"] == (0.1 + 0.2, None, {"rejection": "volume", "x": [1, 2.5]}, T, created)
+    again = [row("AAA", 99.5, 0.25, {"decision": "entry"}), row("BBB", float("inf"), None, {})]
+    store.commit_slice(SliceWrite(T, b"s", 1, predictions=again))
+    got = stored()
+    assert got["AAA"][:3] == (99.5, 0.25, {"decision": "entry"}) and got["BBB"][:3] == (float("inf"), None, {})
+    assert took == ([True, False] if engine.dialect.name == "postgresql" else [])

@@ -14,10 +14,13 @@ On PostgreSQL (where a statement is a network round trip) it is ``Connection.exe
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from tradingmodel.store.schema import Fill, Order, Position
@@ -160,3 +163,39 @@ def prepare(conn: Connection, more: Sequence[Prepared] = ()) -> None:
     if conn.dialect.name == "sqlite":
         for p in (*ALL, *more):
             p._plan(conn)
+
+
+_PG_PREDICTIONS = (
+    "INSERT INTO predictions (model_id, symbol, timeframe, horizon, timestamp, predicted_price, confidence, "
+    "signals, created_at) SELECT (r->>0)::bigint, r->>1, r->>2, (r->>3)::int, (r->>4)::timestamptz, "
+    "(r->>5)::float8, (r->>6)::float8, r->7, (r->>8)::timestamptz FROM jsonb_array_elements(%(rows)s::jsonb) AS r "
+    "ON CONFLICT (model_id, symbol, timeframe, horizon, timestamp) DO UPDATE SET "
+    "predicted_price = excluded.predicted_price, confidence = excluded.confidence, signals = excluded.signals"
+)
+
+
+def _iso(t: Any) -> str:
+    if not isinstance(t, datetime) or t.tzinfo is None:
+        raise ValueError(f"expected a time-zone aware datetime, got {t!r}")
+    return t.isoformat()
+
+
+def pg_predictions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """On PostgreSQL, upsert a slice's prediction rows in one statement (a JSON array through
+    ``jsonb_array_elements``) instead of one statement a row: a float goes through JSON as its shortest
+    repr, which ``float8`` reads back to the same double. Returns False, writing nothing, where a row cannot
+    go that way (a non-finite price or confidence, which JSON cannot carry, or data orjson does not take):
+    the caller writes those rows the usual way."""
+    out = []
+    try:
+        for r in rows:
+            price, conf = r["predicted_price"], r["confidence"]
+            if not math.isfinite(price) or (conf is not None and not math.isfinite(conf)):
+                return False
+            item = [r["model_id"], r["symbol"], r["timeframe"], r["horizon"], _iso(r["timestamp"]), price, conf]
+            item += [r["signals"], _iso(r["created_at"])]
+            out.append(orjson.dumps(item).decode())
+    except (TypeError, ValueError):
+        return False
+    conn.connection.driver_connection.execute(_PG_PREDICTIONS, {"rows": "[" + ",".join(out) + "]"})  # type: ignore[union-attr]
+    return True

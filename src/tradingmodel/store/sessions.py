@@ -194,7 +194,7 @@ class SessionStore(SessionReader):
                     bar_time=o.bar_time,
                     parent_client_order_id=o.parent_client_order_id,
                 )
-            if w.predictions:
+            if w.predictions and not (conn.dialect.name == "postgresql" and Q.pg_predictions(conn, w.predictions)):
                 self._prediction_upsert.run_many(conn, w.predictions)
             self._snapshot(conn, w.snapshot, w.format_version, w.bar_time)
             if point is not None:
