@@ -70,6 +70,11 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(workers, thread_name_prefix="lstm")
 
 
+def _row_parts(n: int, threads: int) -> int:
+    """How many chunks of windows a call on ``n`` windows splits into, one per thread."""
+    return max(1, min(threads, n // MIN_ROWS_PER_THREAD))
+
+
 def _f32(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float32)
 
@@ -136,7 +141,7 @@ class LSTMKernel:
         from ``2 * MIN_ROWS_PER_THREAD`` on; up to :data:`UNIT_SPLIT_MAX` windows, the C kernel runs them on
         two threads that compute half of the hidden units each (one window reads every weight per step, so
         two cores stream half each: 0.36 -> 0.20 ms measured; between the two, one thread)."""
-        parts = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
+        parts = _row_parts(n, threads)
         if parts == 1 and threads > 1 and self.backend == "c" and n <= UNIT_SPLIT_MAX:
             return 2
         return parts
@@ -149,9 +154,9 @@ class LSTMKernel:
             raise ValueError(f"windows must be (n, L, {self.inputs}), got {x.shape}")
         n = x.shape[0]
         out = np.empty(n, dtype=np.float32)
-        parts = max(1, min(threads, n // MIN_ROWS_PER_THREAD))
-        if parts == 1:
-            self._run(x, out, split=threads)
+        parts = _row_parts(n, threads)
+        if parts == 1:  # one part: on one thread, or on two that split the hidden units (threads_for decides)
+            self._run(x, out, split=self.threads_for(n, threads))
             return out
         bounds = np.linspace(0, n, parts + 1).astype(int)
         pool = _pool(parts - 1)

@@ -36,6 +36,20 @@ _PG_EVENTS = (
 )
 
 
+def _bar_times(events: Sequence[EventRow], time_of: Any, then: Any = None) -> list[Any]:
+    """Each event's ``bar_time`` through the column's bind processor ``time_of`` (and ``then``), computed once
+    per distinct time: a slice's events mostly share one."""
+    done: dict[Any, Any] = {None: None}
+    out = []
+    for e in events:
+        bt = e.bar_time
+        if bt not in done:
+            v = time_of(bt) if time_of else bt
+            done[bt] = then(v) if then else v
+        out.append(done[bt])
+    return out
+
+
 def _json_text(data: Any) -> str | None:
     """``data`` as JSON text with orjson (~5x json.dumps, the same values; NaN and inf as null, as
     ``json_safe`` makes them), or None where orjson leaves it to ``json_safe`` (numpy values, datetimes, odd
@@ -85,14 +99,9 @@ class EventWriter:
         order, which SQLAlchemy's ``sort_by_parameter_order`` relies on for its INSERT ... SELECT ... ORDER BY
         form too."""
         time_of, _, created_of = self._processors(conn)
-        times: dict[Any, str | None] = {None: None}
         rows = []
-        for e in events:
-            bt = e.bar_time
-            if bt not in times:
-                v = time_of(bt) if time_of else bt
-                times[bt] = v.isoformat()
-            row = [e.type, e.symbol, times[bt], e.data]
+        for e, bt in zip(events, _bar_times(events, time_of, datetime.isoformat), strict=True):
+            row = [e.type, e.symbol, bt, e.data]
             text = _json_text(row)
             rows.append(text if text is not None else orjson.dumps(row[:3] + [json_safe(e.data)]).decode())
         params = {"run_id": self.run_id, "created": created_of(now) if created_of else now}
@@ -112,17 +121,13 @@ class EventWriter:
         last ``len(events)`` ids are the rows just inserted."""
         time_of, data_of, created_of = self._processors(conn)
         created = created_of(now) if created_of else now
-        times: dict[Any, Any] = {None: None}
         rows = []
-        for e in events:
-            bt = e.bar_time
-            if bt not in times:
-                times[bt] = time_of(bt) if time_of else bt
+        for e, bt in zip(events, _bar_times(events, time_of), strict=True):
             text = _json_text(e.data)
             if text is None:  # numpy, datetimes, odd keys, ...: made storable first, as the JSON type does
                 safe = json_safe(e.data)
                 text = data_of(safe) if data_of else safe
-            rows.append((self.run_id, e.type, e.symbol, times[bt], text, created))
+            rows.append((self.run_id, e.type, e.symbol, bt, text, created))
         db = conn.connection.driver_connection  # inside this transaction (see session_sql.Prepared)
         db.executemany(  # type: ignore[union-attr]
             "INSERT INTO events (run_id, type, symbol, bar_time, data, created_at) VALUES (?, ?, ?, ?, ?, ?)", rows

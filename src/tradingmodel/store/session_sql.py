@@ -17,13 +17,12 @@ from __future__ import annotations
 import math
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from tradingmodel.store.schema import Fill, Order, Position
+from tradingmodel.store.schema import Fill, Order, Position, Prediction
 
 
 class Prepared:
@@ -174,26 +173,22 @@ _PG_PREDICTIONS = (
 )
 
 
-def _iso(t: Any) -> str:
-    if not isinstance(t, datetime) or t.tzinfo is None:
-        raise ValueError(f"expected a time-zone aware datetime, got {t!r}")
-    return t.isoformat()
-
-
 def pg_predictions(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> bool:
     """On PostgreSQL, upsert a slice's prediction rows in one statement (a JSON array through
     ``jsonb_array_elements``) instead of one statement a row: a float goes through JSON as its shortest
     repr, which ``float8`` reads back to the same double. Returns False, writing nothing, where a row cannot
     go that way (a non-finite price or confidence, which JSON cannot carry, or data orjson does not take):
     the caller writes those rows the usual way."""
+    time_of = Prediction.__table__.c.timestamp.type._cached_bind_processor(conn.dialect)  # also created_at's type
     out = []
-    try:
+    try:  # a bad time or value raises here as in the row-by-row way, which then reports it
         for r in rows:
             price, conf = r["predicted_price"], r["confidence"]
             if not math.isfinite(price) or (conf is not None and not math.isfinite(conf)):
                 return False
-            item = [r["model_id"], r["symbol"], r["timeframe"], r["horizon"], _iso(r["timestamp"]), price, conf]
-            item += [r["signals"], _iso(r["created_at"])]
+            stamp, created = (time_of(r[k]) if time_of else r[k] for k in ("timestamp", "created_at"))
+            item = [r["model_id"], r["symbol"], r["timeframe"], r["horizon"], stamp.isoformat(), price, conf]
+            item += [r["signals"], created.isoformat()]
             out.append(orjson.dumps(item).decode())
     except (TypeError, ValueError):
         return False
