@@ -148,6 +148,13 @@ static inline float tanh_r(float x) {
 }
 /* n floats on a 64-byte boundary (the tiles load and store 64 bytes at a time). */
 static float *amalloc(size_t n) { return aligned_alloc(64, (sizeof(float) * n + 63) / 64 * 64); }
+/* The linear head on a window's last hidden state h: hb + h . hw, j ascending (a multiply then an add). */
+static inline float head(const float *h, const float *hw, float hb, int H) {
+    float acc = hb;
+    for (int j = 0; j < H; j++) acc = acc + h[j] * hw[j];
+    return acc;
+}
+
 /* The gate columns come in two halves of the hidden units (see inference.py, _halves): half p holds units
    [u0, u1) as four blocks of m = u1 - u0 columns (input, forget, cell, output gate), so a half is contiguous.
    One cell update of half [u0, u1): gates g (its four blocks, gate q of unit u0 + j at g[q * m + j]), and the
@@ -357,12 +364,7 @@ static int two_threads(const float *x, int n, int L, int I, int H, int layers, c
         int open = 0;
         if (atomic_compare_exchange_strong(&taken, &open, 2)) goto alone;
         half_job(0, &main_sense); /* its last barrier: the worker is done with the job */
-        for (int r = 0; r < n; r++) {
-            const float *hr = seq + ((size_t)r * L + L - 1) * H; /* the last layer's last output */
-            float acc = hb;
-            for (int j = 0; j < H; j++) acc = acc + hr[j] * hw[j];
-            out[r] = acc;
-        }
+        for (int r = 0; r < n; r++) out[r] = head(seq + ((size_t)r * L + L - 1) * H, hw, hb, H); /* last output */
         rc = 0;
         atomic_fetch_add(&split_calls, 1);
     } else if (state == W_SLEEP)
@@ -405,11 +407,7 @@ CLONES int lstm_forward(const float *x, int n, int L, int I, int H, int layers, 
                              seq + ((size_t)r * L + t) * H + u0, m);
             }
         }
-        for (int r = 0; r < R; r++) {
-            float acc = hb;
-            for (int j = 0; j < H; j++) acc = acc + h[(size_t)r * H + j] * hw[j];
-            out[r0 + r] = acc;
-        }
+        for (int r = 0; r < R; r++) out[r0 + r] = head(h + (size_t)r * H, hw, hb, H);
         free(pre); free(seq); free(g); free(h); free(c);
     }
     return 0;
