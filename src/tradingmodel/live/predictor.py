@@ -144,8 +144,8 @@ class Predictor:
         out: dict[str, Prediction] = {}
         for syms in groups.values():
             ck = self.checkpoint_of[syms[0]]
-            z = self._run(ck, syms)
             rows = self._rows(syms)
+            z = self._run(ck, syms, rows)
             close = np.array([self._state[s].last[_CLOSE] for s in syms])
             pred = close * (1.0 + z * rows.target_scale)  # elementwise: the float64 operations one by one would do
             conf = apply_calibration(np.abs(z), rows.calibration)
@@ -153,12 +153,12 @@ class Predictor:
                 out[s] = Prediction(s, p, q if math.isfinite(q) else math.nan, c)
         return out
 
-    def _run(self, ck: Checkpoint, syms: list[str]) -> np.ndarray:
-        """Network outputs (float64) for ``syms``' windows: the checkpoint's :class:`LSTMKernel`, whose bits
-        for a window do not depend on the batch, so one symbol runs as one row and equals ``model.predict``.
-        The call may use every core (the kernel releases the GIL; see :meth:`LSTMKernel.threads_for`)."""
+    def _run(self, ck: Checkpoint, syms: list[str], rows: _Rows) -> np.ndarray:
+        """Network outputs (float64) for ``syms``' windows (``rows``: their constants and buffers): the
+        checkpoint's :class:`LSTMKernel`, whose bits for a window do not depend on the batch, so one symbol runs
+        as one row and equals ``model.predict``. The call may use every core (the kernel releases the GIL; see
+        :meth:`LSTMKernel.threads_for`)."""
         m = len(syms)
-        rows = self._rows(syms)
         for i, s in enumerate(syms):
             rows.windows[i] = self._state[s].window()
         w = scale_windows(rows.windows, rows.mean, rows.std, rows.scaled)
